@@ -1,0 +1,182 @@
+"""Compiles `contracts/` with py-solc-x through `scripts/solc-js`, a wrapper around the npm solc-js.
+
+The source unit names (`contracts/...`, `@openzeppelin/...`) and settings (`contracts/compiler.json`) are
+the ones Hardhat uses, so both paths produce byte-identical bytecode and a compliance officer can check
+code on chain against audited sources. Outputs are cached under a key derived from every input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import solcx
+from solcx.exceptions import SolcError
+
+from wallet.errors import CompilerError
+
+_OUTPUTS = [
+    "abi",
+    "metadata",
+    "evm.bytecode.object",
+    "evm.deployedBytecode.object",
+    "evm.deployedBytecode.immutableReferences",
+]
+
+
+@dataclass(frozen=True)
+class CompiledContract:
+    """One contract's compiler output."""
+
+    name: str
+    source: str
+    abi: list[dict[str, Any]]
+    bytecode: bytes
+    deployed_bytecode: bytes
+    # (start, length) of every immutable in the runtime code; the deployed code differs there.
+    immutable_ranges: tuple[tuple[int, int], ...]
+    metadata: str
+
+    @property
+    def qualified_name(self) -> str:
+        """`source:Name`, as Hardhat and solc name contracts."""
+        return f"{self.source}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Compilation:
+    """Every contract compiled from one snapshot of the sources."""
+
+    solc_version: str
+    settings: Mapping[str, Any]
+    input_hash: str
+    contracts: Mapping[str, CompiledContract]
+
+    def __getitem__(self, name: str) -> CompiledContract:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            raise CompilerError(f"no contract named {name!r} was compiled") from None
+
+
+def load_compiler_config(project_root: Path) -> dict[str, Any]:
+    """`contracts/compiler.json`: the solc version and settings both compile paths share."""
+    config: dict[str, Any] = json.loads((project_root / "contracts" / "compiler.json").read_text())
+    return config
+
+
+def solc_binary(project_root: Path) -> Path:
+    """The solc-js wrapper, after checking that Node.js and the npm packages are there."""
+    if shutil.which("node") is None:
+        raise CompilerError("Node.js is not on PATH; the compiler is the npm solc package (run `make setup`)")
+    if not (project_root / "node_modules" / "solc" / "soljson.js").exists():
+        raise CompilerError("node_modules/solc is missing; run `npm ci` (or `make setup`) first")
+    return project_root / "scripts" / "solc-js"
+
+
+def standard_input(project_root: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The solc standard-JSON input: every `.sol` under `contracts/`, keyed by its project-relative name."""
+    sources = {
+        path.relative_to(project_root).as_posix(): {"content": path.read_text()}
+        for path in sorted((project_root / "contracts").rglob("*.sol"))
+    }
+    return {
+        "language": "Solidity",
+        "sources": sources,
+        "settings": {**settings, "outputSelection": {"*": {"*": _OUTPUTS}}},
+    }
+
+
+def _dependency_versions(project_root: Path) -> dict[str, str]:
+    versions = {}
+    for package in ("solc", "@openzeppelin/contracts"):
+        manifest = project_root / "node_modules" / package / "package.json"
+        versions[package] = json.loads(manifest.read_text())["version"] if manifest.exists() else "missing"
+    return versions
+
+
+def compile_contracts(project_root: Path, cache_dir: Path | None = None) -> Compilation:
+    """Compiles every contract under `project_root/contracts`, reusing a cached output when no input changed.
+
+    The cache key covers the sources, the settings and the versions of solc and OpenZeppelin.
+    """
+    config = load_compiler_config(project_root)
+    settings: dict[str, Any] = config["settings"]
+    std_input = standard_input(project_root, settings)
+    key_material = json.dumps(
+        {"input": std_input, "versions": _dependency_versions(project_root), "solc": config["version"]},
+        sort_keys=True,
+    )
+    input_hash = hashlib.sha256(key_material.encode()).hexdigest()
+
+    cache_file = (cache_dir / "solc" / f"{input_hash}.json") if cache_dir else None
+    if cache_file is not None and cache_file.exists():
+        output = json.loads(cache_file.read_text())
+    else:
+        output = _run_solc(project_root, std_input, config["version"])
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(output))
+            tmp.replace(cache_file)
+    return Compilation(
+        solc_version=config["version"],
+        settings=settings,
+        input_hash=input_hash,
+        contracts=_contracts_from_output(output),
+    )
+
+
+def _run_solc(project_root: Path, std_input: dict[str, Any], expected_version: str) -> dict[str, Any]:
+    binary = solc_binary(project_root)
+    version = solcx.wrapper.get_solc_version(binary)
+    if str(version) != expected_version:
+        raise CompilerError(f"node_modules has solc {version}, contracts/compiler.json wants {expected_version}")
+    try:
+        output: dict[str, Any] = solcx.compile_standard(
+            std_input, solc_binary=binary, allow_paths=str(project_root)
+        )
+    except SolcError as exc:
+        raise CompilerError(f"solc failed: {exc.message}") from exc
+    return output
+
+
+def _contracts_from_output(output: Mapping[str, Any]) -> dict[str, CompiledContract]:
+    contracts: dict[str, CompiledContract] = {}
+    for source, by_name in output.get("contracts", {}).items():
+        if not source.startswith("contracts/"):
+            continue  # OpenZeppelin's own units; we deploy only ours
+        for name, out in by_name.items():
+            evm = out["evm"]
+            ranges = tuple(
+                sorted(
+                    (ref["start"], ref["length"])
+                    for refs in evm["deployedBytecode"].get("immutableReferences", {}).values()
+                    for ref in refs
+                )
+            )
+            if name in contracts:
+                raise CompilerError(f"two contracts are named {name}: {contracts[name].source} and {source}")
+            contracts[name] = CompiledContract(
+                name=name,
+                source=source,
+                abi=out["abi"],
+                bytecode=bytes.fromhex(evm["bytecode"]["object"]),
+                deployed_bytecode=bytes.fromhex(evm["deployedBytecode"]["object"]),
+                immutable_ranges=ranges,
+                metadata=out["metadata"],
+            )
+    return contracts
+
+
+def mask_immutables(code: bytes, ranges: tuple[tuple[int, int], ...]) -> bytes:
+    """`code` with every immutable's bytes zeroed, as solc leaves them in the compiled runtime code."""
+    masked = bytearray(code)
+    for start, length in ranges:
+        masked[start : start + length] = bytes(length)
+    return bytes(masked)

@@ -1,0 +1,38 @@
+"""Currencies and amounts. Inside tdw an amount is an `int` of minor units; `Decimal` exists only at edges.
+
+A deposit token's `decimals()` is its currency's ISO 4217 exponent, so one token unit is one minor unit
+and nothing between the chain and the ledger ever converts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iso4217 import Currency as _Iso
+
+from wallet.errors import UnknownCurrencyError
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    """An ISO 4217 currency that has minor units."""
+
+    code: str
+    exponent: int
+    name: str
+
+
+def currency(code: str) -> Currency:
+    """The ISO 4217 currency `code` (case-sensitive, three upper-case letters).
+
+    Raises `UnknownCurrencyError` for unknown codes and for units without an exponent (XAU, XDR, ...).
+    """
+    if len(code) != 3 or not code.isascii() or not code.isupper():
+        raise UnknownCurrencyError(code)
+    try:
+        iso = _Iso(code)
+    except ValueError:
+        raise UnknownCurrencyError(code) from None
+    if iso.exponent is None:
+        raise UnknownCurrencyError(code)
+    return Currency(code=code, exponent=int(iso.exponent), name=str(iso.currency_name))
