@@ -1,0 +1,125 @@
+"""`tdw bench gas`: gas of DepositToken's movements against a plain OpenZeppelin ERC-20 in the same run.
+
+Every number is the `gasUsed` of a real transaction's receipt, each sent on its own so every slot starts
+cold, as a customer's transfer does.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from web3 import Web3
+from web3.logs import DISCARD
+
+from wallet.chain.compiler import Compilation
+from wallet.chain.deploy import BankRoles, deploy_bank
+from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization
+from wallet.chain.node import fund_from_dev_account
+from wallet.chain.transact import Transactor
+from wallet.keys import PrivateKeySigner
+
+BATCH_SIZE = 50
+FAR_FUTURE = 2**40 - 1
+USD = 840  # ISO 3166-1 numeric, for the KYC records
+
+
+def measure_gas(w3: Web3, compilation: Compilation, *, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
+    """Deploys both tokens on `w3` (a development chain with a funded unlocked account) and measures."""
+    admin = PrivateKeySigner.generate()
+    relayer = PrivateKeySigner.generate()
+    alice, bob, carol = (PrivateKeySigner.generate() for _ in range(3))
+    payers = [PrivateKeySigner.generate() for _ in range(batch_size)]
+    for signer in (admin, relayer, alice):
+        fund_from_dev_account(w3, signer.address, 10**20)
+    abis = [compilation["DepositToken"].abi, compilation["ComplianceRegistry"].abi]
+    tx = Transactor(w3, admin, abis)
+    by_alice = Transactor(w3, alice, abis)
+    by_relayer = Transactor(w3, relayer, abis)
+
+    manifest = deploy_bank(
+        w3, tx, compilation, bank_name="Bench Bank", currencies=["USD"],
+        roles=BankRoles.single(admin.address), minter_allowance=2**96 - 1,
+    )  # fmt: skip
+    registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
+    token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
+    holders = [admin, alice, bob, carol, *payers]
+    tx.send(
+        registry.functions.setKycBatch(
+            [h.address for h in holders], [FAR_FUTURE] * len(holders), [USD] * len(holders)
+        )
+    )
+    for holder in [admin, alice, bob, *payers]:
+        tx.send(token.functions.mint(holder.address, 1_000_000_00))
+
+    deposit: dict[str, Any] = {
+        "transfer": _gas(by_alice.send(token.functions.transfer(bob.address, 1_00))),
+        "transfer_to_fresh_address": _gas(by_alice.send(token.functions.transfer(carol.address, 1_00))),
+        "mint": _gas(tx.send(token.functions.mint(alice.address, 1_00))),
+        "burn": _gas(tx.send(token.functions.burn(1_00))),
+    }
+    domain = TokenDomain(name=manifest.tokens["USD"].name, chain_id=w3.eth.chain_id, address=token.address)
+    now = w3.eth.get_block("latest")["timestamp"]
+    single = sign_transfer_authorization(
+        alice, domain, to=bob.address, value=1_00, valid_after=0, valid_before=now + 3600, nonce=b"\x01" * 32
+    )
+    s = single.signature
+    deposit["transfer_with_authorization"] = _gas(
+        by_relayer.send(
+            token.functions.transferWithAuthorization(
+                single.from_, single.to, single.value, single.valid_after, single.valid_before, single.nonce,
+                s.v, s.r, s.s,
+            )
+        )
+    )  # fmt: skip
+    batch = [
+        sign_transfer_authorization(
+            payer, domain, to=bob.address, value=1_00, valid_after=0, valid_before=now + 3600,
+            nonce=i.to_bytes(32, "big"),
+        ).as_tuple()
+        for i, payer in enumerate(payers)
+    ]  # fmt: skip
+    receipt = by_relayer.send(token.functions.batchTransferWithAuthorization(batch))
+    executed = token.events.AuthorizationUsed().process_receipt(receipt, errors=DISCARD)
+    if len(executed) != batch_size:
+        raise RuntimeError(f"only {len(executed)} of {batch_size} batched authorizations executed")
+    deposit["batch_size"] = batch_size
+    deposit["batch_gas"] = _gas(receipt)
+    deposit["batch_authorization_per_transfer"] = round(_gas(receipt) / batch_size)
+
+    reference = _measure_reference(w3, compilation, tx, by_alice, alice, bob)
+    return {
+        "chain_id": w3.eth.chain_id,
+        "deposit_token": deposit,
+        "reference_erc20": reference,
+        "transfer_ratio": round(deposit["transfer"] / reference["transfer"], 4),
+    }
+
+
+def _measure_reference(
+    w3: Web3, compilation: Compilation, tx: Transactor, by_alice: Transactor, alice: Any, bob: Any
+) -> dict[str, int]:
+    compiled = compilation["ReferenceERC20"]
+    receipt = tx.send(w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode).constructor())
+    ref = w3.eth.contract(address=receipt["contractAddress"], abi=compiled.abi)
+    for holder in (tx.address, alice.address, bob.address):
+        tx.send(ref.functions.mint(holder, 1_000_000_00))
+    fresh = PrivateKeySigner.generate().address
+    return {
+        "transfer": _gas(by_alice.send(ref.functions.transfer(bob.address, 1_00))),
+        "transfer_to_fresh_address": _gas(by_alice.send(ref.functions.transfer(fresh, 1_00))),
+        "mint": _gas(tx.send(ref.functions.mint(alice.address, 1_00))),
+        "burn": _gas(tx.send(ref.functions.burn(1_00))),
+    }
+
+
+def _gas(receipt: Any) -> int:
+    return int(receipt["gasUsed"])
+
+
+def run(w3: Web3, compilation: Compilation) -> dict[str, Any]:
+    """The benchmark's JSON document, with how long it took."""
+    started = time.monotonic()
+    result = measure_gas(w3, compilation)
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result

@@ -1,0 +1,157 @@
+"""Connections to a chain: any JSON-RPC URL, anvil started from `node_modules`, or in-process eth-tester."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from wallet.errors import NodeError
+
+ANVIL_RELATIVE_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+HARDFORK = "cancun"  # the evmVersion in contracts/compiler.json
+
+
+def connect(url: str, *, timeout: float = 30.0) -> Web3:
+    """A `Web3` on the JSON-RPC node at `url`; raises `NodeError` when nothing answers there."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    try:
+        w3.eth.chain_id  # noqa: B018 - a cheap call that proves the node answers
+    except Exception as exc:
+        raise NodeError(f"no JSON-RPC node answers at {url}: {exc}") from exc
+    return w3
+
+
+def eth_tester() -> Web3:
+    """A `Web3` on a fresh in-process py-evm chain with funded, unlocked accounts."""
+    return Web3(EthereumTesterProvider())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def anvil_binary(project_root: Path) -> Path:
+    """The anvil binary shipped by the npm package `@foundry-rs/anvil-linux-amd64`."""
+    binary = project_root / ANVIL_RELATIVE_PATH
+    if not binary.exists():
+        raise NodeError(f"{binary} is missing; run `npm ci` (or `make setup`) first")
+    return binary
+
+
+class AnvilNode:
+    """An anvil process on 127.0.0.1, stopped on `stop()` or when the `with` block ends.
+
+    With `state_path` the chain is loaded from that file at start and written back at stop, so a
+    development chain survives restarts.
+    """
+
+    def __init__(
+        self,
+        project_root: Path,
+        *,
+        port: int | None = None,
+        state_path: Path | None = None,
+        chain_id: int = 31337,
+        block_time: float | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.project_root = project_root
+        self.port = port or free_port()
+        self.state_path = state_path
+        self.chain_id = chain_id
+        self.block_time = block_time
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The node's JSON-RPC URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        """The anvil command line."""
+        cmd = [
+            str(anvil_binary(self.project_root)),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--hardfork", HARDFORK,
+            "--accounts", "10",
+            "--balance", "1000000",
+        ]  # fmt: skip
+        if self.block_time is not None:
+            cmd += ["--block-time", str(self.block_time)]
+        if self.state_path is not None:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            cmd += ["--state", str(self.state_path)]
+        return cmd
+
+    def start(self) -> Web3:
+        """Starts anvil and waits until it answers; returns a `Web3` on it."""
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self._process = subprocess.Popen(
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise NodeError(f"anvil exited with {self._process.returncode}: {self._log_tail()}")
+            with contextlib.suppress(Exception):
+                if w3.eth.chain_id == self.chain_id:
+                    return w3
+            time.sleep(0.05)
+        self.stop()
+        raise NodeError(f"anvil did not answer on {self.url} within {self.startup_timeout}s")
+
+    def stop(self) -> None:
+        """Stops anvil (it writes its state file first, when it has one)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-2000:]
+
+    def __enter__(self) -> Web3:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def fund_from_dev_account(w3: Web3, to: ChecksumAddress, wei: int) -> None:
+    """Sends `wei` of gas money to `to` from the node's first unlocked account (development chains only)."""
+    sender = w3.eth.accounts[0]
+    tx: Any = {"from": sender, "to": to, "value": wei}
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(tx))
+    if receipt["status"] != 1:
+        raise NodeError(f"funding {to} from {sender} failed")
