@@ -1,0 +1,1 @@
+"""tdw HTTP API (FastAPI) and the `tdw` command line; a thin layer over `wallet`."""

@@ -1,0 +1,222 @@
+"""The `tdw` command line. It is the process entry point, so it sits in `api/`, the outermost layer: it
+composes `wallet` services (and, from the API issue on, serves HTTP). Each command is a thin shell over a
+`wallet` function."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_utils import is_address, to_checksum_address
+
+from wallet.bench import gas as gas_bench
+from wallet.chain.compiler import Compilation, compile_contracts
+from wallet.chain.deploy import BankRoles, Manifest, deploy_bank, manifest_summary, verify_manifest
+from wallet.chain.node import AnvilNode, connect
+from wallet.chain.transact import Transactor
+from wallet.errors import ManifestError, WalletError
+from wallet.keys import PrivateKeySigner
+from wallet.settings import Settings, get_settings
+
+app = typer.Typer(help="tdw: tokenized deposit wallet for banks.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks; each prints JSON and compares against a reference from the same run.")
+app.add_typer(bench_app, name="bench")
+
+DEFAULT_MINTER_ALLOWANCE = 10**15  # minor units; the admin raises it with configureMinter
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _compile(settings: Settings) -> Compilation:
+    return compile_contracts(settings.project_root, settings.cache_dir)
+
+
+def _address(value: str | None, default: str, option: str) -> Any:
+    if value is None:
+        return default
+    if not is_address(value):
+        raise _fail(f"{option} {value!r} is not an Ethereum address")
+    return to_checksum_address(value)
+
+
+@app.command()
+def compile() -> None:
+    """Compile the contracts (cached by source hash) and list them."""
+    try:
+        compilation = _compile(get_settings())
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    for contract in compilation.contracts.values():
+        if contract.deployed_bytecode:
+            typer.echo(f"{contract.qualified_name}: {len(contract.deployed_bytecode)} bytes")
+
+
+@app.command()
+def deploy(
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of the node (default: TDW_RPC_URL)")] = None,
+    currency: Annotated[list[str] | None, typer.Option(help="ISO 4217 code; repeat for more tokens")] = None,
+    bank_name: Annotated[str | None, typer.Option(help="Bank name used in the token names")] = None,
+    manifest: Annotated[Path, typer.Option(help="Where to write the deployment manifest")] = Path(
+        "deployment.json"
+    ),
+    admin: Annotated[str | None, typer.Option(help="Admin address (default: the deployer)")] = None,
+    minter: Annotated[str | None, typer.Option(help="Minter address (default: the deployer)")] = None,
+    burner: Annotated[str | None, typer.Option(help="Burner address (default: the deployer)")] = None,
+    pauser: Annotated[str | None, typer.Option(help="Pauser address (default: the deployer)")] = None,
+    compliance: Annotated[str | None, typer.Option(help="Compliance address (default: the deployer)")] = None,
+    minter_allowance: Annotated[int, typer.Option(help="Minter allowance in minor units")] = (
+        DEFAULT_MINTER_ALLOWANCE
+    ),
+) -> None:
+    """Deploy the compliance registry and one deposit token per currency; write the manifest."""
+    settings = get_settings()
+    url = rpc or settings.rpc_url
+    if not url:
+        raise _fail("give --rpc URL or set TDW_RPC_URL")
+    try:
+        settings.check_production()
+        signer = PrivateKeySigner(settings.deployer_key)
+        me = signer.address
+        roles = BankRoles(
+            admin=_address(admin, me, "--admin"),
+            minter=_address(minter, me, "--minter"),
+            burner=_address(burner, me, "--burner"),
+            pauser=_address(pauser, me, "--pauser"),
+            compliance=_address(compliance, me, "--compliance"),
+        )
+        compilation = _compile(settings)
+        w3 = connect(url)
+        abis = [c.abi for c in compilation.contracts.values()]
+        result = deploy_bank(
+            w3,
+            Transactor(w3, signer, abis),
+            compilation,
+            bank_name=bank_name or settings.bank_name,
+            currencies=currency or settings.currencies,
+            roles=roles,
+            minter_allowance=minter_allowance,
+        )
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    result.write(manifest)
+    typer.echo(manifest_summary(result))
+    typer.echo(f"manifest written to {manifest}", err=True)
+
+
+@app.command()
+def verify(
+    manifest: Annotated[Path, typer.Option(help="The deployment manifest to check")],
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of the node (default: TDW_RPC_URL)")] = None,
+) -> None:
+    """Check the code on chain against a fresh compile of the sources; exit 1 on any mismatch."""
+    settings = get_settings()
+    url = rpc or settings.rpc_url
+    if not url:
+        raise _fail("give --rpc URL or set TDW_RPC_URL")
+    try:
+        loaded = Manifest.read(manifest)
+        problems = verify_manifest(connect(url), loaded, _compile(settings))
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    if problems:
+        for label, problem in problems.items():
+            typer.echo(f"MISMATCH {label}: {problem}")
+        raise typer.Exit(1)
+    typer.echo(f"registry {loaded.registry.address}: matches {loaded.registry.source}")
+    for code, token in loaded.tokens.items():
+        typer.echo(f"token {code} {token.address}: matches {token.source}")
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path | None, typer.Option(help="Folder for chain state and manifest")] = None,
+    anvil_port: Annotated[int | None, typer.Option(help="Port for the local anvil node")] = None,
+) -> None:
+    """Start anvil, deploy a demo bank (USD and EUR) unless the data folder has one, print its manifest,
+    and run until Ctrl-C. The next start resumes the same chain and contracts."""
+    settings = get_settings()
+    folder = (data_dir or settings.data_dir).resolve()
+    manifest_path = folder / "deployment.json"
+    node = AnvilNode(
+        settings.project_root, port=anvil_port or settings.anvil_port, state_path=folder / "anvil-state.json"
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        w3 = node.start()
+        compilation = _compile(settings)
+        manifest = _existing_manifest(w3, manifest_path, compilation)
+        if manifest is None:
+            signer = PrivateKeySigner(settings.deployer_key)
+            manifest = deploy_bank(
+                w3,
+                Transactor(w3, signer, [c.abi for c in compilation.contracts.values()]),
+                compilation,
+                bank_name=settings.bank_name,
+                currencies=settings.currencies,
+                roles=BankRoles.single(signer.address),
+                minter_allowance=DEFAULT_MINTER_ALLOWANCE,
+            )
+            manifest.write(manifest_path)
+            typer.echo(f"deployed a demo bank; manifest at {manifest_path}")
+        else:
+            typer.echo(f"resumed the demo bank from {manifest_path}")
+        typer.echo(manifest_summary(manifest))
+        typer.echo(f"anvil JSON-RPC on {node.url}; Ctrl-C stops", err=False)
+        sys.stdout.flush()
+        stop.wait()
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        node.stop()
+    typer.echo("stopped")
+
+
+def _existing_manifest(w3: Any, path: Path, compilation: Compilation) -> Manifest | None:
+    """The data folder's manifest when its contracts are still on this chain and match the sources."""
+    if not path.exists():
+        return None
+    try:
+        manifest = Manifest.read(path)
+        if not verify_manifest(w3, manifest, compilation):
+            return manifest
+    except ManifestError:
+        pass
+    typer.echo(f"{path} does not match the chain or the sources; deploying anew", err=True)
+    return None
+
+
+@bench_app.command("gas")
+def bench_gas(
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the JSON document")] = False,
+    rpc: Annotated[str | None, typer.Option(help="Use this development node instead of a fresh anvil")] = None,
+) -> None:
+    """Gas of DepositToken's transfer, mint, burn and authorizations against a plain OpenZeppelin ERC-20."""
+    settings = get_settings()
+    try:
+        compilation = _compile(settings)
+        if rpc:
+            result = gas_bench.run(connect(rpc), compilation)
+        else:
+            with AnvilNode(settings.project_root) as w3:
+                result = gas_bench.run(w3, compilation)
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(json.dumps(result, indent=2))
+    typer.echo(f"transfer costs {result['transfer_ratio']:.2f}x a plain OpenZeppelin ERC-20 transfer")
+
+
+if __name__ == "__main__":
+    app()
