@@ -24,7 +24,9 @@ from wallet.keys import PrivateKeySigner
 from wallet.settings import Settings, get_settings
 
 app = typer.Typer(help="tdw: tokenized deposit wallet for banks.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks; each prints JSON and compares against a reference from the same run.")
+bench_app = typer.Typer(
+    help="Benchmarks; each prints JSON and compares against a reference from the same run."
+)
 app.add_typer(bench_app, name="bench")
 
 DEFAULT_MINTER_ALLOWANCE = 10**15  # minor units; the admin raises it with configureMinter
@@ -198,7 +200,9 @@ def _existing_manifest(w3: Any, path: Path, compilation: Compilation) -> Manifes
 @bench_app.command("gas")
 def bench_gas(
     json_output: Annotated[bool, typer.Option("--json", help="Print only the JSON document")] = False,
-    rpc: Annotated[str | None, typer.Option(help="Use this development node instead of a fresh anvil")] = None,
+    rpc: Annotated[
+        str | None, typer.Option(help="Use this development node instead of a fresh anvil")
+    ] = None,
 ) -> None:
     """Gas of DepositToken's transfer, mint, burn and authorizations against a plain OpenZeppelin ERC-20."""
     settings = get_settings()

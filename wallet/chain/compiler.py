@@ -136,7 +136,9 @@ def _run_solc(project_root: Path, std_input: dict[str, Any], expected_version: s
     binary = solc_binary(project_root)
     version = solcx.wrapper.get_solc_version(binary)
     if str(version) != expected_version:
-        raise CompilerError(f"node_modules has solc {version}, contracts/compiler.json wants {expected_version}")
+        raise CompilerError(
+            f"node_modules has solc {version}, contracts/compiler.json wants {expected_version}"
+        )
     try:
         output: dict[str, Any] = solcx.compile_standard(
             std_input, solc_binary=binary, allow_paths=str(project_root)

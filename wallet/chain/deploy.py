@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from eth_typing import ChecksumAddress
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict, ValidationError
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import TxReceipt
 
 from wallet.chain.compiler import Compilation, mask_immutables
 from wallet.chain.transact import Transactor
-from wallet.errors import ManifestError
+from wallet.errors import ChainError, ManifestError
 from wallet.money import currency
 
 MANIFEST_FORMAT = "tdw-deployment/1"
@@ -127,7 +129,7 @@ def deploy_bank(
     token_c = compilation["DepositToken"]
 
     receipt = transactor.send(_factory(w3, registry_c.abi, registry_c.bytecode).constructor(deployer))
-    registry = w3.eth.contract(address=receipt["contractAddress"], abi=registry_c.abi)
+    registry = load_contract(w3, compilation, "ComplianceRegistry", _created(receipt))
 
     token_factory = _factory(w3, token_c.abi, token_c.bytecode)
     pending = [
@@ -141,7 +143,7 @@ def deploy_bank(
     ]  # fmt: skip
     receipts = [transactor.wait(tx) for tx in pending]
     tokens = {
-        spec.code: w3.eth.contract(address=r["contractAddress"], abi=token_c.abi)
+        spec.code: load_contract(w3, compilation, "DepositToken", _created(r))
         for spec, r in zip(specs, receipts, strict=True)
     }
 
@@ -160,7 +162,9 @@ def deploy_bank(
     last = [transactor.wait(h) for h in [transactor.submit(c) for c in calls]]
     if roles.admin != deployer:
         # Only after the new admin holds the role, so the bank is never left without one.
-        renounce = [c.functions.renounceRole(DEFAULT_ADMIN_ROLE, deployer) for c in [registry, *tokens.values()]]
+        renounce = [
+            c.functions.renounceRole(DEFAULT_ADMIN_ROLE, deployer) for c in [registry, *tokens.values()]
+        ]
         last = [transactor.wait(h) for h in [transactor.submit(c) for c in renounce]]
 
     return Manifest(
@@ -195,7 +199,9 @@ def verify_manifest(w3: Web3, manifest: Manifest, compilation: Compilation) -> d
     `code_hash`.
     """
     if w3.eth.chain_id != manifest.chain_id:
-        raise ManifestError(f"the manifest is for chain {manifest.chain_id}, the node is chain {w3.eth.chain_id}")
+        raise ManifestError(
+            f"the manifest is for chain {manifest.chain_id}, the node is chain {w3.eth.chain_id}"
+        )
     problems: dict[str, str] = {}
     entries: list[tuple[str, DeployedContract]] = [("registry", manifest.registry)]
     entries += [(f"token {code}", token) for code, token in manifest.tokens.items()]
@@ -218,7 +224,8 @@ def _check_code(w3: Web3, entry: DeployedContract, compilation: Compilation) -> 
     if compiled.source != entry.source:
         return f"{entry.contract} now compiles from {compiled.source}, the manifest says {entry.source}"
     if len(code) != len(compiled.deployed_bytecode):
-        return f"code at {entry.address} is {len(code)} bytes, a fresh compile is {len(compiled.deployed_bytecode)}"
+        fresh = len(compiled.deployed_bytecode)
+        return f"code at {entry.address} is {len(code)} bytes, a fresh compile is {fresh}"
     if mask_immutables(code, compiled.immutable_ranges) != compiled.deployed_bytecode:
         return f"code at {entry.address} differs from a fresh compile of {compiled.qualified_name}"
     return None
@@ -245,4 +252,13 @@ def _role(contract: Contract, name: str) -> bytes:
 
 def _deployed(w3: Web3, contract: str, source: str, address: ChecksumAddress) -> DeployedContract:
     code = bytes(w3.eth.get_code(address))
-    return DeployedContract(contract=contract, source=source, address=address, code_hash="0x" + keccak(code).hex())
+    return DeployedContract(
+        contract=contract, source=source, address=address, code_hash="0x" + keccak(code).hex()
+    )
+
+
+def _created(receipt: TxReceipt) -> ChecksumAddress:
+    address = receipt["contractAddress"]
+    if address is None:
+        raise ChainError(f"transaction {receipt['transactionHash'].hex()} created no contract")
+    return address

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from eth_abi import decode
+from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
-from eth_utils.abi import collapse_if_tuple
+from eth_utils.abi import collapse_if_tuple, function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 _BUILTIN_ERRORS: list[dict[str, Any]] = [
     {"type": "error", "name": "Error", "inputs": [{"name": "message", "type": "string"}]},

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import ast
 import contextlib
-
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from eth_tester.exceptions import TransactionFailed
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
@@ -69,7 +68,7 @@ class Transactor:
         return signed.hash
 
     def wait(self, tx_hash: bytes, *, timeout: float = 120.0) -> TxReceipt:
-        """Waits for the receipt; a reverted transaction raises `ContractRevertError` with its decoded error."""
+        """Waits for the receipt; a reverted transaction raises `ContractRevertError`, decoded."""
         receipt = self.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout)
         if receipt["status"] != 1:
             raise self._replay_revert(tx_hash, receipt)
@@ -91,13 +90,20 @@ class Transactor:
     def _replay_revert(self, tx_hash: bytes, receipt: TxReceipt) -> ChainError:
         """Re-runs a mined, reverted transaction as a call on the state before its block to get the reason."""
         tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
-        call: dict[str, Any] = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "value": tx["value"]}
+        call: dict[str, Any] = {
+            "from": tx["from"],
+            "to": tx.get("to"),
+            "data": tx["input"],
+            "value": tx["value"],
+        }
         hex_hash = "0x" + tx_hash.hex()
         try:
             self.w3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
         except (ContractLogicError, TransactionFailed) as exc:
             return self._revert_error(exc, hex_hash)
-        return ContractRevertError("UnknownError", {"reason": "reverted on chain; replay succeeded"}, tx_hash=hex_hash)
+        return ContractRevertError(
+            "UnknownError", {"reason": "reverted on chain; replay succeeded"}, tx_hash=hex_hash
+        )
 
 
 def revert_data(exc: BaseException) -> bytes:

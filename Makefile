@@ -1,0 +1,43 @@
+# The two commands in the README: `make dev` (set up, then run the demo bank) and `make test`
+# (set up, then run every test and check). Both install what they need on a fresh machine.
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: setup dev test test-contracts test-python lint typecheck clean
+
+$(PY_STAMP): pyproject.toml
+	scripts/bootstrap
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	scripts/bootstrap
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(PY_STAMP) $(NPM_STAMP)
+
+dev: setup
+	$(VENV)/bin/tdw dev
+
+test: setup test-contracts lint typecheck test-python
+
+test-contracts: setup
+	npx hardhat test
+
+lint: setup
+	$(VENV)/bin/ruff check wallet api tests
+	$(VENV)/bin/ruff format --check wallet api tests
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test-python: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules artifacts .cache data

@@ -1,0 +1,113 @@
+"""The `tdw` command line, run as a real process against a real anvil."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from wallet.chain.node import AnvilNode, free_port
+
+
+def tdw(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_deploy_then_verify_passes(anvil: AnvilNode, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.json"
+    deployed = tdw(
+        "deploy", "--rpc", anvil.url, "--currency", "USD", "--currency", "JPY", "--manifest", str(manifest)
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    written = json.loads(manifest.read_text())
+    assert set(written["tokens"]) == {"USD", "JPY"}
+    assert written["tokens"]["JPY"]["decimals"] == 0
+    verified = tdw("verify", "--manifest", str(manifest), "--rpc", anvil.url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "token JPY" in verified.stdout and "matches contracts/token/DepositToken.sol" in verified.stdout
+
+
+def test_verify_exits_1_and_names_the_mismatch(anvil: AnvilNode, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.json"
+    assert tdw("deploy", "--rpc", anvil.url, "--currency", "EUR", "--manifest", str(manifest)).returncode == 0
+    data = json.loads(manifest.read_text())
+    data["tokens"]["EUR"]["address"] = data["registry"]["address"]
+    manifest.write_text(json.dumps(data))
+    result = tdw("verify", "--manifest", str(manifest), "--rpc", anvil.url)
+    assert result.returncode == 1
+    assert "MISMATCH token EUR" in result.stdout
+
+
+def test_deploy_refuses_a_bad_address_and_an_unknown_currency(anvil: AnvilNode, tmp_path: Path) -> None:
+    bad = tdw("deploy", "--rpc", anvil.url, "--admin", "0x1234", "--manifest", str(tmp_path / "a.json"))
+    assert bad.returncode == 2 and "--admin '0x1234' is not an Ethereum address" in bad.stderr
+    unknown = tdw("deploy", "--rpc", anvil.url, "--currency", "XYZ", "--manifest", str(tmp_path / "b.json"))
+    assert unknown.returncode == 2 and "unknown currency 'XYZ'" in unknown.stderr
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+
+
+def test_production_refuses_the_development_deployer_key(anvil: AnvilNode, tmp_path: Path) -> None:
+    result = tdw(
+        "deploy",
+        "--rpc",
+        anvil.url,
+        "--manifest",
+        str(tmp_path / "m.json"),
+        env={"TDW_ENVIRONMENT": "production"},
+    )
+    assert result.returncode == 2
+    assert "public development key" in result.stderr
+
+
+def test_deploy_without_a_node_says_so() -> None:
+    result = tdw("deploy", "--rpc", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 2 and "no JSON-RPC node answers" in result.stderr
+
+
+def test_bench_gas_prints_both_tokens_and_a_transfer_ratio_within_budget() -> None:
+    result = tdw("bench", "gas", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    deposit, reference = doc["deposit_token"], doc["reference_erc20"]
+    for key in ("transfer", "transfer_to_fresh_address", "mint", "burn", "transfer_with_authorization",
+                "batch_authorization_per_transfer"):  # fmt: skip
+        assert deposit[key] > 21_000, key
+    for key in ("transfer", "transfer_to_fresh_address", "mint", "burn"):
+        assert reference[key] > 21_000, key
+    assert doc["transfer_ratio"] == round(deposit["transfer"] / reference["transfer"], 4)
+    # The budget: every check enforced and still at most 1.30x a plain OpenZeppelin ERC-20 transfer.
+    assert doc["transfer_ratio"] <= 1.30
+    assert deposit["batch_size"] == 50
+
+
+def test_dev_deploys_stops_on_ctrl_c_and_resumes_from_its_data_folder(tmp_path: Path) -> None:
+    port = free_port()
+    args = [sys.executable, "-m", "api.cli", "dev", "--data-dir", str(tmp_path), "--anvil-port", str(port)]
+
+    def run_once() -> str:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, "".join(lines) + rest
+        assert "stopped" in rest
+        return "".join(lines)
+
+    first = run_once()
+    assert "deployed a demo bank" in first
+    manifest = json.loads((tmp_path / "deployment.json").read_text())
+    assert set(manifest["tokens"]) == {"USD", "EUR"}
+    second = run_once()
+    assert "resumed the demo bank" in second
+    assert json.loads((tmp_path / "deployment.json").read_text()) == manifest

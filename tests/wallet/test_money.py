@@ -1,0 +1,17 @@
+import pytest
+
+from wallet.errors import MoneyError, UnknownCurrencyError
+from wallet.money import currency
+
+
+@pytest.mark.parametrize(("code", "exponent"), [("USD", 2), ("EUR", 2), ("JPY", 0), ("BHD", 3), ("CLP", 0)])
+def test_currency_exponent_is_iso_4217s(code: str, exponent: int) -> None:
+    assert currency(code).exponent == exponent
+
+
+@pytest.mark.parametrize("code", ["usd", "US", "USDT", "XXX", "XAU", "ABC", "", "ÜSD"])
+def test_unknown_or_unitless_currencies_are_refused(code: str) -> None:
+    with pytest.raises(UnknownCurrencyError) as info:
+        currency(code)
+    assert isinstance(info.value, MoneyError) and isinstance(info.value, ValueError)
+    assert info.value.code == code
