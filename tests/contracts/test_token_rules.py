@@ -3,8 +3,8 @@ burn, run on anvil against a Python model of the rules.
 
 After every step the chain must equal the model, and these must hold on the chain's own numbers:
 the sum of balances is the total supply; frozen funds never move except by forced transfer; no balance
-changes on an address that is not allowed (but the debited side of a forced transfer); the minter never
-mints past its allowance.
+changes on an address that is not allowed, unverified, blocked or expired (but the debited side of a
+forced transfer); the minter never mints past its allowance.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Model:
     frozen: set[str] = field(default_factory=set)
     verified: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
+    expired: set[str] = field(default_factory=set)
     paused: bool = False
     allowance: int = ALLOWANCE
 
@@ -53,6 +54,8 @@ class Model:
             return "DepositTokenAccountBlocked"
         if a not in self.verified:
             return "DepositTokenAccountNotVerified"
+        if a in self.expired:
+            return "DepositTokenKycExpired"
         return None
 
     def allowed(self, a: str) -> bool:
@@ -254,6 +257,18 @@ class TokenRules(RuleBasedStateMachine):
         r = self.registry.functions
         self.expect(r.setKyc(a, FAR, 840) if verified else r.revokeKyc(a), self.officer, None)
         (self.model.verified.add if verified else self.model.verified.discard)(a)
+        self.model.expired.discard(a)
+
+    @rule(who=accounts_st)
+    def let_kyc_expire(self, who: int) -> None:
+        """Verifies `who` until just after now, then moves the chain's clock past that."""
+        a = self.accounts[who]
+        now = self.w3.eth.get_block("latest")["timestamp"]
+        self.expect(self.registry.functions.setKyc(a, now + 60, 840), self.officer, None)
+        self.w3.provider.make_request("evm_increaseTime", [120])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        self.model.verified.add(a)
+        self.model.expired.add(a)
 
     @rule(who=accounts_st, blocked=st.booleans())
     def set_blocked(self, who: int, blocked: bool) -> None:
