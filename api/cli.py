@@ -41,6 +41,13 @@ def _compile(settings: Settings) -> Compilation:
     return compile_contracts(settings.project_root, settings.cache_dir)
 
 
+def _rpc_url(option: str | None, settings: Settings) -> str:
+    url = option or settings.rpc_url
+    if not url:
+        raise _fail("give --rpc URL or set TDW_RPC_URL")
+    return url
+
+
 def _address(value: str | None, default: str, option: str) -> Any:
     if value is None:
         return default
@@ -80,9 +87,7 @@ def deploy(
 ) -> None:
     """Deploy the compliance registry and one deposit token per currency; write the manifest."""
     settings = get_settings()
-    url = rpc or settings.rpc_url
-    if not url:
-        raise _fail("give --rpc URL or set TDW_RPC_URL")
+    url = _rpc_url(rpc, settings)
     try:
         settings.check_production()
         signer = PrivateKeySigner(settings.deployer_key)
@@ -120,9 +125,7 @@ def verify(
 ) -> None:
     """Check the code on chain against a fresh compile of the sources; exit 1 on any mismatch."""
     settings = get_settings()
-    url = rpc or settings.rpc_url
-    if not url:
-        raise _fail("give --rpc URL or set TDW_RPC_URL")
+    url = _rpc_url(rpc, settings)
     try:
         loaded = Manifest.read(manifest)
         problems = verify_manifest(connect(url), loaded, _compile(settings))

@@ -1,18 +1,26 @@
-"""Shared fixtures: the compiled contracts, a real anvil node, an in-process eth-tester chain, and a
-funded signer. Nothing here mocks the chain."""
+"""Shared fixtures: the compiled contracts, a real anvil node, an in-process eth-tester chain, a funded
+signer, fresh SQLite and PostgreSQL databases, and a real SoftHSM2 token. Nothing here is mocked."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 from web3 import Web3
 
 from wallet.chain.compiler import Compilation, compile_contracts
 from wallet.chain.node import AnvilNode, eth_tester, fund_from_dev_account
+from wallet.db import make_engine, upgrade
 from wallet.keys import PrivateKeySigner
-from wallet.settings import PROJECT_ROOT
+from wallet.keys.pkcs11 import Pkcs11Token
+from wallet.settings import PROJECT_ROOT, Settings
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +60,56 @@ def funded_signer(w3: Web3) -> PrivateKeySigner:
     signer = PrivateKeySigner.generate()
     fund_from_dev_account(w3, signer.address, 10**21)
     return signer
+
+
+# ------------------------------------------------------------------------------------------ databases ---
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TDW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL database created for this test alone."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tdw.db'}"
+        return
+    name = f"tdw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database migrated to the newest schema."""
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+# --------------------------------------------------------------------------------------------- the HSM ---
+
+HSM_PIN = "2718"
+
+
+@pytest.fixture(scope="session")
+def hsm_token(project_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Token]:
+    """A fresh SoftHSM2 token made by the project's own script (which installs SoftHSM2 if missing)."""
+    folder = tmp_path_factory.mktemp("softhsm")
+    out = subprocess.run(
+        [str(project_root / "scripts" / "softhsm-token"), str(folder), "tdw-test", HSM_PIN],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    os.environ["SOFTHSM2_CONF"] = out.strip().split("=", 1)[1]
+    token = Pkcs11Token(Settings().pkcs11_module, "tdw-test", SecretStr(HSM_PIN))
+    yield token
+    token.close()

@@ -408,17 +408,7 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
             emit FrozenAmountChanged(from, frozen, frozen - released);
             src = _withFrozen(src, frozen - released);
         }
-        unchecked {
-            // value <= balance, checked above.
-            _accounts[from] = src - value;
-        }
-        // Read after the write, so that from == to nets out.
-        uint256 dst = _accounts[to];
-        _requireAllowed(to, dst);
-        unchecked {
-            _accounts[to] = dst + value;
-        }
-        emit Transfer(from, to, value);
+        _settle(from, src, to, value);
         emit TransferForced(from, to, value, reasonCode, legalOrderHash);
     }
 
@@ -494,8 +484,14 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint256 src = _accounts[from];
         _requireCanSend(from, src, value);
+        _settle(from, src, to, value);
+    }
+
+    /// @dev Debits `value` from `from` (whose account word, already checked, is `src`) and credits an
+    /// allowed `to`. The caller has checked value <= balance.
+    function _settle(address from, uint256 src, address to, uint256 value) private {
         unchecked {
-            // value <= balance, checked by _requireCanSend; only the low 96 bits change.
+            // value <= balance, so only the low 96 bits change.
             _accounts[from] = src - value;
         }
         // Read after the write, so that from == to nets out.
