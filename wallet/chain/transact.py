@@ -20,7 +20,7 @@ from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
 from wallet.chain.revert import ErrorDecoder
-from wallet.errors import ChainError, ContractRevertError
+from wallet.errors import ContractRevertError
 from wallet.keys.base import Signer
 
 Callable = ContractFunction | ContractConstructor
@@ -87,23 +87,24 @@ class Transactor:
         name, args = self.decoder.decode(raw)
         return ContractRevertError(name, args, tx_hash=tx_hash, raw=raw)
 
-    def _replay_revert(self, tx_hash: bytes, receipt: TxReceipt) -> ChainError:
-        """Re-runs a mined, reverted transaction as a call on the state before its block to get the reason."""
-        tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
-        call: dict[str, Any] = {
-            "from": tx["from"],
-            "to": tx.get("to"),
-            "data": tx["input"],
-            "value": tx["value"],
-        }
-        hex_hash = "0x" + tx_hash.hex()
-        try:
-            self.w3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
-        except (ContractLogicError, TransactionFailed) as exc:
-            return self._revert_error(exc, hex_hash)
-        return ContractRevertError(
-            "UnknownError", {"reason": "reverted on chain; replay succeeded"}, tx_hash=hex_hash
-        )
+    def _replay_revert(self, tx_hash: bytes, receipt: TxReceipt) -> ContractRevertError:
+        return replay_revert(self.w3, self.decoder, tx_hash, receipt)
+
+
+def replay_revert(w3: Web3, decoder: ErrorDecoder, tx_hash: bytes, receipt: TxReceipt) -> ContractRevertError:
+    """Re-runs a mined, reverted transaction as a call on the state before its block to decode why."""
+    tx = w3.eth.get_transaction(HexBytes(tx_hash))
+    call: dict[str, Any] = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "value": tx["value"]}
+    hex_hash = "0x" + tx_hash.hex()
+    try:
+        w3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+    except (ContractLogicError, TransactionFailed) as exc:
+        raw = revert_data(exc)
+        name, args = decoder.decode(raw)
+        return ContractRevertError(name, args, tx_hash=hex_hash, raw=raw)
+    return ContractRevertError(
+        "UnknownError", {"reason": "reverted on chain; replay succeeded"}, tx_hash=hex_hash
+    )
 
 
 def revert_data(exc: BaseException) -> bytes:

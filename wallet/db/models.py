@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, LargeBinary, MetaData, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -49,3 +68,118 @@ class SigningKey(Base):
 
     def __repr__(self) -> str:
         return f"SigningKey(label={self.label!r}, address={self.address}, backend={self.backend})"
+
+
+class Amount(TypeDecorator[int]):
+    """A non-negative integer up to 2^256: NUMERIC(78, 0) on PostgreSQL, a decimal string on SQLite
+    (whose NUMERIC affinity would turn values above 2^63 into lossy REALs). Python sees `int` only."""
+
+    impl = String(80)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(78, 0))
+        return dialect.type_descriptor(String(80))
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"amounts are int minor units, not {type(value).__name__}")
+        return Decimal(value) if dialect.name == "postgresql" else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+
+TX_STATUSES = ("intent", "signed", "broadcast", "included", "confirmed", "final", "failed")
+REQUEST_STATUSES = ("pending", "queued", "executed", "failed")
+
+
+class RelayerNonce(Base):
+    """The next nonce of a sending address, allocated with one atomic UPDATE ... RETURNING."""
+
+    __tablename__ = "relayer_nonces"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)
+
+
+class ChainTx(Base):
+    """One chain transaction of the outbox. It only moves forward:
+    intent -> signed -> broadcast -> included -> confirmed -> final, or failed; a reorg sends an
+    included or confirmed row back to broadcast. The raw transaction is stored before it is broadcast."""
+
+    __tablename__ = "chain_txs"
+    __table_args__ = (
+        # One live transaction per nonce. A row that failed before it was broadcast leaves its nonce to
+        # the zero-value filler that closes the gap.
+        Index(
+            "uq_chain_txs_live_nonce",
+            "chain_id",
+            "sender",
+            "nonce",
+            unique=True,
+            sqlite_where=text("status <> 'failed'"),
+            postgresql_where=text("status <> 'failed'"),
+        ),
+        CheckConstraint(f"status IN {TX_STATUSES}", name="status"),
+        CheckConstraint("status IN ('intent', 'failed') OR raw_tx IS NOT NULL", name="raw_before_broadcast"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    sender: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    to_address: Mapped[str] = mapped_column(String(42))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    value: Mapped[int] = mapped_column(Amount, default=0)
+    gas_limit: Mapped[int] = mapped_column(BigInteger)
+    max_fee_per_gas: Mapped[int] = mapped_column(Amount)
+    max_priority_fee_per_gas: Mapped[int] = mapped_column(Amount)
+    status: Mapped[str] = mapped_column(String(16), default="intent", index=True)
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    # Every hash this row was ever broadcast under (replacements keep the nonce, change the hash).
+    attempt_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(66))
+    confirmations: Mapped[int] = mapped_column(Integer, default=0)
+    error_name: Mapped[str | None] = mapped_column(String(100))
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    broadcast_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class TransferRequest(Base):
+    """A customer's transfer: an EIP-3009 authorization signed by the customer's key, waiting for the
+    relayer. `auth_nonce` derives from the idempotency key, so a request can execute at most once."""
+
+    __tablename__ = "transfer_requests"
+    __table_args__ = (
+        UniqueConstraint("payer", "auth_nonce", name="uq_transfer_requests_payer_nonce"),
+        CheckConstraint(f"status IN {REQUEST_STATUSES}", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(42))
+    payer: Mapped[str] = mapped_column(String(42))
+    payee: Mapped[str] = mapped_column(String(42))
+    value: Mapped[int] = mapped_column(Amount)
+    payment_reference: Mapped[bytes] = mapped_column(LargeBinary)
+    valid_before: Mapped[int] = mapped_column(BigInteger)
+    auth_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    chain_tx_id: Mapped[str | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
+    error_name: Mapped[str | None] = mapped_column(String(100))
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Chain transactions that must never be lost, doubled or re-created: the outbox and the relayer."""

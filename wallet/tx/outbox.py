@@ -1,0 +1,443 @@
+"""The transaction outbox: every chain transaction of one sending key is a database row that only moves
+forward, `intent -> signed -> broadcast -> included -> confirmed -> final`, or ends `failed` with its
+decoded error.
+
+Crash safety comes from the order of effects: the nonce is allocated and the intent written in the
+caller's database transaction; the signed raw transaction is committed before it is broadcast; a
+restart resumes every unfinished row from what the database says (rebroadcasting the stored raw
+transaction), never re-creating it. Every state change is an UPDATE conditional on the row's version,
+so several processes may advance the same rows: the loser of a race simply does nothing.
+
+Nonces come from one atomic `UPDATE ... RETURNING` on `relayer_nonces`, which serialises concurrent
+allocators on both SQLite and PostgreSQL, so processes can share one key without collisions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, sessionmaker
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.types import TxReceipt
+
+from wallet.chain.revert import ErrorDecoder
+from wallet.chain.transact import replay_revert
+from wallet.db.models import ChainTx, RelayerNonce
+from wallet.errors import SigningError
+from wallet.keys.base import Signer
+
+log = logging.getLogger(__name__)
+
+UNFINISHED = ("intent", "signed", "broadcast", "included", "confirmed")
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """How the outbox waits and replaces."""
+
+    confirmations: int = 3  # blocks (the including one counted) after which a row is final
+    stuck_after: float = 30.0  # seconds a broadcast may stay unmined before it is rebroadcast or replaced
+    fee_bump_percent: int = 20  # nodes require at least 10% more for a replacement
+    priority_fee: int = 10**9
+
+
+class OutboxListener(Protocol):
+    """Told about outcomes inside the same database transaction as the row's state change."""
+
+    def included(self, session: Session, tx: ChainTx, receipt: TxReceipt) -> None:
+        """`tx` was mined successfully in a block (again, after a reorg)."""
+
+    def rolled_back(self, session: Session, tx: ChainTx) -> None:
+        """A reorg took `tx` out of the chain; it is back to broadcast."""
+
+    def failed(self, session: Session, tx: ChainTx) -> None:
+        """`tx` reverted or can never be mined."""
+
+
+class NoListener:
+    """An `OutboxListener` that ignores everything."""
+
+    def included(self, session: Session, tx: ChainTx, receipt: TxReceipt) -> None:
+        pass
+
+    def rolled_back(self, session: Session, tx: ChainTx) -> None:
+        pass
+
+    def failed(self, session: Session, tx: ChainTx) -> None:
+        pass
+
+
+class Outbox:
+    """The outbox of one sending key on one chain."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        w3: Web3,
+        signer: Signer,
+        *,
+        decoder: ErrorDecoder,
+        listener: OutboxListener | None = None,
+        config: OutboxConfig | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self.w3 = w3
+        self.signer = signer
+        self.decoder = decoder
+        self.listener: OutboxListener = listener or NoListener()
+        self.config = config or OutboxConfig()
+        self.chain_id = w3.eth.chain_id
+        self._ensure_nonce_row()
+
+    @property
+    def sender(self) -> ChecksumAddress:
+        """The sending address."""
+        return self.signer.address
+
+    # ------------------------------------------------------------------------------- enqueueing ---
+
+    def enqueue(
+        self, session: Session, *, kind: str, to: str, data: bytes, gas_limit: int, value: int = 0
+    ) -> ChainTx:
+        """Allocates the next nonce and writes an intent, inside the caller's database transaction."""
+        nonce = self._allocate_nonce(session)
+        max_fee, priority = self._fees()
+        tx = ChainTx(
+            id=uuid.uuid4().hex,
+            chain_id=self.chain_id,
+            sender=self.sender,
+            nonce=nonce,
+            kind=kind,
+            to_address=to,
+            data=data,
+            value=value,
+            gas_limit=gas_limit,
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=priority,
+            status="intent",
+            attempt_hashes=[],
+            confirmations=0,
+            version=0,
+        )
+        session.add(tx)
+        session.flush()
+        return tx
+
+    def _ensure_nonce_row(self) -> None:
+        with self._sessions() as session:
+            if session.get(RelayerNonce, (self.chain_id, self.sender)) is not None:
+                return
+        start = self.w3.eth.get_transaction_count(self.sender, "pending")
+        try:
+            with self._sessions.begin() as session:
+                session.add(RelayerNonce(chain_id=self.chain_id, address=self.sender, next_nonce=start))
+        except IntegrityError:
+            pass  # another process made it first
+
+    def _allocate_nonce(self, session: Session) -> int:
+        stmt = (
+            update(RelayerNonce)
+            .where(RelayerNonce.chain_id == self.chain_id, RelayerNonce.address == self.sender)
+            .values(next_nonce=RelayerNonce.next_nonce + 1)
+            .returning(RelayerNonce.next_nonce)
+        )
+        allocated: int = session.execute(stmt).scalar_one() - 1
+        return allocated
+
+    def _fees(self) -> tuple[int, int]:
+        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        priority = self.config.priority_fee
+        return 2 * base_fee + priority, priority
+
+    # ------------------------------------------------------------------------------- processing ---
+
+    def unfinished(self) -> list[ChainTx]:
+        """This key's rows that are not final or failed, lowest nonce first."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    select(ChainTx)
+                    .where(
+                        ChainTx.chain_id == self.chain_id,
+                        ChainTx.sender == self.sender,
+                        ChainTx.status.in_(UNFINISHED),
+                    )
+                    .order_by(ChainTx.nonce)
+                )
+            )
+
+    def process(self) -> int:
+        """Moves every unfinished row as far forward as it can go now; returns how many changed."""
+        self._fill_gaps()
+        rows = self.unfinished()
+        if not rows:
+            return 0
+        head = self.w3.eth.block_number
+        chain_nonce = self.w3.eth.get_transaction_count(self.sender, "latest")
+        changed = 0
+        for row in rows:
+            changed += self._advance(row, head, chain_nonce)
+        return changed
+
+    def _advance(self, row: ChainTx, head: int, chain_nonce: int) -> int:
+        if row.status == "intent" and not self._sign(row):
+            return 0
+        if row.status == "signed":
+            self._broadcast(row.raw_tx)
+            if not self._move(row, status="broadcast", broadcast_at=_now()):
+                return 0
+        if row.status == "broadcast":
+            return self._check_broadcast(row, head, chain_nonce)
+        return self._check_included(row, head)
+
+    def _sign(self, row: ChainTx) -> bool:
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": row.chain_id,
+            "nonce": row.nonce,
+            "to": row.to_address,
+            "value": row.value,
+            "data": row.data,
+            "gas": row.gas_limit,
+            "maxFeePerGas": row.max_fee_per_gas,
+            "maxPriorityFeePerGas": row.max_priority_fee_per_gas,
+        }
+        try:
+            signed = self.signer.sign_transaction(tx)
+        except SigningError as exc:
+            self._move(row, status="failed", error_name="SigningError", error_args={"message": str(exc)})
+            return False
+        tx_hash = "0x" + signed.hash.hex()
+        return self._move(row, status="signed", raw_tx=signed.raw, tx_hash=tx_hash, attempt_hashes=[tx_hash])
+
+    def _broadcast(self, raw: bytes | None) -> None:
+        if raw is None:
+            return
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except (Web3RPCError, ValueError) as exc:
+            # "already known" and "nonce too low" mean it, or a replacement, is there already; anything
+            # else is retried from the stored raw transaction on the next pass.
+            log.info("broadcast of a stored transaction answered: %s", exc)
+
+    def _receipt(self, row: ChainTx) -> TxReceipt | None:
+        for tx_hash in reversed(row.attempt_hashes or []):
+            try:
+                return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                continue
+        return None
+
+    def _check_broadcast(self, row: ChainTx, head: int, chain_nonce: int) -> int:
+        receipt = self._receipt(row)
+        if receipt is not None:
+            return self._mined(row, receipt, head)
+        if chain_nonce > row.nonce:
+            # The nonce is used on chain but by none of this row's transactions.
+            return int(
+                self._move(
+                    row, status="failed", error_name="NonceUsedElsewhere", error_args={"nonce": row.nonce}
+                )
+            )
+        broadcast_at = row.broadcast_at or _now()
+        if broadcast_at.tzinfo is None:
+            broadcast_at = broadcast_at.replace(tzinfo=UTC)
+        if _now() - broadcast_at < timedelta(seconds=self.config.stuck_after):
+            return 0
+        try:
+            self.w3.eth.get_transaction(HexBytes(row.tx_hash or ""))
+        except TransactionNotFound:
+            self._broadcast(row.raw_tx)  # dropped from the pool: send the same bytes again
+            return int(self._move(row, broadcast_at=_now()))
+        return int(self._replace(row))
+
+    def _replace(self, row: ChainTx) -> bool:
+        """Re-signs the same nonce with higher fees; keeps every earlier hash to watch for receipts."""
+        bump = 100 + self.config.fee_bump_percent
+        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        priority = max(row.max_priority_fee_per_gas * bump // 100, self.config.priority_fee)
+        max_fee = max(row.max_fee_per_gas * bump // 100, 2 * base_fee + priority)
+        tx: dict[str, Any] = {
+            "type": 2, "chainId": row.chain_id, "nonce": row.nonce, "to": row.to_address, "value": row.value,
+            "data": row.data, "gas": row.gas_limit, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority,
+        }  # fmt: skip
+        signed = self.signer.sign_transaction(tx)
+        tx_hash = "0x" + signed.hash.hex()
+        moved = self._move(
+            row,
+            raw_tx=signed.raw,
+            tx_hash=tx_hash,
+            attempt_hashes=[*row.attempt_hashes, tx_hash],
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=priority,
+            broadcast_at=_now(),
+        )
+        if moved:
+            self._broadcast(signed.raw)
+        return moved
+
+    def _mined(self, row: ChainTx, receipt: TxReceipt, head: int) -> int:
+        mined_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        if receipt["status"] != 1:
+            error = replay_revert(self.w3, self.decoder, bytes(receipt["transactionHash"]), receipt)
+            return int(
+                self._move(
+                    row,
+                    status="failed",
+                    tx_hash=mined_hash,
+                    block_number=receipt["blockNumber"],
+                    block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+                    error_name=error.error_name,
+                    error_args=_jsonable(error.error_args),
+                    notify="failed",
+                )
+            )
+        confirmations = head - receipt["blockNumber"] + 1
+        return int(
+            self._move(
+                row,
+                status=self._status_for(confirmations),
+                tx_hash=mined_hash,
+                block_number=receipt["blockNumber"],
+                block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+                confirmations=confirmations,
+                notify=("included", receipt),
+            )
+        )
+
+    def _check_included(self, row: ChainTx, head: int) -> int:
+        assert row.block_number is not None
+        try:
+            block_hash = "0x" + bytes(self.w3.eth.get_block(row.block_number)["hash"]).hex()
+        except Exception:
+            block_hash = None
+        receipt = self._receipt(row)
+        if block_hash != row.block_hash or receipt is None or receipt["blockNumber"] != row.block_number:
+            log.warning(
+                "reorg: %s (nonce %d) left block %s; back to broadcast",
+                row.tx_hash,
+                row.nonce,
+                row.block_number,
+            )
+            self._broadcast(row.raw_tx)
+            return int(
+                self._move(
+                    row, status="broadcast", block_number=None, block_hash=None, confirmations=0,
+                    broadcast_at=_now(), notify="rolled_back",
+                )
+            )  # fmt: skip
+        confirmations = head - row.block_number + 1
+        status = self._status_for(confirmations)
+        if status == row.status and confirmations == row.confirmations:
+            return 0
+        return int(self._move(row, status=status, confirmations=confirmations))
+
+    def _status_for(self, confirmations: int) -> str:
+        if confirmations >= self.config.confirmations:
+            return "final"
+        return "included" if confirmations <= 1 else "confirmed"
+
+    def _fill_gaps(self) -> None:
+        """A row that failed before it was ever broadcast leaves its nonce unused, which would hold back
+        every later nonce: turn it into a zero-value transfer to ourselves with the same nonce."""
+        live = aliased(ChainTx)
+        with self._sessions() as session:
+            gaps = list(
+                session.scalars(
+                    select(ChainTx).where(
+                        ChainTx.chain_id == self.chain_id,
+                        ChainTx.sender == self.sender,
+                        ChainTx.status == "failed",
+                        ChainTx.broadcast_at.is_(None),
+                        ~exists().where(
+                            live.chain_id == ChainTx.chain_id,
+                            live.sender == ChainTx.sender,
+                            live.nonce == ChainTx.nonce,
+                            live.status != "failed",
+                        ),
+                    )
+                )
+            )
+        if not gaps:
+            return
+        chain_nonce = self.w3.eth.get_transaction_count(self.sender, "latest")
+        for row in gaps:
+            if row.nonce < chain_nonce:
+                continue
+            max_fee, priority = self._fees()
+            filler = ChainTx(
+                id=uuid.uuid4().hex, chain_id=row.chain_id, sender=row.sender, nonce=row.nonce, kind="gap",
+                to_address=row.sender, data=b"", value=0, gas_limit=21_000, max_fee_per_gas=max_fee,
+                max_priority_fee_per_gas=priority, status="intent", attempt_hashes=[], confirmations=0,
+                version=0,
+            )  # fmt: skip
+            try:
+                with self._sessions.begin() as session:
+                    session.add(filler)
+            except IntegrityError:
+                continue  # another process filled it first
+            log.warning("filled the nonce gap at %d left by %s", row.nonce, row.id)
+
+    # --------------------------------------------------------------------------------- plumbing ---
+
+    def _move(self, row: ChainTx, *, notify: Any = None, **values: Any) -> bool:
+        """Applies `values` to `row` if nobody changed it since it was read; tells the listener in the same
+        database transaction. Updates `row` in place on success."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(ChainTx)
+                .where(ChainTx.id == row.id, ChainTx.version == row.version)
+                .values(version=row.version + 1, updated_at=_now(), **values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.version += 1
+            if notify is not None:
+                fresh = session.get(ChainTx, row.id)
+                assert fresh is not None
+                if notify == "failed":
+                    self.listener.failed(session, fresh)
+                elif notify == "rolled_back":
+                    self.listener.rolled_back(session, fresh)
+                else:
+                    self.listener.included(session, fresh, notify[1])
+        return True
+
+    def wait_until_settled(self, *, timeout: float = 120.0, poll: float = 0.05) -> None:
+        """Processes until no row is waiting to be mined (tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.process()
+            if not any(r.status in ("intent", "signed", "broadcast") for r in self.unfinished()):
+                return
+            time.sleep(poll)
+        raise TimeoutError("the outbox did not settle")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v if isinstance(v, str | bool | None) else str(v) if isinstance(v, int) else repr(v))
+        for k, v in args.items()
+    }
+
+
+def statuses(rows: Iterable[ChainTx]) -> list[str]:
+    """The statuses of `rows`, for logs and tests."""
+    return [r.status for r in rows]
