@@ -1,0 +1,138 @@
+"""A real bank for the custody tests: contracts on a chain, a database, a keystore with customer and
+relayer keys, an outbox and a transfer service. Also used by the crash-test child process."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from wallet.chain.compiler import Compilation
+from wallet.chain.deploy import BankRoles, deploy_bank
+from wallet.chain.eip3009 import TokenDomain
+from wallet.chain.node import fund_from_dev_account
+from wallet.chain.revert import ErrorDecoder
+from wallet.chain.transact import Transactor
+from wallet.db import make_engine, session_factory, upgrade
+from wallet.keys import PrivateKeySigner
+from wallet.keys.keystore import Keystore
+from wallet.tx.outbox import Outbox, OutboxConfig
+from wallet.tx.transfers import TokenInfo, TransferService
+
+KEK = SecretStr("c3" * 32)
+
+
+@dataclass
+class Custody:
+    w3: Web3
+    sessions: sessionmaker[Session]
+    keystore: Keystore
+    outbox: Outbox
+    transfers: TransferService
+    token: Any
+    registry: Any
+    admin: Transactor
+    customers: list[str]
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Relays and processes until nothing is pending, queued or waiting to be mined."""
+        import time
+
+        from sqlalchemy import func, select
+
+        from wallet.db.models import TransferRequest
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self.transfers.relay(self.outbox) is not None:
+                pass
+            self.outbox.process()
+            with self.sessions() as s:
+                open_requests = s.scalar(
+                    select(func.count()).where(TransferRequest.status.in_(("pending", "queued")))
+                )
+            if not open_requests and not any(
+                r.status in ("intent", "signed", "broadcast") for r in self.outbox.unfinished()
+            ):
+                return
+            time.sleep(0.02)
+        raise TimeoutError("transfers did not settle")
+
+
+def build(
+    w3: Web3,
+    compilation: Compilation,
+    db_url: str,
+    *,
+    customers: int,
+    balance: int,
+    batch_size: int = 100,
+    confirmations: int = 1,
+) -> tuple[Custody, dict[str, Any]]:
+    """Deploys a bank and sets up custody; returns it and the config a child process needs to attach."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    keystore = Keystore(sessions, KEK)
+    admin_signer = PrivateKeySigner.generate()
+    fund_from_dev_account(w3, admin_signer.address, 10**21)
+    abis = [c.abi for c in compilation.contracts.values()]
+    admin = Transactor(w3, admin_signer, abis)
+    manifest = deploy_bank(
+        w3, admin, compilation, bank_name="Custody Bank", currencies=["USD"],
+        roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
+    )  # fmt: skip
+    relayer = keystore.get_or_create("role:relayer")
+    fund_from_dev_account(w3, relayer.address, 10**21)
+    addresses = [keystore.get_or_create(f"customer:{i}").address for i in range(customers)]
+    token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
+    registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
+    admin.send(registry.functions.setKycBatch(addresses, [2**40 - 1] * customers, [840] * customers))
+    for address in addresses:
+        admin.send(token.functions.mint(address, balance))
+    config = {
+        "db_url": db_url, "rpc_url": getattr(w3.provider, "endpoint_uri", None), "token": token.address,
+        "token_name": manifest.tokens["USD"].name, "customers": addresses, "batch_size": batch_size,
+        "confirmations": confirmations, "abis": {n: c.abi for n, c in compilation.contracts.items()},
+    }  # fmt: skip
+    custody = attach(w3, config)
+    custody.registry, custody.admin = registry, admin
+    return custody, config
+
+
+def attach(w3: Web3, config: dict[str, Any]) -> Custody:
+    """Custody over an existing bank, database and keystore (what a restarted process does)."""
+    sessions = session_factory(make_engine(config["db_url"]))
+    keystore = Keystore(sessions, KEK)
+    decoder = ErrorDecoder(config["abis"].values())
+    token_abi = config["abis"]["DepositToken"]
+    domain = TokenDomain(name=config["token_name"], chain_id=w3.eth.chain_id, address=config["token"])
+    transfers = TransferService(
+        sessions, w3, {config["token"]: TokenInfo(domain=domain, abi=token_abi)},
+        keystore.signer_for_address, decoder=decoder, batch_size=config["batch_size"],
+    )  # fmt: skip
+    outbox = Outbox(
+        sessions, w3, keystore.signer("role:relayer"), decoder=decoder, listener=transfers,
+        config=OutboxConfig(confirmations=config["confirmations"], stuck_after=5.0),
+    )  # fmt: skip
+    token = w3.eth.contract(address=config["token"], abi=token_abi)
+    return Custody(
+        w3=w3,
+        sessions=sessions,
+        keystore=keystore,
+        outbox=outbox,
+        transfers=transfers,
+        token=token,
+        registry=None,
+        admin=None,
+        customers=config["customers"],  # type: ignore[arg-type]
+    )
+
+
+def write_config(config: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(config))

@@ -1,0 +1,109 @@
+"""Customer transfers by authorization through the relayer and the outbox, on anvil, on SQLite and
+PostgreSQL."""
+
+import pytest
+from custody_bank import build
+from sqlalchemy import func, select
+from web3 import Web3
+
+from wallet.db.models import ChainTx, TransferRequest
+from wallet.tx.transfers import IdempotencyConflictError, TransferError
+
+
+def _balances(custody) -> list[int]:
+    return [custody.token.functions.balanceOf(a).call() for a in custody.customers]
+
+
+def test_transfers_are_batched_relayed_and_executed(chain: Web3, compilation, db_url: str) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=4, balance=1_000_00, batch_size=5)
+    c = custody.customers
+    for i in range(12):
+        custody.transfers.submit(
+            idempotency_key=f"k{i}",
+            token=custody.token.address,
+            payer=c[i % 4],
+            payee=c[(i + 1) % 4],
+            value=100 + i,
+        )
+    custody.settle()
+    with custody.sessions() as s:
+        assert s.scalar(select(func.count()).where(TransferRequest.status == "executed")) == 12
+        batches = list(s.scalars(select(ChainTx)))
+    assert len(batches) == 3  # 5 + 5 + 2
+    assert all(b.status in ("included", "confirmed", "final") for b in batches)
+    expected = [1_000_00] * 4
+    for i in range(12):
+        expected[i % 4] -= 100 + i
+        expected[(i + 1) % 4] += 100 + i
+    assert _balances(custody) == expected
+
+
+def test_the_same_request_twice_moves_money_once(chain: Web3, compilation, db_url: str) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=500)
+    a, b = custody.customers
+    first = custody.transfers.submit(
+        idempotency_key="pay-1", token=custody.token.address, payer=a, payee=b, value=7
+    )
+    again = custody.transfers.submit(
+        idempotency_key="pay-1", token=custody.token.address, payer=a, payee=b, value=7
+    )
+    assert again.id == first.id
+    custody.settle()
+    after = custody.transfers.submit(
+        idempotency_key="pay-1", token=custody.token.address, payer=a, payee=b, value=7
+    )
+    assert after.id == first.id and after.status == "executed"
+    custody.settle()
+    assert _balances(custody) == [493, 507]
+    with pytest.raises(IdempotencyConflictError):
+        custody.transfers.submit(
+            idempotency_key="pay-1", token=custody.token.address, payer=a, payee=b, value=8
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("value", 0, "positive integer"), ("value", -5, "positive integer"), ("value", 1.5, "positive integer"),
+     ("payee", "0x123", "not an Ethereum address"), ("token", "0x" + "00" * 20, "not a deposit token")],
+)  # fmt: skip
+def test_malformed_requests_are_refused_and_stored_nowhere(
+    chain, compilation, db_url, field, value, message
+) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=10)
+    a, b = custody.customers
+    args = {"idempotency_key": "x", "token": custody.token.address, "payer": a, "payee": b, "value": 1}
+    args[field] = value
+    with pytest.raises(TransferError, match=message):
+        custody.transfers.submit(**args)
+    with custody.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(TransferRequest)) == 0
+
+
+def test_reverting_authorizations_fail_with_their_decoded_error_and_move_no_money(
+    chain: Web3, compilation, db_url: str
+) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=4, balance=1_000)
+    a, b, frozen, poor = custody.customers
+    stranger = Web3.to_checksum_address("0x" + "ab" * 20)
+    custody.admin.send(custody.token.functions.freeze(frozen))
+    custody.admin.send(custody.token.functions.setFrozenAmount(poor, 900))
+    submit = custody.transfers.submit
+    ok = submit(idempotency_key="ok", token=custody.token.address, payer=a, payee=b, value=10)
+    from_frozen = submit(idempotency_key="fz", token=custody.token.address, payer=frozen, payee=b, value=10)
+    to_stranger = submit(idempotency_key="st", token=custody.token.address, payer=a, payee=stranger, value=10)
+    too_much = submit(idempotency_key="tm", token=custody.token.address, payer=a, payee=b, value=5_000)
+    over_frozen = submit(idempotency_key="of", token=custody.token.address, payer=poor, payee=b, value=101)
+    custody.settle()
+    got = {r: custody.transfers.get(r.id) for r in (ok, from_frozen, to_stranger, too_much, over_frozen)}
+    assert got[ok].status == "executed"
+    assert (got[from_frozen].status, got[from_frozen].error_name) == ("failed", "DepositTokenAccountFrozen")
+    assert got[from_frozen].error_args == {"account": frozen}
+    assert (got[to_stranger].status, got[to_stranger].error_name) == (
+        "failed",
+        "DepositTokenAccountNotVerified",
+    )
+    assert (got[too_much].status, got[too_much].error_name) == ("failed", "ERC20InsufficientBalance")
+    assert got[too_much].error_args == {"sender": a, "balance": "990", "needed": "5000"}
+    assert got[over_frozen].error_name == "DepositTokenInsufficientUnfrozenBalance"
+    assert _balances(custody) == [990, 1_010, 1_000, 1_000]
+    assert custody.token.functions.balanceOf(stranger).call() == 0
