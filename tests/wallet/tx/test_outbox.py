@@ -1,0 +1,116 @@
+"""The outbox's hard paths on anvil: resuming after a crash, nonce gaps, stuck transactions and reorgs."""
+
+import time
+
+from custody_bank import attach, build
+from sqlalchemy import select
+from web3 import Web3
+
+from wallet.db.models import ChainTx
+from wallet.tx.outbox import OutboxConfig
+
+
+def _rpc(w3: Web3, method: str, *params):
+    return w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+
+
+def _rows(custody) -> list[ChainTx]:
+    with custody.sessions() as s:
+        return list(s.scalars(select(ChainTx).order_by(ChainTx.nonce, ChainTx.created_at)))
+
+
+def test_a_restart_broadcasts_the_stored_raw_transaction_and_never_re_signs(
+    chain, compilation, db_url
+) -> None:
+    custody, config = build(chain, compilation, db_url, customers=2, balance=100)
+    a, b = custody.customers
+    custody.transfers.submit(idempotency_key="r1", token=custody.token.address, payer=a, payee=b, value=5)
+    tx = custody.transfers.relay(custody.outbox)
+    assert tx is not None
+    custody.outbox._sign(tx)  # the process dies right after the raw transaction is stored
+    [stored] = _rows(custody)
+    assert stored.status == "signed" and stored.raw_tx
+    restarted = attach(chain, config)
+    restarted.settle()
+    [row] = _rows(restarted)
+    assert (
+        row.status in ("included", "final") and row.tx_hash == stored.tx_hash and row.raw_tx == stored.raw_tx
+    )
+    assert row.attempt_hashes == [stored.tx_hash]
+    assert restarted.token.functions.balanceOf(b).call() == 105
+
+
+def test_a_row_that_failed_before_broadcast_leaves_a_gap_that_is_filled(chain, compilation, db_url) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
+    _, b = custody.customers
+    outbox = custody.outbox
+    with custody.sessions.begin() as s:
+        doomed = outbox.enqueue(s, kind="call", to=b, data=b"", gas_limit=21_000)
+    with custody.sessions.begin() as s:
+        later = outbox.enqueue(s, kind="call", to=b, data=b"", gas_limit=21_000)
+    assert later.nonce == doomed.nonce + 1
+    assert outbox._move(
+        doomed, status="failed", error_name="SigningError", error_args={"message": "hsm down"}
+    )
+    outbox.wait_until_settled()
+    rows = _rows(custody)
+    gap = [r for r in rows if r.kind == "gap"]
+    assert len(gap) == 1 and gap[0].nonce == doomed.nonce and gap[0].status in ("included", "final")
+    assert next(r for r in rows if r.id == later.id).status in ("included", "final")
+    assert chain.eth.get_transaction_count(outbox.sender) == later.nonce + 1
+
+
+def test_a_stuck_transaction_is_replaced_with_a_higher_fee_and_executes_once(
+    chain, compilation, db_url
+) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
+    a, b = custody.customers
+    custody.outbox.config = OutboxConfig(confirmations=1, stuck_after=0.2)
+    custody.transfers.submit(idempotency_key="s1", token=custody.token.address, payer=a, payee=b, value=9)
+    _rpc(chain, "evm_setAutomine", False)
+    try:
+        custody.transfers.relay(custody.outbox)
+        custody.outbox.process()
+        [row] = _rows(custody)
+        assert row.status == "broadcast"
+        first_fee = row.max_fee_per_gas
+        time.sleep(0.3)
+        custody.outbox.process()
+        [row] = _rows(custody)
+        assert len(row.attempt_hashes) == 2 and row.max_fee_per_gas > first_fee
+        assert row.max_priority_fee_per_gas >= 12 * 10**8  # bumped by at least 20%
+        _rpc(chain, "evm_mine")
+    finally:
+        _rpc(chain, "evm_setAutomine", True)
+    custody.settle()
+    [row] = _rows(custody)
+    assert row.status in ("included", "final") and row.tx_hash == row.attempt_hashes[-1]
+    assert custody.token.functions.balanceOf(b).call() == 109
+
+
+def test_a_reorg_sends_the_batch_back_to_broadcast_and_it_executes_on_the_new_branch(
+    chain, compilation, db_url
+) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
+    a, b = custody.customers
+    custody.outbox.config = OutboxConfig(confirmations=5, stuck_after=60)
+    snapshot = _rpc(chain, "evm_snapshot")
+    custody.transfers.submit(idempotency_key="g1", token=custody.token.address, payer=a, payee=b, value=3)
+    custody.settle()
+    [row] = _rows(custody)
+    assert row.status == "included" and custody.token.functions.balanceOf(b).call() == 103
+    old_block = row.block_hash
+    assert _rpc(chain, "evm_revert", snapshot) is True
+    _rpc(chain, "evm_mine")
+    _rpc(chain, "evm_mine")  # the new branch is longer and has other blocks at that height
+    assert custody.token.functions.balanceOf(b).call() == 100
+    custody.outbox.process()  # sees the block hash change and rebroadcasts the stored transaction
+    custody.settle()
+    [row] = _rows(custody)
+    assert row.block_hash != old_block
+    assert custody.transfers.get(custody.transfers._by_key("g1").id).status == "executed"
+    assert custody.token.functions.balanceOf(b).call() == 103
+    for _ in range(5):
+        _rpc(chain, "evm_mine")
+    custody.outbox.process()
+    assert _rows(custody)[0].status == "final"
