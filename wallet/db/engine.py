@@ -14,8 +14,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; take control so BEGIN IMMEDIATE is possible.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # pysqlite defers BEGIN and a deferred transaction that later writes gets SQLITE_BUSY at once when
+        # another process holds the write lock (the busy timeout does not apply to lock upgrades in WAL
+        # mode). BEGIN IMMEDIATE takes the write lock up front, waiting up to the timeout: writers from
+        # several processes serialise instead of failing.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
