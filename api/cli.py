@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ import typer
 from eth_utils import is_address, to_checksum_address
 
 from wallet.bench import gas as gas_bench
+from wallet.bench import transfers as transfers_bench
 from wallet.chain.compiler import Compilation, compile_contracts
 from wallet.chain.deploy import BankRoles, Manifest, deploy_bank, manifest_summary, verify_manifest
 from wallet.chain.node import AnvilNode, connect
@@ -223,6 +225,29 @@ def bench_gas(
         return
     typer.echo(json.dumps(result, indent=2))
     typer.echo(f"transfer costs {result['transfer_ratio']:.2f}x a plain OpenZeppelin ERC-20 transfer")
+
+
+@bench_app.command("transfers")
+def bench_transfers(
+    n: Annotated[int, typer.Option("--n", help="How many transfers each way", min=1)] = 2000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the JSON document")] = False,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: a fresh SQLite file)")] = None,
+) -> None:
+    """Customer transfers through keystore, relayer and outbox against plain pre-signed transfers."""
+    settings = get_settings()
+    try:
+        compilation = _compile(settings)
+        with (
+            tempfile.TemporaryDirectory(prefix="tdw-bench-") as folder,
+            AnvilNode(settings.project_root) as w3,
+        ):
+            result = transfers_bench.run(
+                w3, compilation, n=n, db_url=db or f"sqlite:///{folder}/bench.db",
+                project_root=settings.project_root, pkcs11_module=settings.pkcs11_module,
+            )  # fmt: skip
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(result) if json_output else json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -111,3 +111,14 @@ def test_dev_deploys_stops_on_ctrl_c_and_resumes_from_its_data_folder(tmp_path: 
     second = run_once()
     assert "resumed the demo bank" in second
     assert json.loads((tmp_path / "deployment.json").read_text()) == manifest
+
+
+def test_bench_transfers_relays_every_transfer_and_prints_both_rates() -> None:
+    result = tdw("bench", "transfers", "--n", "60", "--json")
+    assert result.returncode == 0, result.stderr  # the bench raises unless all 60 executed on chain
+    doc = json.loads(result.stdout)
+    assert doc["n"] == 60 and doc["database"] == "sqlite"
+    for key in ("raw_tx_per_s", "e2e_transfers_per_s", "local_signatures_per_s", "pkcs11_signatures_per_s"):
+        assert doc[key] > 0, key
+    # The ratio is of the two durations; the rates are rounded, so allow for that.
+    assert abs(doc["ratio"] - doc["e2e_transfers_per_s"] / doc["raw_tx_per_s"]) < 0.01

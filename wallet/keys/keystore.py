@@ -162,3 +162,19 @@ class Keystore:
 
     def __repr__(self) -> str:
         return f"Keystore(kek_id={self.kek_id})"
+
+
+OPERATIONAL_ROLES = ("admin", "minter", "burner", "pauser", "compliance", "relayer")
+
+
+def operational_keys(keystore: Keystore) -> dict[str, PrivateKeySigner]:
+    """The bank's operational key for each role (`role:admin`, `role:minter`, ...), created on first use.
+    Each role signs with its own address, so a leaked relayer key cannot mint and a minter cannot freeze."""
+    return {role: keystore.get_or_create(f"role:{role}") for role in OPERATIONAL_ROLES}
+
+
+def customer_key(keystore: Keystore, customer_id: str) -> PrivateKeySigner:
+    """The custodial key of one customer account, created on first use."""
+    if not customer_id or ":" in customer_id:
+        raise SigningError(f"a customer id must be non-empty and without ':', not {customer_id!r}")
+    return keystore.get_or_create(f"customer:{customer_id}")

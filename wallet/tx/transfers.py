@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode
+from eth_abi.abi import decode, encode
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
@@ -37,6 +37,8 @@ from wallet.errors import WalletError
 from wallet.keys.base import Signature, Signer
 from wallet.tx.outbox import Outbox
 
+AUTHORIZATION_TUPLE = "(address,address,uint256,uint256,uint256,bytes32,bytes32,uint8,bytes32,bytes32)"
+BATCH_SELECTOR = keccak(text=f"batchTransferWithAuthorization({AUTHORIZATION_TUPLE}[])")[:4]
 AUTHORIZATION_USED = keccak(text="AuthorizationUsed(address,bytes32)")
 AUTHORIZATION_FAILED = keccak(text="AuthorizationFailed(address,bytes32,bytes)")
 BATCH_BASE_GAS = 80_000
@@ -84,7 +86,6 @@ class TransferService:
         self.decoder = decoder
         self.batch_size = batch_size
         self.validity_seconds = validity_seconds
-        self._contracts = {a: w3.eth.contract(address=a, abi=i.abi) for a, i in self.tokens.items()}
 
     # ----------------------------------------------------------------------------- submitting ---
 
@@ -114,10 +115,8 @@ class TransferService:
         }  # fmt: skip
         request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
-        existing = self._by_key(idempotency_key)
-        if existing is not None:
-            return self._same(existing, request_hash, idempotency_key)
-
+        # Optimistic: sign and insert; a repeated key hits the unique constraint and gets the stored
+        # request back. One database transaction in the common case instead of a look-up and an insert.
         signer = self._payer_signer(payer_address)
         if signer.address != payer_address:
             raise TransferError(f"the key for {payer_address} signs as {signer.address}")
@@ -137,7 +136,7 @@ class TransferService:
             with self._sessions.begin() as session:
                 session.add(request)
         except IntegrityError:
-            # A concurrent submit with the same key won; answer with its request.
+            # The key was used before (or by a concurrent submit): answer with the stored request.
             existing = self._by_key(idempotency_key)
             if existing is None:
                 raise
@@ -197,11 +196,7 @@ class TransferService:
             requests = list(session.scalars(query))
             if not requests:
                 return None
-            data = bytes.fromhex(
-                self._contracts[to_checksum_address(oldest)]
-                .encode_abi("batchTransferWithAuthorization", args=[[_as_struct(r) for r in requests]])
-                .removeprefix("0x")
-            )
+            data = batch_calldata([_as_struct(r) for r in requests])
             tx = outbox.enqueue(
                 session, kind="authorization_batch", to=oldest, data=data,
                 gas_limit=BATCH_BASE_GAS + BATCH_GAS_PER_AUTHORIZATION * len(requests),
@@ -265,6 +260,12 @@ class TransferService:
 
 class _ContendedError(Exception):
     """Raised inside `relay`'s transaction to undo it when another relayer claimed the same requests."""
+
+
+def batch_calldata(structs: list[tuple[Any, ...]]) -> bytes:
+    """Calldata of `batchTransferWithAuthorization(structs)`. Encoded with eth-abi directly: web3's
+    `encode_abi` validates every field of every struct and costs ~1.5 ms per authorization."""
+    return BATCH_SELECTOR + encode([f"{AUTHORIZATION_TUPLE}[]"], [structs])
 
 
 def _address(value: str, what: str) -> ChecksumAddress:

@@ -132,3 +132,19 @@ def test_nothing_secret_shows_in_reprs_errors_or_logs(keystore: Keystore, engine
     for text in (caplog.text, str(info.value), repr(keystore), repr(keystore._kek)):
         assert raw_hex not in text
         assert "a1" * 32 not in text and "b2" * 32 not in text
+
+
+def test_every_operational_role_and_customer_gets_its_own_address(keystore: Keystore) -> None:
+    from wallet.keys.keystore import OPERATIONAL_ROLES, customer_key, operational_keys
+
+    roles = operational_keys(keystore)
+    assert set(roles) == set(OPERATIONAL_ROLES)
+    customers = [customer_key(keystore, str(i)).address for i in range(3)]
+    addresses = [s.address for s in roles.values()] + customers
+    assert len(set(addresses)) == len(addresses)
+    assert {r: s.address for r, s in operational_keys(keystore).items()} == {
+        r: s.address for r, s in roles.items()
+    }
+    assert customer_key(keystore, "1").address == customers[1]
+    with pytest.raises(SigningError, match="customer id"):
+        customer_key(keystore, "role:admin")

@@ -107,3 +107,17 @@ def test_reverting_authorizations_fail_with_their_decoded_error_and_move_no_mone
     assert got[over_frozen].error_name == "DepositTokenInsufficientUnfrozenBalance"
     assert _balances(custody) == [990, 1_010, 1_000, 1_000]
     assert custody.token.functions.balanceOf(stranger).call() == 0
+
+
+def test_batch_calldata_matches_web3s_abi_encoding(compilation) -> None:
+    from wallet.tx.transfers import batch_calldata
+
+    token = Web3().eth.contract(address="0x" + "11" * 20, abi=compilation["DepositToken"].abi)
+    structs = [
+        ("0x" + "22" * 20, "0x" + "33" * 20, 10**20 + i, 0, 2**40, bytes([i]) * 32, b"\x00" * 32, 27 + i % 2,
+         b"\x44" * 32, b"\x55" * 32)
+        for i in range(3)
+    ]  # fmt: skip
+    structs = [(Web3.to_checksum_address(s[0]), Web3.to_checksum_address(s[1]), *s[2:]) for s in structs]
+    expected = token.encode_abi("batchTransferWithAuthorization", args=[structs])
+    assert "0x" + batch_calldata(structs).hex() == expected
