@@ -111,28 +111,20 @@ class Outbox:
         self, session: Session, *, kind: str, to: str, data: bytes, gas_limit: int, value: int = 0
     ) -> ChainTx:
         """Allocates the next nonce and writes an intent, inside the caller's database transaction."""
-        nonce = self._allocate_nonce(session)
-        max_fee, priority = self._fees()
-        tx = ChainTx(
-            id=uuid.uuid4().hex,
-            chain_id=self.chain_id,
-            sender=self.sender,
-            nonce=nonce,
-            kind=kind,
-            to_address=to,
-            data=data,
-            value=value,
-            gas_limit=gas_limit,
-            max_fee_per_gas=max_fee,
-            max_priority_fee_per_gas=priority,
-            status="intent",
-            attempt_hashes=[],
-            confirmations=0,
-            version=0,
+        tx = self._intent(
+            self._allocate_nonce(session), kind=kind, to=to, data=data, gas_limit=gas_limit, value=value
         )
         session.add(tx)
         session.flush()
         return tx
+
+    def _intent(self, nonce: int, *, kind: str, to: str, data: bytes, gas_limit: int, value: int) -> ChainTx:
+        max_fee, priority = self._fees()
+        return ChainTx(
+            id=uuid.uuid4().hex, chain_id=self.chain_id, sender=self.sender, nonce=nonce, kind=kind,
+            to_address=to, data=data, value=value, gas_limit=gas_limit, max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=priority, status="intent", attempt_hashes=[], confirmations=0, version=0,
+        )  # fmt: skip
 
     def _ensure_nonce_row(self) -> None:
         with self._sessions() as session:
@@ -202,19 +194,10 @@ class Outbox:
         return self._check_included(row, head)
 
     def _sign(self, row: ChainTx) -> bool:
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": row.chain_id,
-            "nonce": row.nonce,
-            "to": row.to_address,
-            "value": row.value,
-            "data": row.data,
-            "gas": row.gas_limit,
-            "maxFeePerGas": row.max_fee_per_gas,
-            "maxPriorityFeePerGas": row.max_priority_fee_per_gas,
-        }
         try:
-            signed = self.signer.sign_transaction(tx)
+            signed = self.signer.sign_transaction(
+                _transaction(row, row.max_fee_per_gas, row.max_priority_fee_per_gas)
+            )
         except SigningError as exc:
             self._move(row, status="failed", error_name="SigningError", error_args={"message": str(exc)})
             return False
@@ -268,11 +251,7 @@ class Outbox:
         base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
         priority = max(row.max_priority_fee_per_gas * bump // 100, self.config.priority_fee)
         max_fee = max(row.max_fee_per_gas * bump // 100, 2 * base_fee + priority)
-        tx: dict[str, Any] = {
-            "type": 2, "chainId": row.chain_id, "nonce": row.nonce, "to": row.to_address, "value": row.value,
-            "data": row.data, "gas": row.gas_limit, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority,
-        }  # fmt: skip
-        signed = self.signer.sign_transaction(tx)
+        signed = self.signer.sign_transaction(_transaction(row, max_fee, priority))
         tx_hash = "0x" + signed.hash.hex()
         moved = self._move(
             row,
@@ -375,13 +354,7 @@ class Outbox:
         for row in gaps:
             if row.nonce < chain_nonce:
                 continue
-            max_fee, priority = self._fees()
-            filler = ChainTx(
-                id=uuid.uuid4().hex, chain_id=row.chain_id, sender=row.sender, nonce=row.nonce, kind="gap",
-                to_address=row.sender, data=b"", value=0, gas_limit=21_000, max_fee_per_gas=max_fee,
-                max_priority_fee_per_gas=priority, status="intent", attempt_hashes=[], confirmations=0,
-                version=0,
-            )  # fmt: skip
+            filler = self._intent(row.nonce, kind="gap", to=self.sender, data=b"", gas_limit=21_000, value=0)
             try:
                 with self._sessions.begin() as session:
                     session.add(filler)
@@ -425,6 +398,14 @@ class Outbox:
                 return
             time.sleep(poll)
         raise TimeoutError("the outbox did not settle")
+
+
+def _transaction(row: ChainTx, max_fee: int, priority: int) -> dict[str, Any]:
+    """The EIP-1559 transaction of `row` with the given fees, ready to sign."""
+    return {
+        "type": 2, "chainId": row.chain_id, "nonce": row.nonce, "to": row.to_address, "value": row.value,
+        "data": row.data, "gas": row.gas_limit, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority,
+    }  # fmt: skip
 
 
 def _now() -> datetime:
