@@ -76,5 +76,9 @@ class VerificationError(ChainError):
         self.mismatches = dict(mismatches)
 
 
+class LedgerError(WalletError):
+    """The ledger mirror cannot follow the chain or disagrees with it."""
+
+
 class ManifestError(ChainError, ValueError):
     """A deployment manifest is unreadable or does not fit the chain it names."""

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from wallet.errors import MoneyError
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -88,6 +90,33 @@ class Amount(TypeDecorator[int]):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"amounts are int minor units, not {type(value).__name__}")
         return Decimal(value) if dialect.name == "postgresql" else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+
+class SignedAmount(TypeDecorator[int]):
+    """A signed integer amount that SQL can sum exactly: NUMERIC(78, 0) on PostgreSQL; on SQLite a 64-bit
+    INTEGER, refusing (not rounding) anything beyond it, since SQLite has no exact wider type."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(78, 0))
+        return dialect.type_descriptor(BigInteger())
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"amounts are int minor units, not {type(value).__name__}")
+        if dialect.name == "postgresql":
+            return Decimal(value)
+        if not -(2**63) <= value < 2**63:
+            raise MoneyError(f"{value} minor units is beyond what SQLite stores exactly; use PostgreSQL")
+        return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
         return None if value is None else int(value)
@@ -183,3 +212,92 @@ class TransferRequest(Base):
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+ENTRY_STATES = ("included", "confirmed", "final")
+
+
+class IndexerCursor(Base):
+    """How far the indexer has applied the chain: moved in the same transaction as the entries."""
+
+    __tablename__ = "indexer_cursors"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+
+
+class IndexedBlock(Base):
+    """A block the indexer applied (one with logs, or the end of a range): its hash finds the fork point."""
+
+    __tablename__ = "indexed_blocks"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(66))
+
+
+class LedgerAccount(Base):
+    """One holder of one token. The zero address is the token's issuance account: minting debits it,
+    burning credits it, so its balance is minus the total supply."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("chain_id", "token", "holder", name="uq_ledger_accounts_holder"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    token: Mapped[str] = mapped_column(String(42))
+    holder: Mapped[str] = mapped_column(String(42))
+
+
+class JournalEntry(Base):
+    """One movement on chain (a Transfer log), applied at most once. Its legs sum to zero: the database
+    refuses to post it otherwise (see migration 0003)."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_journal_entries_log"),
+        CheckConstraint(f"state IN {ENTRY_STATES}", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    token: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    block_time: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    payment_reference: Mapped[str | None] = mapped_column(String(66))
+    state: Mapped[str] = mapped_column(String(16), default="included")
+    posted: Mapped[bool] = mapped_column(default=False)
+
+
+class JournalLeg(Base):
+    """One side of a journal entry: a signed amount on one ledger account, never zero."""
+
+    __tablename__ = "journal_legs"
+    __table_args__ = (CheckConstraint("amount <> 0", name="nonzero"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(SignedAmount)
+
+
+class ChainEvent(Base):
+    """A non-money event the mirror keeps: freezes, KYC and blocklist changes, payment references."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_chain_events_log"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str | None] = mapped_column(String(42), index=True)
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)

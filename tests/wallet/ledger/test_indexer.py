@@ -1,0 +1,132 @@
+"""The indexer against anvil, on SQLite and PostgreSQL: the mirror must equal the chain, reorgs included."""
+
+import pytest
+from sqlalchemy import func, insert, select, update
+
+from wallet.db.models import ChainEvent, JournalEntry, JournalLeg, LedgerAccount
+from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS, DeepReorgError
+from wallet.ledger.reconcile import mirrored_balances, reconcile
+
+
+def _chain_transfers(bank) -> set[tuple[str, int]]:
+    logs = bank.w3.eth.get_logs(
+        {"fromBlock": bank.indexer.config.start_block, "toBlock": "latest", "address": bank.token.address,
+         "topics": ["0x" + TRANSFER.hex()]}
+    )  # fmt: skip
+    return {("0x" + bytes(entry["transactionHash"]).hex(), entry["logIndex"]) for entry in logs}
+
+
+def _mirror_transfers(bank) -> set[tuple[str, int]]:
+    with bank.sessions() as s:
+        return set(s.execute(select(JournalEntry.tx_hash, JournalEntry.log_index)).all())
+
+
+def _assert_mirror_equals_chain(bank) -> None:
+    head = bank.w3.eth.block_number
+    assert _mirror_transfers(bank) == _chain_transfers(bank)
+    assert reconcile(bank.sessions, bank.w3, [bank.token.address], head) == []
+    balances = mirrored_balances(bank.sessions, bank.w3.eth.chain_id, head)
+    for holder in bank.holders:
+        assert balances[(bank.token.address, holder)] == bank.token.functions.balanceOf(holder).call()
+
+
+def test_the_mirror_follows_mints_transfers_references_freezes_and_kyc(bank) -> None:
+    bank.transfer(0, 1, 250)
+    ref = b"INV-42".ljust(32, b"\x00")
+    tx = bank.token.functions.transferWithReference(bank.holders[2], 75, ref).transact(
+        {"from": bank.holders[1]}
+    )
+    bank.w3.eth.wait_for_transaction_receipt(tx)
+    bank.admin.send(bank.token.functions.setFrozenAmount(bank.holders[3], 500))
+    bank.admin.send(bank.registry.functions.setBlocked(bank.holders[4], True))
+    assert bank.indexer.run_until_head() == 5 + 2  # five mints, two transfers
+    _assert_mirror_equals_chain(bank)
+    with bank.sessions() as s:
+        kinds = dict(s.execute(select(JournalEntry.kind, func.count()).group_by(JournalEntry.kind)).all())
+        assert kinds == {"mint": 5, "transfer": 2}
+        referenced = s.scalars(select(JournalEntry).where(JournalEntry.payment_reference.is_not(None))).one()
+        assert referenced.payment_reference == "0x" + ref.hex()
+        names = set(s.scalars(select(ChainEvent.name)))
+        assert {"TransferReferenced", "FrozenAmountChanged", "BlockedUpdated", "KycUpdated"} <= names
+        frozen = s.scalars(select(ChainEvent).where(ChainEvent.name == "FrozenAmountChanged")).one()
+        assert frozen.account == bank.holders[3] and frozen.args == {"previous": 0, "current": 500}
+        issuance = s.scalar(
+            select(func.sum(JournalLeg.amount))
+            .join(LedgerAccount)
+            .where(LedgerAccount.holder == ZERO_ADDRESS)
+        )
+    assert -issuance == bank.token.functions.totalSupply().call() == 5_000_000
+
+
+def test_running_again_applies_nothing_twice(bank) -> None:
+    bank.transfer(0, 1, 1)
+    bank.indexer.run_until_head()
+    before = _mirror_transfers(bank)
+    bank.indexer.run_until_head()
+    assert _mirror_transfers(bank) == before
+
+
+def test_entries_become_final_after_n_confirmations(bank) -> None:
+    bank.transfer(0, 1, 1)
+    bank.indexer.run_until_head()
+    with bank.sessions() as s:
+        last = s.scalars(select(JournalEntry).order_by(JournalEntry.block_number.desc())).first()
+        assert last.state == "included"
+    for _ in range(3):
+        bank.rpc("evm_mine")
+    bank.indexer.run_until_head()
+    with bank.sessions() as s:
+        assert set(s.scalars(select(JournalEntry.state))) == {"final"}
+
+
+def test_a_reorg_rolls_back_and_the_mirror_equals_the_new_chain(bank) -> None:
+    bank.indexer.run_until_head()
+    snapshot = bank.rpc("evm_snapshot")
+    for i in range(2):
+        bank.transfer(i, i + 1, 100 + i)  # branch A: two blocks, fewer than the 3 confirmations
+    bank.indexer.run_until_head()
+    assert len(_mirror_transfers(bank)) == 5 + 2
+    assert bank.rpc("evm_revert", snapshot) is True
+    for i in range(3):
+        bank.transfer(4 - i, (5 - i) % 5, 7 + i)  # branch B: one block longer, other transfers
+    result = bank.indexer.step()
+    assert result is not None and result.rolled_back_to is not None
+    bank.indexer.run_until_head()
+    _assert_mirror_equals_chain(bank)
+    assert len(_mirror_transfers(bank)) == 5 + 3
+
+
+def test_a_reorg_below_final_entries_is_reported_loudly_and_still_mirrored(bank) -> None:
+    snapshot = bank.rpc("evm_snapshot")
+    bank.transfer(0, 1, 9)
+    for _ in range(4):
+        bank.rpc("evm_mine")
+    bank.indexer.run_until_head()
+    with bank.sessions() as s:
+        assert "final" in set(s.scalars(select(JournalEntry.state)))
+    bank.rpc("evm_revert", snapshot)
+    for _ in range(6):
+        bank.rpc("evm_mine")
+    with pytest.raises(DeepReorgError, match="below final entries"):
+        bank.indexer.run_until_head()
+    bank.indexer.run_until_head()
+    _assert_mirror_equals_chain(bank)
+
+
+def test_reconcile_reports_a_mirror_that_differs_from_the_chain(bank) -> None:
+    bank.indexer.run_until_head()
+    head = bank.w3.eth.block_number
+    with bank.sessions.begin() as s:
+        a, b = s.scalars(select(LedgerAccount.id).where(LedgerAccount.holder.in_(bank.holders[:2]))).all()
+        entry = JournalEntry(
+            chain_id=bank.w3.eth.chain_id, token=bank.token.address, block_number=head, block_hash="0x",
+            block_time=0, tx_hash="0x" + "ff" * 32, log_index=0, kind="transfer", state="included",
+            posted=False,
+        )  # fmt: skip
+        s.add(entry)
+        s.flush()
+        s.execute(insert(JournalLeg), [{"entry_id": entry.id, "account_id": a, "amount": -3},
+                                      {"entry_id": entry.id, "account_id": b, "amount": 3}])  # fmt: skip
+        s.execute(update(JournalEntry).where(JournalEntry.id == entry.id).values(posted=True))
+    differences = reconcile(bank.sessions, bank.w3, [bank.token.address], head)
+    assert sorted((d.mirror - d.chain) for d in differences) == [-3, 3]

@@ -1,0 +1,1 @@
+"""The ledger mirror: indexer, double-entry journal, reconciliation and statements."""

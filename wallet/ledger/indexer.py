@@ -1,0 +1,413 @@
+"""The indexer: follows the bank's tokens and registry with eth_getLogs and mirrors them into the
+double-entry journal.
+
+Each step fetches one block range (adaptive: it halves on a node's range or size error and grows
+again while ranges are small), decodes the logs by slicing topics (web3's log processing is ~20x
+slower), and writes, in ONE database transaction: the journal entries and their legs (each Transfer
+log is an entry: -value on the sender, +value on the receiver, the zero address being the token's
+issuance account), the non-money events (freezes, KYC, payment references), the hashes of the blocks
+it applied, and the cursor. A crash anywhere resumes without loss or duplication; the unique key on
+(chain, tx hash, log index) makes a replay impossible anyway.
+
+Before each step the cursor's block hash is compared with the chain's. If they differ, the chain
+reorganised: the mirror is rolled back to the newest applied block still on the chain and the new
+branch is applied by the following steps. A rollback past final entries raises `DeepReorgError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
+from wallet.errors import LedgerError
+
+log = logging.getLogger(__name__)
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def _topic(signature: str) -> bytes:
+    return keccak(text=signature)
+
+
+TRANSFER = _topic("Transfer(address,address,uint256)")
+# Non-money events and how to decode them: (name, indexed address topics, data types, data names).
+EVENTS: dict[bytes, tuple[str, int, list[str], list[str]]] = {
+    _topic("TransferReferenced(address,address,uint256,bytes32)"): (
+        "TransferReferenced", 2, ["uint256"], ["value"],
+    ),
+    _topic("TransferForced(address,address,uint256,uint16,bytes32)"): (
+        "TransferForced", 2, ["uint256", "uint16", "bytes32"], ["value", "reasonCode", "legalOrderHash"],
+    ),
+    _topic("AccountFrozen(address)"): ("AccountFrozen", 1, [], []),
+    _topic("AccountUnfrozen(address)"): ("AccountUnfrozen", 1, [], []),
+    _topic("FrozenAmountChanged(address,uint256,uint256)"): (
+        "FrozenAmountChanged", 1, ["uint256", "uint256"], ["previous", "current"],
+    ),
+    _topic("AccountRecovered(address,address,uint256,bytes32)"): (
+        "AccountRecovered", 2, ["uint256", "bytes32"], ["value", "legalOrderHash"],
+    ),
+    _topic("KycUpdated(address,bool,uint40,uint16)"): (
+        "KycUpdated", 1, ["bool", "uint40", "uint16"], ["verified", "expiry", "jurisdiction"],
+    ),
+    _topic("BlockedUpdated(address,bool)"): ("BlockedUpdated", 1, ["bool"], ["blocked"]),
+}  # fmt: skip
+TOPICS = [TRANSFER, *EVENTS]
+
+
+class DeepReorgError(LedgerError):
+    """The chain reorganised deeper than the confirmations after which entries are final."""
+
+    def __init__(self, fork_block: int, final_before: int) -> None:
+        super().__init__(
+            f"reorg below final entries: rolled back to block {fork_block}, "
+            f"entries up to block {final_before} were final"
+        )
+        self.fork_block = fork_block
+        self.final_before = final_before
+
+
+@dataclass
+class IndexerConfig:
+    """How the indexer walks the chain."""
+
+    confirmations: int = 12
+    start_block: int = 0
+    initial_range: int = 2_000
+    max_range: int = 50_000
+    max_logs_per_range: int = 20_000
+
+
+@dataclass
+class StepResult:
+    """What one step did."""
+
+    from_block: int
+    to_block: int
+    entries: int
+    events: int
+    rolled_back_to: int | None = None
+
+
+class Indexer:
+    """Mirrors one chain's token and registry events into the journal."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        w3: Web3,
+        contracts: Iterable[str],
+        config: IndexerConfig | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self.w3 = w3
+        self.contracts = [to_checksum_address(c) for c in contracts]
+        self.config = config or IndexerConfig()
+        self.chain_id = w3.eth.chain_id
+        self._range = self.config.initial_range
+        self._accounts: dict[tuple[str, str], int] = {}
+
+    # ------------------------------------------------------------------------------------ steps ---
+
+    def step(self) -> StepResult | None:
+        """Applies the next block range (or rolls back a reorg); None when the mirror is at the head."""
+        head = self.w3.eth.block_number
+        cursor = self._cursor()
+        if cursor is not None and self._block_hash(cursor[0]) != cursor[1]:
+            return self._rollback(head)
+        start = (cursor[0] + 1) if cursor is not None else self.config.start_block
+        if start > head:
+            self._update_states(head)
+            return None
+        while True:
+            end = min(head, start + self._range - 1)
+            try:
+                logs = self._get_logs(start, end)
+            except _RangeTooLargeError:
+                if self._range == 1:
+                    raise
+                self._range = max(1, self._range // 2)
+                continue
+            break
+        if len(logs) < self.config.max_logs_per_range // 4:
+            self._range = min(self.config.max_range, self._range * 2)
+        result = self._apply(start, end, logs)
+        self._update_states(head)
+        return result
+
+    def run_until_head(self, max_steps: int = 1_000_000) -> int:
+        """Steps until the mirror is at the head; returns how many entries were applied."""
+        applied = 0
+        for _ in range(max_steps):
+            result = self.step()
+            if result is None:
+                return applied
+            applied += result.entries
+        return applied
+
+    # ----------------------------------------------------------------------------- the chain ---
+
+    def _get_logs(self, start: int, end: int) -> list[dict[str, Any]]:
+        params = {
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
+            "address": self.contracts,
+            "topics": [["0x" + t.hex() for t in TOPICS]],
+        }
+        response = self.w3.provider.make_request("eth_getLogs", [params])  # type: ignore[arg-type]
+        if "error" in response:
+            message = str(response["error"].get("message", "")).lower()
+            if any(word in message for word in ("range", "too many", "limit", "size", "exceed")):
+                raise _RangeTooLargeError(message)
+            raise LedgerError(f"eth_getLogs {start}..{end} failed: {response['error']}")
+        logs: list[dict[str, Any]] = response["result"]
+        if len(logs) > self.config.max_logs_per_range and end > start:
+            raise _RangeTooLargeError(f"{len(logs)} logs")
+        return logs
+
+    def _block(self, number: int) -> dict[str, Any]:
+        response = self.w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])  # type: ignore[arg-type]
+        block: dict[str, Any] | None = response.get("result")
+        if block is None:
+            raise LedgerError(f"the node has no block {number}")
+        return block
+
+    def _block_hash(self, number: int) -> str | None:
+        response = self.w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])  # type: ignore[arg-type]
+        block = response.get("result")
+        return None if block is None else str(block["hash"])
+
+    # ------------------------------------------------------------------------------ applying ---
+
+    def _apply(self, start: int, end: int, logs: Sequence[dict[str, Any]]) -> StepResult:
+        end_block = self._block(end)
+        times: dict[int, int] = {end: int(end_block["timestamp"], 16)}
+        blocks: dict[int, str] = {end: end_block["hash"]}
+        for entry in logs:
+            number = int(entry["blockNumber"], 16)
+            blocks.setdefault(number, entry["blockHash"])
+        for number in blocks:
+            if number not in times:
+                # Some nodes put the block's time in each log; otherwise ask for the header.
+                stamp = next(
+                    (e.get("blockTimestamp") for e in logs if int(e["blockNumber"], 16) == number), None
+                )
+                times[number] = int(stamp, 16) if stamp else int(self._block(number)["timestamp"], 16)
+
+        entries: list[dict[str, Any]] = []
+        transfers: list[tuple[str, str, str, int]] = []  # token, from, to, value per entry
+        events: list[dict[str, Any]] = []
+        references: dict[tuple[str, int], str] = {}
+        for item in logs:
+            topics = item["topics"]
+            topic0 = bytes.fromhex(topics[0][2:])
+            number = int(item["blockNumber"], 16)
+            tx_hash = item["transactionHash"]
+            log_index = int(item["logIndex"], 16)
+            contract: str = to_checksum_address(item["address"])
+            if topic0 == TRANSFER:
+                if len(topics) != 3:
+                    continue  # not an ERC-20 Transfer (an ERC-721 would have 4 topics)
+                sender: str = to_checksum_address("0x" + topics[1][-40:])
+                receiver: str = to_checksum_address("0x" + topics[2][-40:])
+                value = int(item["data"], 16)
+                kind = (
+                    "mint" if sender == ZERO_ADDRESS else "burn" if receiver == ZERO_ADDRESS else "transfer"
+                )
+                entries.append({
+                    "chain_id": self.chain_id, "token": contract, "block_number": number,
+                    "block_hash": item["blockHash"], "block_time": times[number], "tx_hash": tx_hash,
+                    "log_index": log_index, "kind": kind, "payment_reference": None, "state": "included",
+                    "posted": False,
+                })  # fmt: skip
+                transfers.append((contract, sender, receiver, value))
+                continue
+            name, indexed, types, names = EVENTS[topic0]
+            decoded = decode(types, bytes.fromhex(item["data"][2:])) if types else ()
+            args: dict[str, Any] = {n: _jsonable(v) for n, v in zip(names, decoded, strict=True)}
+            accounts = [to_checksum_address("0x" + t[-40:]) for t in topics[1 : 1 + indexed]]
+            if name == "TransferReferenced":
+                # Emitted right after its Transfer log in the same transaction.
+                references[(tx_hash, log_index - 1)] = topics[3]
+                args["to"] = accounts[1]
+            elif indexed == 2:
+                args["to"] = accounts[1]
+            events.append({
+                "chain_id": self.chain_id, "contract": contract, "block_number": number, "tx_hash": tx_hash,
+                "log_index": log_index, "name": name, "account": accounts[0], "args": args,
+            })  # fmt: skip
+        for entry in entries:
+            entry["payment_reference"] = references.get((entry["tx_hash"], entry["log_index"]))
+
+        with self._sessions.begin() as session:
+            if entries:
+                ids = session.scalars(
+                    insert(JournalEntry).returning(JournalEntry.id, sort_by_parameter_order=True), entries
+                ).all()
+                account_ids = self._account_ids(session, transfers)
+                legs = []
+                for entry_id, (token_address, sender, receiver, value) in zip(ids, transfers, strict=True):
+                    if value == 0:
+                        continue  # a zero transfer moves nothing; the entry stays unposted, as a record
+                    legs.append(
+                        {
+                            "entry_id": entry_id,
+                            "account_id": account_ids[(token_address, sender)],
+                            "amount": -value,
+                        }
+                    )
+                    legs.append(
+                        {
+                            "entry_id": entry_id,
+                            "account_id": account_ids[(token_address, receiver)],
+                            "amount": value,
+                        }
+                    )
+                if legs:
+                    session.execute(insert(JournalLeg), legs)
+                    posted = [e for e, t in zip(ids, transfers, strict=True) if t[3] != 0]
+                    for chunk in _chunks(posted, 5_000):
+                        session.execute(
+                            update(JournalEntry).where(JournalEntry.id.in_(chunk)).values(posted=True)
+                        )
+            if events:
+                session.execute(insert(ChainEvent), events)
+            session.execute(
+                insert(IndexedBlock),
+                [{"chain_id": self.chain_id, "number": n, "hash": h} for n, h in sorted(blocks.items())],
+            )
+            self._move_cursor(session, end, end_block["hash"])
+        return StepResult(from_block=start, to_block=end, entries=len(entries), events=len(events))
+
+    def _account_ids(
+        self, session: Session, transfers: Sequence[tuple[str, str, str, int]]
+    ) -> dict[tuple[str, str], int]:
+        wanted = {(token, holder) for token, a, b, _ in transfers for holder in (a, b)}
+        missing = [key for key in wanted if key not in self._accounts]
+        if missing:
+            for token, holder in missing:
+                found = session.scalar(
+                    select(LedgerAccount.id).where(
+                        LedgerAccount.chain_id == self.chain_id, LedgerAccount.token == token,
+                        LedgerAccount.holder == holder,
+                    )
+                )  # fmt: skip
+                if found is None:
+                    found = session.scalar(
+                        insert(LedgerAccount)
+                        .values(chain_id=self.chain_id, token=token, holder=holder)
+                        .returning(LedgerAccount.id)
+                    )
+                assert found is not None
+                self._accounts[(token, holder)] = found
+        return {key: self._accounts[key] for key in wanted}
+
+    def _cursor(self) -> tuple[int, str] | None:
+        with self._sessions() as session:
+            cursor = session.get(IndexerCursor, self.chain_id)
+            return None if cursor is None else (cursor.block_number, cursor.block_hash)
+
+    def _move_cursor(self, session: Session, number: int, block_hash: str) -> None:
+        moved = session.execute(
+            update(IndexerCursor)
+            .where(IndexerCursor.chain_id == self.chain_id)
+            .values(block_number=number, block_hash=block_hash)
+        ).rowcount  # type: ignore[attr-defined]
+        if moved == 0:
+            session.add(IndexerCursor(chain_id=self.chain_id, block_number=number, block_hash=block_hash))
+
+    def _update_states(self, head: int) -> None:
+        final_at = head - self.config.confirmations + 1
+        with self._sessions.begin() as session:
+            session.execute(
+                update(JournalEntry)
+                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state != "final")
+                .where(JournalEntry.block_number <= final_at)
+                .values(state="final")
+            )
+            session.execute(
+                update(JournalEntry)
+                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state == "included")
+                .where(JournalEntry.block_number < head, JournalEntry.block_number > final_at)
+                .values(state="confirmed")
+            )
+
+    # ------------------------------------------------------------------------------ reorgs ---
+
+    def _rollback(self, head: int) -> StepResult:
+        """Rolls the mirror back to the newest applied block that is still on the chain."""
+        with self._sessions() as session:
+            applied = session.execute(
+                select(IndexedBlock.number, IndexedBlock.hash)
+                .where(IndexedBlock.chain_id == self.chain_id)
+                .order_by(IndexedBlock.number.desc())
+            ).all()
+            final_before = session.scalar(
+                select(JournalEntry.block_number)
+                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state == "final")
+                .order_by(JournalEntry.block_number.desc())
+                .limit(1)
+            )
+        ancestor = self.config.start_block - 1
+        for number, block_hash in applied:
+            if self._block_hash(number) == block_hash:
+                ancestor = number
+                break
+        with self._sessions.begin() as session:
+            doomed = select(JournalEntry.id).where(
+                JournalEntry.chain_id == self.chain_id, JournalEntry.block_number > ancestor
+            )
+            # Unposting is refused by the database, so whole entries go, their legs with them (the legs
+            # of an entry being deleted are not those of a posted entry any more).
+            session.execute(delete(JournalEntry).where(JournalEntry.id.in_(doomed)))
+            session.execute(
+                delete(ChainEvent).where(
+                    ChainEvent.chain_id == self.chain_id, ChainEvent.block_number > ancestor
+                )
+            )
+            session.execute(
+                delete(IndexedBlock).where(
+                    IndexedBlock.chain_id == self.chain_id, IndexedBlock.number > ancestor
+                )
+            )
+            if ancestor < self.config.start_block:
+                session.execute(delete(IndexerCursor).where(IndexerCursor.chain_id == self.chain_id))
+            else:
+                ancestor_hash = next(h for n, h in applied if n == ancestor)
+                self._move_cursor(session, ancestor, ancestor_hash)
+        log.warning("reorg: rolled the mirror back to block %d", ancestor)
+        if final_before is not None and ancestor < final_before:
+            log.critical("reorg below final entries: fork at %d, final up to %d", ancestor, final_before)
+            raise DeepReorgError(ancestor, final_before)
+        return StepResult(
+            from_block=ancestor + 1, to_block=head, entries=0, events=0, rolled_back_to=ancestor
+        )
+
+
+class _RangeTooLargeError(LedgerError):
+    """The node refused the block range (too many blocks or logs)."""
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value) if value > 2**53 else value
+    return value
