@@ -21,8 +21,11 @@ from wallet.chain.compiler import Compilation, compile_contracts
 from wallet.chain.deploy import BankRoles, Manifest, deploy_bank, manifest_summary, verify_manifest
 from wallet.chain.node import AnvilNode, connect
 from wallet.chain.transact import Transactor
+from wallet.db import make_engine, session_factory, upgrade
 from wallet.errors import ManifestError, WalletError
 from wallet.keys import PrivateKeySigner
+from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
+from wallet.ledger.reconcile import reconcile as reconcile_mirror
 from wallet.settings import Settings, get_settings
 
 app = typer.Typer(help="tdw: tokenized deposit wallet for banks.", no_args_is_help=True)
@@ -148,7 +151,8 @@ def dev(
     anvil_port: Annotated[int | None, typer.Option(help="Port for the local anvil node")] = None,
 ) -> None:
     """Start anvil, deploy a demo bank (USD and EUR) unless the data folder has one, print its manifest,
-    and run until Ctrl-C. The next start resumes the same chain and contracts."""
+    mirror the chain into the ledger (SQLite in the data folder) and run until Ctrl-C. The next start
+    resumes the same chain, contracts and mirror."""
     settings = get_settings()
     folder = (data_dir or settings.data_dir).resolve()
     manifest_path = folder / "deployment.json"
@@ -178,9 +182,23 @@ def dev(
         else:
             typer.echo(f"resumed the demo bank from {manifest_path}")
         typer.echo(manifest_summary(manifest))
+        engine = make_engine(settings.database_url or f"sqlite:///{folder / 'tdw.db'}")
+        upgrade(engine)
+        contracts = [manifest.registry.address, *(t.address for t in manifest.tokens.values())]
+        indexer = Indexer(
+            session_factory(engine),
+            w3,
+            contracts,
+            IndexerConfig(confirmations=1, start_block=manifest.start_block),
+        )
+        indexer.run_until_head()
+        follower = threading.Thread(target=indexer.follow, args=(stop, 0.5), name="indexer", daemon=True)
+        follower.start()
+        typer.echo(f"ledger mirror in {engine.url.render_as_string()}; indexer following")
         typer.echo(f"anvil JSON-RPC on {node.url}; Ctrl-C stops", err=False)
         sys.stdout.flush()
         stop.wait()
+        follower.join(timeout=15)
     except WalletError as exc:
         raise _fail(str(exc)) from None
     finally:
@@ -200,6 +218,67 @@ def _existing_manifest(w3: Any, path: Path, compilation: Compilation) -> Manifes
         pass
     typer.echo(f"{path} does not match the chain or the sources; deploying anew", err=True)
     return None
+
+
+def _indexer(
+    settings: Settings, manifest_path: Path, rpc: str | None, db: str | None, confirmations: int
+) -> Any:
+    manifest = Manifest.read(manifest_path)
+    w3 = connect(_rpc_url(rpc, settings))
+    engine = make_engine(db or settings.effective_database_url)
+    upgrade(engine)
+    contracts = [manifest.registry.address, *(t.address for t in manifest.tokens.values())]
+    config = IndexerConfig(confirmations=confirmations, start_block=manifest.start_block)
+    return manifest, w3, session_factory(engine), Indexer(session_factory(engine), w3, contracts, config)
+
+
+@app.command()
+def index(
+    manifest: Annotated[Path, typer.Option(help="The bank's deployment manifest")] = Path("deployment.json"),
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: TDW_RPC_URL)")] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: TDW_DATABASE_URL or SQLite)")] = None,
+    confirmations: Annotated[int, typer.Option(help="Blocks after which entries are final", min=1)] = 12,
+    once: Annotated[bool, typer.Option("--once", help="Index up to the head, then exit")] = False,
+) -> None:
+    """Mirror the bank's tokens and registry into the journal, following the chain until Ctrl-C."""
+    settings = get_settings()
+    try:
+        _, _, _, indexer = _indexer(settings, manifest, rpc, db, confirmations)
+        if once:
+            applied = indexer.run_until_head()
+            typer.echo(f"applied {applied} entries; the mirror is at the head")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        typer.echo("following the chain; Ctrl-C stops")
+        indexer.follow(stop)
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def reconcile(
+    at_block: Annotated[int, typer.Option("--at-block", help="Compare balances as of this block", min=0)],
+    manifest: Annotated[Path, typer.Option(help="The bank's deployment manifest")] = Path("deployment.json"),
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: TDW_RPC_URL)")] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: TDW_DATABASE_URL or SQLite)")] = None,
+) -> None:
+    """Compare every mirrored balance with balanceOf on chain at a block; exit 1 on any difference."""
+    settings = get_settings()
+    try:
+        loaded, w3, sessions, _ = _indexer(settings, manifest, rpc, db, 12)
+        if at_block > w3.eth.block_number:
+            raise _fail(f"block {at_block} is beyond the head {w3.eth.block_number}")
+        differences = reconcile_mirror(sessions, w3, [t.address for t in loaded.tokens.values()], at_block)
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    for d in differences:
+        who = "total supply" if d.holder == ZERO_ADDRESS else d.holder
+        typer.echo(f"DIFFERENCE {d.token} {who}: mirror {d.mirror}, chain {d.chain}")
+    if differences:
+        raise typer.Exit(1)
+    typer.echo(f"the mirror matches the chain at block {at_block}")
 
 
 @bench_app.command("gas")

@@ -3,9 +3,12 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from web3 import Web3
 
 from wallet.chain.node import AnvilNode, free_port
 
@@ -109,8 +112,11 @@ def test_dev_deploys_stops_on_ctrl_c_and_resumes_from_its_data_folder(tmp_path: 
     manifest = json.loads((tmp_path / "deployment.json").read_text())
     assert set(manifest["tokens"]) == {"USD", "EUR"}
     second = run_once()
-    assert "resumed the demo bank" in second
+    assert "resumed the demo bank" in second and "indexer following" in second
     assert json.loads((tmp_path / "deployment.json").read_text()) == manifest
+    with sqlite3.connect(tmp_path / "tdw.db") as db:
+        [(cursor,)] = db.execute("SELECT block_number FROM indexer_cursors").fetchall()
+    assert cursor >= manifest["block"]  # the mirror caught up with the deployment
 
 
 def test_bench_transfers_relays_every_transfer_and_prints_both_rates() -> None:
@@ -122,3 +128,36 @@ def test_bench_transfers_relays_every_transfer_and_prints_both_rates() -> None:
         assert doc[key] > 0, key
     # The ratio is of the two durations; the rates are rounded, so allow for that.
     assert abs(doc["ratio"] - doc["e2e_transfers_per_s"] / doc["raw_tx_per_s"]) < 0.01
+
+
+def test_index_then_reconcile_agree_and_a_tampered_mirror_exits_1(anvil: AnvilNode, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.json"
+    db = f"sqlite:///{tmp_path / 'mirror.db'}"
+    assert tdw("deploy", "--rpc", anvil.url, "--currency", "USD", "--manifest", str(manifest)).returncode == 0
+    indexed = tdw("index", "--once", "--manifest", str(manifest), "--rpc", anvil.url, "--db", db)
+    assert indexed.returncode == 0, indexed.stderr
+    head = str(Web3(Web3.HTTPProvider(anvil.url)).eth.block_number)
+    ok = tdw("reconcile", "--at-block", head, "--manifest", str(manifest), "--rpc", anvil.url, "--db", db)
+    assert ok.returncode == 0 and "matches the chain" in ok.stdout, ok.stdout + ok.stderr
+    # Money minted in the mirror that the chain never minted: reconcile must object.
+    from sqlalchemy import insert, update
+
+    from wallet.db import make_engine, session_factory
+    from wallet.db.models import JournalEntry, JournalLeg, LedgerAccount
+
+    token = json.loads(manifest.read_text())["tokens"]["USD"]["address"]
+    with session_factory(make_engine(db)).begin() as s:
+        holder = LedgerAccount(chain_id=31337, token=token, holder="0x" + "12" * 20)
+        issuance = LedgerAccount(chain_id=31337, token=token, holder="0x" + "00" * 20)
+        entry = JournalEntry(
+            chain_id=31337, token=token, block_number=1, block_hash="0x", block_time=0, tx_hash="0xfeed",
+            log_index=0, kind="mint", state="final", posted=False,
+        )  # fmt: skip
+        s.add_all([holder, issuance, entry])
+        s.flush()
+        legs = [(holder.id, 5), (issuance.id, -5)]
+        s.execute(insert(JournalLeg), [{"entry_id": entry.id, "account_id": a, "amount": v} for a, v in legs])
+        s.execute(update(JournalEntry).where(JournalEntry.id == entry.id).values(posted=True))
+    bad = tdw("reconcile", "--at-block", head, "--manifest", str(manifest), "--rpc", anvil.url, "--db", db)
+    assert bad.returncode == 1
+    assert "DIFFERENCE" in bad.stdout and "total supply: mirror 5, chain 0" in bad.stdout

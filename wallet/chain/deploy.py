@@ -71,6 +71,8 @@ class Manifest(BaseModel):
     format: str = MANIFEST_FORMAT
     chain_id: int
     block: int
+    # The first block of the deployment: where an indexer of this bank starts.
+    start_block: int = 0
     bank_name: str
     deployer: ChecksumAddress
     solc_version: str
@@ -170,6 +172,7 @@ def deploy_bank(
     return Manifest(
         chain_id=w3.eth.chain_id,
         block=max(r["blockNumber"] for r in [receipt, *receipts, *last]),
+        start_block=receipt["blockNumber"],
         bank_name=bank_name,
         deployer=deployer,
         solc_version=compilation.solc_version,

@@ -17,6 +17,7 @@ branch is applied by the following steps. A rollback past final entries raises `
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,17 @@ class Indexer:
         result = self._apply(start, end, logs)
         self._update_states(head)
         return result
+
+    def follow(self, stop: threading.Event, poll_interval: float = 1.0) -> None:
+        """Steps until `stop` is set, waiting `poll_interval` whenever the mirror is at the head. A deep
+        reorg is logged loudly (by the rollback) and following goes on."""
+        while not stop.is_set():
+            try:
+                result = self.step()
+            except DeepReorgError:
+                continue
+            if result is None:
+                stop.wait(poll_interval)
 
     def run_until_head(self, max_steps: int = 1_000_000) -> int:
         """Steps until the mirror is at the head; returns how many entries were applied."""
