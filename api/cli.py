@@ -221,14 +221,24 @@ def _existing_manifest(w3: Any, path: Path, compilation: Compilation) -> Manifes
 
 
 def _indexer(
-    settings: Settings, manifest_path: Path, rpc: str | None, db: str | None, confirmations: int
+    settings: Settings,
+    manifest_path: Path,
+    rpc: str | None,
+    db: str | None,
+    confirmations: int,
+    max_range: int = 50_000,
 ) -> Any:
     manifest = Manifest.read(manifest_path)
     w3 = connect(_rpc_url(rpc, settings))
     engine = make_engine(db or settings.effective_database_url)
     upgrade(engine)
     contracts = [manifest.registry.address, *(t.address for t in manifest.tokens.values())]
-    config = IndexerConfig(confirmations=confirmations, start_block=manifest.start_block)
+    config = IndexerConfig(
+        confirmations=confirmations,
+        start_block=manifest.start_block,
+        initial_range=min(2_000, max_range),
+        max_range=max_range,
+    )
     return manifest, w3, session_factory(engine), Indexer(session_factory(engine), w3, contracts, config)
 
 
@@ -239,11 +249,14 @@ def index(
     db: Annotated[str | None, typer.Option(help="Database URL (default: TDW_DATABASE_URL or SQLite)")] = None,
     confirmations: Annotated[int, typer.Option(help="Blocks after which entries are final", min=1)] = 12,
     once: Annotated[bool, typer.Option("--once", help="Index up to the head, then exit")] = False,
+    max_range: Annotated[
+        int, typer.Option(help="At most this many blocks per eth_getLogs call", min=1)
+    ] = 50_000,
 ) -> None:
     """Mirror the bank's tokens and registry into the journal, following the chain until Ctrl-C."""
     settings = get_settings()
     try:
-        _, _, _, indexer = _indexer(settings, manifest, rpc, db, confirmations)
+        _, _, _, indexer = _indexer(settings, manifest, rpc, db, confirmations, max_range)
         if once:
             applied = indexer.run_until_head()
             typer.echo(f"applied {applied} entries; the mirror is at the head")
