@@ -13,44 +13,33 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from wallet.chain.compiler import Compilation
-from wallet.chain.deploy import BankRoles, deploy_bank
+from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.transact import Transactor
 from wallet.keys import PrivateKeySigner
 
 BATCH_SIZE = 50
-FAR_FUTURE = 2**40 - 1
-USD = 840  # ISO 3166-1 numeric, for the KYC records
 
 
 def measure_gas(w3: Web3, compilation: Compilation, *, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
     """Deploys both tokens on `w3` (a development chain with a funded unlocked account) and measures."""
-    admin = PrivateKeySigner.generate()
     relayer = PrivateKeySigner.generate()
     alice, bob, carol = (PrivateKeySigner.generate() for _ in range(3))
     payers = [PrivateKeySigner.generate() for _ in range(batch_size)]
-    for signer in (admin, relayer, alice):
+    for signer in (relayer, alice):
         fund_from_dev_account(w3, signer.address, 10**20)
     abis = [compilation["DepositToken"].abi, compilation["ComplianceRegistry"].abi]
-    tx = Transactor(w3, admin, abis)
     by_alice = Transactor(w3, alice, abis)
     by_relayer = Transactor(w3, relayer, abis)
 
-    manifest = deploy_bank(
-        w3, tx, compilation, bank_name="Bench Bank", currencies=["USD"],
-        roles=BankRoles.single(admin.address), minter_allowance=2**96 - 1,
-    )  # fmt: skip
-    registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
-    token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
-    holders = [admin, alice, bob, carol, *payers]
-    tx.send(
-        registry.functions.setKycBatch(
-            [h.address for h in holders], [FAR_FUTURE] * len(holders), [USD] * len(holders)
-        )
+    tx, manifest, bank = deploy_dev_bank(w3, compilation, bank_name="Bench Bank")
+    token = bank.tokens["USD"]
+    # Everyone is KYC-verified; all but carol hold tokens, so carol is a fresh receiver.
+    onboard(tx, bank, [carol.address])
+    onboard(
+        tx, bank, [tx.address, alice.address, bob.address, *(p.address for p in payers)], balance=1_000_000_00
     )
-    for holder in [admin, alice, bob, *payers]:
-        tx.send(token.functions.mint(holder.address, 1_000_000_00))
 
     deposit: dict[str, Any] = {
         "transfer": _gas(by_alice.send(token.functions.transfer(bob.address, 1_00))),

@@ -24,11 +24,10 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from wallet.chain.compiler import Compilation
-from wallet.chain.deploy import BankRoles, deploy_bank
+from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain, typed_data
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.revert import ErrorDecoder
-from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.db.models import TransferRequest
 from wallet.keys import PrivateKeySigner, Signer
@@ -56,23 +55,13 @@ def run(
     sessions = session_factory(engine)
     keystore = Keystore(sessions, BENCH_KEK)
     run_id = os.urandom(4).hex()
-    admin_signer = PrivateKeySigner.generate()
-    fund_from_dev_account(w3, admin_signer.address, 10**22)
     abis = [c.abi for c in compilation.contracts.values()]
-    admin = Transactor(w3, admin_signer, abis)
-    manifest = deploy_bank(
-        w3, admin, compilation, bank_name="Bench Bank", currencies=["USD"],
-        roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
-    )  # fmt: skip
-    token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
-    registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
+    admin, manifest, bank = deploy_dev_bank(w3, compilation, bank_name="Bench Bank")
+    token = bank.tokens["USD"]
     customers = [keystore.create(f"bench-{run_id}:customer:{i}") for i in range(CUSTOMERS)]
     relayer = keystore.create(f"bench-{run_id}:relayer")
     addresses = [c.address for c in customers]
-    admin.send(registry.functions.setKycBatch(addresses, [2**40 - 1] * CUSTOMERS, [840] * CUSTOMERS))
-    for address in addresses:
-        admin.submit(token.functions.mint(address, 10**12))
-    admin.wait(admin.submit(token.functions.mint(addresses[0], 1)))
+    onboard(admin, bank, addresses, balance=10**12)
     for signer in [*customers, relayer]:
         fund_from_dev_account(w3, signer.address, 10**20)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
@@ -232,6 +232,65 @@ def _check_code(w3: Web3, entry: DeployedContract, compilation: Compilation) -> 
     if mask_immutables(code, compiled.immutable_ranges) != compiled.deployed_bytecode:
         return f"code at {entry.address} differs from a fresh compile of {compiled.qualified_name}"
     return None
+
+
+class BankContracts(NamedTuple):
+    """The web3 contract objects of a deployed bank."""
+
+    registry: Contract
+    tokens: dict[str, Contract]
+
+
+def bank_contracts(w3: Web3, compilation: Compilation, manifest: Manifest) -> BankContracts:
+    """Contract objects for the registry and each token of `manifest`."""
+    return BankContracts(
+        registry=load_contract(w3, compilation, "ComplianceRegistry", manifest.registry.address),
+        tokens={
+            code: load_contract(w3, compilation, "DepositToken", t.address)
+            for code, t in manifest.tokens.items()
+        },
+    )
+
+
+def onboard(
+    transactor: Transactor,
+    bank: BankContracts,
+    accounts: Sequence[str],
+    *,
+    balance: int = 0,
+    currency: str | None = None,
+    expiry: int = 2**40 - 1,
+    jurisdiction: int = 840,
+) -> None:
+    """KYC-verifies `accounts` in the registry and mints `balance` of `currency` to each (the transactor
+    must hold the compliance role, and the minter role when minting)."""
+    count = len(accounts)
+    transactor.send(
+        bank.registry.functions.setKycBatch(list(accounts), [expiry] * count, [jurisdiction] * count)
+    )
+    if balance:
+        token = bank.tokens[currency] if currency else next(iter(bank.tokens.values()))
+        pending = [transactor.submit(token.functions.mint(account, balance)) for account in accounts]
+        for tx in pending:
+            transactor.wait(tx)
+
+
+def deploy_dev_bank(
+    w3: Web3, compilation: Compilation, *, bank_name: str, currencies: Sequence[str] = ("USD",)
+) -> tuple[Transactor, Manifest, BankContracts]:
+    """A bank on a development chain with every role on one fresh key, funded from the node's first
+    unlocked account (benchmarks, tests and demo seeding; never a production deployment)."""
+    from wallet.chain.node import fund_from_dev_account  # node.py is for development chains only
+    from wallet.keys import PrivateKeySigner
+
+    admin_signer = PrivateKeySigner.generate()
+    fund_from_dev_account(w3, admin_signer.address, 10**22)
+    admin = Transactor(w3, admin_signer, [c.abi for c in compilation.contracts.values()])
+    manifest = deploy_bank(
+        w3, admin, compilation, bank_name=bank_name, currencies=list(currencies),
+        roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
+    )  # fmt: skip
+    return admin, manifest, bank_contracts(w3, compilation, manifest)
 
 
 def load_contract(w3: Web3, compilation: Compilation, name: str, address: str) -> Contract:

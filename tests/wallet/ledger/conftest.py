@@ -7,11 +7,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from wallet.chain.deploy import BankRoles, deploy_bank
-from wallet.chain.node import AnvilNode, fund_from_dev_account
+from wallet.chain.deploy import deploy_dev_bank, onboard
+from wallet.chain.node import AnvilNode
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
-from wallet.keys import PrivateKeySigner
 from wallet.ledger.indexer import Indexer, IndexerConfig
 
 
@@ -45,20 +44,11 @@ class LedgerBank:
 @pytest.fixture
 def bank(ledger_anvil: AnvilNode, compilation, db_url: str) -> LedgerBank:
     w3 = Web3(Web3.HTTPProvider(ledger_anvil.url))
-    admin_signer = PrivateKeySigner.generate()
-    fund_from_dev_account(w3, admin_signer.address, 10**21)
-    admin = Transactor(w3, admin_signer, [c.abi for c in compilation.contracts.values()])
     start = w3.eth.block_number + 1
-    manifest = deploy_bank(
-        w3, admin, compilation, bank_name="Ledger Bank", currencies=["USD"],
-        roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
-    )  # fmt: skip
-    token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
-    registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
+    admin, _, bank = deploy_dev_bank(w3, compilation, bank_name="Ledger Bank")
+    token, registry = bank.tokens["USD"], bank.registry
     holders = list(w3.eth.accounts[1:6])
-    admin.send(registry.functions.setKycBatch(holders, [2**40 - 1] * 5, [840] * 5))
-    for holder in holders:
-        admin.send(token.functions.mint(holder, 1_000_000))
+    onboard(admin, bank, holders, balance=1_000_000)
     engine = make_engine(db_url)
     upgrade(engine)
     sessions = session_factory(engine)

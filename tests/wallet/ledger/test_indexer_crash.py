@@ -13,10 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from web3 import Web3
 
-from wallet.chain.deploy import BankRoles, Manifest, deploy_bank
+from wallet.chain.deploy import Manifest, deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization
-from wallet.chain.node import AnvilNode, fund_from_dev_account
-from wallet.chain.transact import Transactor
+from wallet.chain.node import AnvilNode
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.db.models import JournalEntry
 from wallet.keys import PrivateKeySigner
@@ -33,20 +32,11 @@ def busy_chain(project_root: Path, compilation, tmp_path_factory) -> tuple[Anvil
     """An anvil with a bank whose token emitted 20,000 transfers (plus its mints); its manifest."""
     node = AnvilNode(project_root)
     w3 = node.start()
-    admin_signer = PrivateKeySigner.generate()
-    fund_from_dev_account(w3, admin_signer.address, 10**22)
-    admin = Transactor(w3, admin_signer, [c.abi for c in compilation.contracts.values()])
-    manifest = deploy_bank(
-        w3, admin, compilation, bank_name="Busy Bank", currencies=["USD"],
-        roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
-    )  # fmt: skip
-    token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
-    registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
+    admin, manifest, bank = deploy_dev_bank(w3, compilation, bank_name="Busy Bank")
+    token = bank.tokens["USD"]
     payers = [PrivateKeySigner.generate() for _ in range(PAYERS)]
     addresses = [p.address for p in payers]
-    admin.send(registry.functions.setKycBatch(addresses, [2**40 - 1] * PAYERS, [840] * PAYERS))
-    for address in addresses:
-        admin.submit(token.functions.mint(address, 10**9))
+    onboard(admin, bank, addresses, balance=10**9)
     domain = TokenDomain(name=manifest.tokens["USD"].name, chain_id=w3.eth.chain_id, address=token.address)
     rng = random.Random(4)
     pending = []

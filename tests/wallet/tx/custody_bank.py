@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from wallet.chain.compiler import Compilation
-from wallet.chain.deploy import BankRoles, deploy_bank
+from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.revert import ErrorDecoder
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
-from wallet.keys import PrivateKeySigner
 from wallet.keys.keystore import Keystore
 from wallet.tx.outbox import Outbox, OutboxConfig
 from wallet.tx.transfers import TokenInfo, TransferService
@@ -79,22 +78,12 @@ def build(
     upgrade(engine)
     sessions = session_factory(engine)
     keystore = Keystore(sessions, KEK)
-    admin_signer = PrivateKeySigner.generate()
-    fund_from_dev_account(w3, admin_signer.address, 10**21)
-    abis = [c.abi for c in compilation.contracts.values()]
-    admin = Transactor(w3, admin_signer, abis)
-    manifest = deploy_bank(
-        w3, admin, compilation, bank_name="Custody Bank", currencies=["USD"],
-        roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
-    )  # fmt: skip
+    admin, manifest, bank = deploy_dev_bank(w3, compilation, bank_name="Custody Bank")
     relayer = keystore.get_or_create("role:relayer")
     fund_from_dev_account(w3, relayer.address, 10**21)
     addresses = [keystore.get_or_create(f"customer:{i}").address for i in range(customers)]
-    token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
-    registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
-    admin.send(registry.functions.setKycBatch(addresses, [2**40 - 1] * customers, [840] * customers))
-    for address in addresses:
-        admin.send(token.functions.mint(address, balance))
+    token, registry = bank.tokens["USD"], bank.registry
+    onboard(admin, bank, addresses, balance=balance)
     config = {
         "db_url": db_url, "rpc_url": getattr(w3.provider, "endpoint_uri", None), "token": token.address,
         "token_name": manifest.tokens["USD"].name, "customers": addresses, "batch_size": batch_size,
