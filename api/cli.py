@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from wallet.errors import ManifestError, WalletError
 from wallet.keys import PrivateKeySigner
 from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
 from wallet.ledger.reconcile import reconcile as reconcile_mirror
+from wallet.ledger.statements import FORMATS, build_statement, render
 from wallet.settings import Settings, get_settings
 
 app = typer.Typer(help="tdw: tokenized deposit wallet for banks.", no_args_is_help=True)
@@ -292,6 +294,50 @@ def reconcile(
     if differences:
         raise typer.Exit(1)
     typer.echo(f"the mirror matches the chain at block {at_block}")
+
+
+@app.command()
+def statement(
+    account: Annotated[str, typer.Option(help="The account's address")],
+    from_date: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (UTC)")],
+    to_date: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (UTC), included")],
+    fmt: Annotated[str, typer.Option("--format", help="json, csv, pdf or camt053")] = "json",
+    currency: Annotated[str | None, typer.Option(help="Which token (default: the manifest's first)")] = None,
+    manifest: Annotated[Path, typer.Option(help="The bank's deployment manifest")] = Path("deployment.json"),
+    db: Annotated[str | None, typer.Option(help="Database URL (default: TDW_DATABASE_URL or SQLite)")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of standard output")] = None,
+) -> None:
+    """An account's statement from the ledger mirror: opening balance, entries, closing balance."""
+    settings = get_settings()
+    if fmt not in FORMATS:
+        raise _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if not is_address(account):
+        raise _fail(f"--account {account!r} is not an Ethereum address")
+    try:
+        loaded = Manifest.read(manifest)
+        code = currency or next(iter(loaded.tokens))
+        if code not in loaded.tokens:
+            raise _fail(f"the bank has no {code} token; it has {', '.join(loaded.tokens)}")
+        token = loaded.tokens[code]
+        names = {ZERO_ADDRESS: f"{loaded.bank_name} issuance (mint and burn)"}
+        for role, address in loaded.roles.model_dump().items():
+            names.setdefault(address, f"{loaded.bank_name} {role}")
+        engine = make_engine(db or settings.effective_database_url)
+        result = build_statement(
+            session_factory(engine), chain_id=loaded.chain_id, token=token.address, currency=code,
+            exponent=token.decimals, account=to_checksum_address(account), period_from=from_date.date(),
+            period_to=to_date.date(), names=names,
+        )  # fmt: skip
+        body = render(result, fmt)  # type: ignore[arg-type]
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    if output is not None:
+        output.write_bytes(body)
+        typer.echo(f"{fmt} statement of {len(result.lines)} entries written to {output}", err=True)
+    elif fmt == "pdf":
+        raise _fail("a PDF statement needs --output FILE")
+    else:
+        sys.stdout.write(body.decode())
 
 
 @bench_app.command("gas")

@@ -161,3 +161,32 @@ def test_index_then_reconcile_agree_and_a_tampered_mirror_exits_1(anvil: AnvilNo
     bad = tdw("reconcile", "--at-block", head, "--manifest", str(manifest), "--rpc", anvil.url, "--db", db)
     assert bad.returncode == 1
     assert "DIFFERENCE" in bad.stdout and "total supply: mirror 5, chain 0" in bad.stdout
+
+
+def test_statement_writes_every_format_and_refuses_bad_input(anvil: AnvilNode, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.json"
+    db = f"sqlite:///{tmp_path / 'mirror.db'}"
+    assert tdw("deploy", "--rpc", anvil.url, "--currency", "EUR", "--manifest", str(manifest)).returncode == 0
+    assert tdw("index", "--once", "--manifest", str(manifest), "--rpc", anvil.url, "--db", db).returncode == 0
+    account = "0x" + "ab" * 20
+    common = ["--account", account, "--from", "2026-01-01", "--to", "2026-12-31", "--manifest", str(manifest),
+              "--db", db]  # fmt: skip
+    as_json = tdw("statement", *common)
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert (doc["currency"], doc["opening_balance"], doc["closing_balance"], doc["entries"]) == (
+        "EUR",
+        "0.00",
+        "0.00",
+        [],
+    )
+    for fmt, magic in (("csv", b"time,block"), ("pdf", b"%PDF"), ("camt053", b"<?xml")):
+        out = tmp_path / f"s.{fmt}"
+        result = tdw("statement", *common, "--format", fmt, "--output", str(out))
+        assert result.returncode == 0, result.stderr
+        assert out.read_bytes().startswith(magic)
+    assert "one of json, csv, pdf, camt053" in tdw("statement", *common, "--format", "xls").stderr
+    assert "needs --output" in tdw("statement", *common, "--format", "pdf").stderr
+    bad = tdw("statement", *common[:1], "0x12", *common[2:])
+    assert bad.returncode == 2 and "not an Ethereum address" in bad.stderr
+    assert "has no USD token" in tdw("statement", *common, "--currency", "USD").stderr

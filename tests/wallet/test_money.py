@@ -15,3 +15,14 @@ def test_unknown_or_unitless_currencies_are_refused(code: str) -> None:
         currency(code)
     assert isinstance(info.value, MoneyError) and isinstance(info.value, ValueError)
     assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("units", "exponent", "text"),
+    [(1234, 2, "12.34"), (-5, 2, "-0.05"), (0, 2, "0.00"), (7, 0, "7"), (1, 3, "0.001"),
+     (2**96 - 1, 2, "792281625142643375935439503.35")],
+)  # fmt: skip
+def test_format_amount_is_exact(units: int, exponent: int, text: str) -> None:
+    from wallet.money import format_amount
+
+    assert format_amount(units, exponent) == text
