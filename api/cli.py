@@ -17,6 +17,7 @@ import typer
 from eth_utils import is_address, to_checksum_address
 
 from wallet.bench import gas as gas_bench
+from wallet.bench import index as index_bench
 from wallet.bench import transfers as transfers_bench
 from wallet.chain.compiler import Compilation, compile_contracts
 from wallet.chain.deploy import BankRoles, Manifest, deploy_bank, manifest_summary, verify_manifest
@@ -382,6 +383,31 @@ def bench_transfers(
             result = transfers_bench.run(
                 w3, compilation, n=n, db_url=db or f"sqlite:///{folder}/bench.db",
                 project_root=settings.project_root, pkcs11_module=settings.pkcs11_module,
+            )  # fmt: skip
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps(result) if json_output else json.dumps(result, indent=2))
+
+
+@bench_app.command("index")
+def bench_index(
+    events: Annotated[int, typer.Option(help="How many transfer events to generate", min=1)] = 100_000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the JSON document")] = False,
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL whose server may create a scratch database")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+) -> None:
+    """Indexing speed into SQLite and PostgreSQL against raw eth_getLogs decoding, and a large statement."""
+    settings = get_settings()
+    try:
+        compilation = _compile(settings)
+        with (
+            tempfile.TemporaryDirectory(prefix="tdw-bench-") as folder,
+            AnvilNode(settings.project_root) as w3,
+        ):
+            result = index_bench.run(
+                w3, compilation, events=events, sqlite_url=f"sqlite:///{folder}/index.db",
+                postgres_admin_url=postgres or None,
             )  # fmt: skip
     except WalletError as exc:
         raise _fail(str(exc)) from None

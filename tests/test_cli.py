@@ -190,3 +190,14 @@ def test_statement_writes_every_format_and_refuses_bad_input(anvil: AnvilNode, t
     bad = tdw("statement", *common[:1], "0x12", *common[2:])
     assert bad.returncode == 2 and "not an Ethereum address" in bad.stderr
     assert "has no USD token" in tdw("statement", *common, "--currency", "USD").stderr
+
+
+def test_bench_index_mirrors_every_event_into_both_databases() -> None:
+    result = tdw("bench", "index", "--events", "600", "--json")
+    assert result.returncode == 0, result.stderr  # the bench raises unless every event was mirrored
+    doc = json.loads(result.stdout)
+    assert doc["events"] == 600 + 41  # the transfers plus the mints that funded the payers
+    for key in ("raw_events_per_s", "sqlite_events_per_s", "postgres_events_per_s"):
+        assert doc[key] > 0, key
+    assert doc["statement_entries"] == 300 + 1  # every second transfer, plus its mint
+    assert doc["statement_0k_s"] > 0

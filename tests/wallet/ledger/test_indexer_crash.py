@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from web3 import Web3
 
-from wallet.chain.deploy import Manifest, deploy_dev_bank, onboard
-from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization
+from wallet.bench.index import generate_transfers
+from wallet.chain.deploy import Manifest
 from wallet.chain.node import AnvilNode
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.db.models import JournalEntry
-from wallet.keys import PrivateKeySigner
 from wallet.ledger.indexer import TRANSFER
 from wallet.ledger.reconcile import reconcile
 
@@ -31,29 +30,10 @@ PAYERS = 40
 def busy_chain(project_root: Path, compilation, tmp_path_factory) -> tuple[AnvilNode, Path, int]:
     """An anvil with a bank whose token emitted 20,000 transfers (plus its mints); its manifest."""
     node = AnvilNode(project_root)
-    w3 = node.start()
-    admin, manifest, bank = deploy_dev_bank(w3, compilation, bank_name="Busy Bank")
-    token = bank.tokens["USD"]
-    payers = [PrivateKeySigner.generate() for _ in range(PAYERS)]
-    addresses = [p.address for p in payers]
-    onboard(admin, bank, addresses, balance=10**9)
-    domain = TokenDomain(name=manifest.tokens["USD"].name, chain_id=w3.eth.chain_id, address=token.address)
-    rng = random.Random(4)
-    pending = []
-    for start in range(0, EVENTS, PER_BATCH):
-        batch = [
-            sign_transfer_authorization(
-                payers[i % PAYERS], domain, to=addresses[(i * 7 + 3) % PAYERS], value=1 + rng.randrange(1000),
-                valid_after=0, valid_before=2**40, nonce=i.to_bytes(32, "big"),
-            ).as_tuple()
-            for i in range(start, start + PER_BATCH)
-        ]  # fmt: skip
-        pending.append(admin.submit(token.functions.batchTransferWithAuthorization(batch), gas=14_000_000))
-    for tx in pending:
-        admin.wait(tx)
+    chain = generate_transfers(node.start(), compilation, EVENTS)
     path = tmp_path_factory.mktemp("busy") / "deployment.json"
-    manifest.write(path)
-    yield node, path, EVENTS + PAYERS
+    chain.manifest.write(path)
+    yield node, path, chain.events
     node.stop()
 
 
