@@ -178,7 +178,7 @@ def to_json(statement: Statement) -> str:
             for line in s.lines
         ],
     }  # fmt: skip
-    return json.dumps(doc, indent=1)
+    return json.dumps(doc, separators=(",", ":"))
 
 
 CSV_HEADER = [

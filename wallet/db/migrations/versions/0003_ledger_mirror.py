@@ -134,6 +134,8 @@ SQLITE_TRIGGERS = [
     BEGIN SELECT RAISE(ABORT, 'the legs of a posted journal entry cannot change'); END""",
 ]
 
+# On PostgreSQL the checks run once per statement over transition tables: a row-level trigger with a
+# query per leg and per posted entry made indexing three times slower than the same rules on SQLite.
 POSTGRES_TRIGGERS = [
     """CREATE FUNCTION journal_entries_guard() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -143,27 +145,45 @@ POSTGRES_TRIGGERS = [
       IF TG_OP = 'UPDATE' AND OLD.posted AND NOT NEW.posted THEN
         RAISE EXCEPTION 'a posted journal entry cannot be unposted';
       END IF;
-      IF TG_OP = 'UPDATE' AND NEW.posted AND NOT OLD.posted THEN
-        IF (SELECT COUNT(*) FROM journal_legs WHERE entry_id = NEW.id) < 2
-           OR (SELECT SUM(amount) FROM journal_legs WHERE entry_id = NEW.id) <> 0 THEN
-          RAISE EXCEPTION 'journal entry legs must sum to zero, with at least two legs';
-        END IF;
-      END IF;
       RETURN NEW;
     END $$""",
     """CREATE TRIGGER journal_entries_guard BEFORE INSERT OR UPDATE OF posted ON journal_entries
     FOR EACH ROW EXECUTE FUNCTION journal_entries_guard()""",
-    """CREATE FUNCTION journal_legs_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE entry_id bigint;
+    """CREATE FUNCTION journal_entries_post_check() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      entry_id := CASE WHEN TG_OP = 'INSERT' THEN NEW.entry_id ELSE OLD.entry_id END;
-      IF (SELECT posted FROM journal_entries WHERE id = entry_id) THEN
+      IF EXISTS (
+        SELECT 1
+        FROM new_entries n
+        JOIN old_entries o ON o.id = n.id
+        LEFT JOIN (
+          SELECT entry_id, COUNT(*) AS legs, SUM(amount) AS total
+          FROM journal_legs
+          WHERE entry_id IN (SELECT id FROM new_entries)
+          GROUP BY entry_id
+        ) l ON l.entry_id = n.id
+        WHERE n.posted AND NOT o.posted AND (l.legs IS NULL OR l.legs < 2 OR l.total <> 0)
+      ) THEN
+        RAISE EXCEPTION 'journal entry legs must sum to zero, with at least two legs';
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER journal_entries_post_check AFTER UPDATE ON journal_entries
+    REFERENCING OLD TABLE AS old_entries NEW TABLE AS new_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION journal_entries_post_check()""",
+    """CREATE FUNCTION journal_legs_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF EXISTS (SELECT 1 FROM changed_legs c JOIN journal_entries e ON e.id = c.entry_id WHERE e.posted) THEN
         RAISE EXCEPTION 'the legs of a posted journal entry cannot change';
       END IF;
-      RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+      RETURN NULL;
     END $$""",
-    """CREATE TRIGGER journal_legs_guard BEFORE INSERT OR UPDATE OR DELETE ON journal_legs
-    FOR EACH ROW EXECUTE FUNCTION journal_legs_guard()""",
+    # A trigger with transition tables takes one event, so one per event.
+    """CREATE TRIGGER journal_legs_guard_insert AFTER INSERT ON journal_legs
+    REFERENCING NEW TABLE AS changed_legs FOR EACH STATEMENT EXECUTE FUNCTION journal_legs_guard()""",
+    """CREATE TRIGGER journal_legs_guard_update AFTER UPDATE ON journal_legs
+    REFERENCING OLD TABLE AS changed_legs FOR EACH STATEMENT EXECUTE FUNCTION journal_legs_guard()""",
+    """CREATE TRIGGER journal_legs_guard_delete AFTER DELETE ON journal_legs
+    REFERENCING OLD TABLE AS changed_legs FOR EACH STATEMENT EXECUTE FUNCTION journal_legs_guard()""",
 ]
 
 
@@ -175,10 +195,16 @@ def _create_posting_rules() -> None:
 
 def _drop_posting_rules() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS journal_legs_guard ON journal_legs")
-        op.execute("DROP TRIGGER IF EXISTS journal_entries_guard ON journal_entries")
-        op.execute("DROP FUNCTION IF EXISTS journal_legs_guard()")
-        op.execute("DROP FUNCTION IF EXISTS journal_entries_guard()")
+        for trigger in (
+            "journal_legs_guard_insert",
+            "journal_legs_guard_update",
+            "journal_legs_guard_delete",
+        ):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON journal_legs")
+        for trigger in ("journal_entries_guard", "journal_entries_post_check"):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON journal_entries")
+        for function in ("journal_legs_guard", "journal_entries_guard", "journal_entries_post_check"):
+            op.execute(f"DROP FUNCTION IF EXISTS {function}()")
     else:
         for name in (
             "journal_entries_insert_unposted",
