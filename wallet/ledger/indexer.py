@@ -142,7 +142,7 @@ class Indexer:
             break
         if len(logs) < self.config.max_logs_per_range // 4:
             self._range = min(self.config.max_range, self._range * 2)
-        result = self._apply(start, end, logs)
+        result = self._apply(start, end, logs, head)
         self._update_states(head)
         return result
 
@@ -201,7 +201,7 @@ class Indexer:
 
     # ------------------------------------------------------------------------------ applying ---
 
-    def _apply(self, start: int, end: int, logs: Sequence[dict[str, Any]]) -> StepResult:
+    def _apply(self, start: int, end: int, logs: Sequence[dict[str, Any]], head: int) -> StepResult:
         end_block = self._block(end)
         times: dict[int, int] = {end: int(end_block["timestamp"], 16)}
         blocks: dict[int, str] = {end: end_block["hash"]}
@@ -239,7 +239,8 @@ class Indexer:
                 entries.append({
                     "chain_id": self.chain_id, "token": contract, "block_number": number,
                     "block_hash": item["blockHash"], "block_time": times[number], "tx_hash": tx_hash,
-                    "log_index": log_index, "kind": kind, "payment_reference": None, "state": "included",
+                    "log_index": log_index, "kind": kind, "payment_reference": None,
+                    "state": self._state(number, head),
                     "posted": False,
                 })  # fmt: skip
                 transfers.append((contract, sender, receiver, value))
@@ -337,6 +338,13 @@ class Indexer:
         ).rowcount  # type: ignore[attr-defined]
         if moved == 0:
             session.add(IndexerCursor(chain_id=self.chain_id, block_number=number, block_hash=block_hash))
+
+    def _state(self, block_number: int, head: int) -> str:
+        """An entry's state from its confirmations; set at insert so most entries are written once."""
+        confirmations = head - block_number + 1
+        if confirmations >= self.config.confirmations:
+            return "final"
+        return "included" if confirmations <= 1 else "confirmed"
 
     def _update_states(self, head: int) -> None:
         final_at = head - self.config.confirmations + 1
