@@ -42,8 +42,7 @@ def format_amount(minor_units: int, exponent: int) -> str:
     """`minor_units` as a decimal string with exactly `exponent` decimals: 1234, 2 -> "12.34";
     -5, 2 -> "-0.05"; 7, 0 -> "7". Exact: no float is ever involved."""
     sign = "-" if minor_units < 0 else ""
-    digits = str(abs(minor_units))
     if exponent == 0:
-        return sign + digits
-    digits = digits.rjust(exponent + 1, "0")
-    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
+        return f"{sign}{abs(minor_units)}"
+    whole, fraction = divmod(abs(minor_units), 10**exponent)
+    return f"{sign}{whole}.{fraction:0{exponent}d}"

@@ -105,7 +105,8 @@ def build_statement(
                 )
                 or 0
             )
-            rows = session.execute(
+            # On the connection: the ORM's row loading cost a quarter of a 50,000-line statement.
+            rows = session.connection().execute(
                 select(
                     JournalEntry.block_time, JournalEntry.block_number, JournalEntry.tx_hash,
                     JournalEntry.log_index, JournalEntry.kind, JournalEntry.payment_reference,
@@ -126,13 +127,17 @@ def build_statement(
             ).all()  # fmt: skip
     balance = opening
     lines = []
+    times: dict[int, datetime] = {}  # a block's lines share its time
     for block_time, number, tx_hash, log_index, kind, reference, amount, counterparty in rows:
-        balance += int(amount)
+        balance += amount
+        when = times.get(block_time)
+        if when is None:
+            when = times[block_time] = datetime.fromtimestamp(block_time, UTC)
         lines.append(
             StatementLine(
-                time=datetime.fromtimestamp(block_time, UTC), block_number=number, tx_hash=tx_hash,
+                time=when, block_number=number, tx_hash=tx_hash,
                 log_index=log_index, kind=kind, counterparty=counterparty,
-                counterparty_name=names.get(counterparty), reference=reference, amount=int(amount),
+                counterparty_name=names.get(counterparty), reference=reference, amount=amount,
                 balance=balance,
             )
         )  # fmt: skip
@@ -163,6 +168,14 @@ def _money(statement: Statement, units: int) -> str:
 def to_json(statement: Statement) -> str:
     """JSON with amounts as decimal strings next to the currency."""
     s = statement
+    iso: dict[datetime, str] = {}
+
+    def when(moment: datetime) -> str:
+        text = iso.get(moment)
+        if text is None:
+            text = iso[moment] = moment.isoformat()
+        return text
+
     doc = {
         "account": s.account, "account_name": s.account_name, "token": s.token, "chain_id": s.chain_id,
         "currency": s.currency, "from": s.period_from.isoformat(), "to": s.period_to.isoformat(),
@@ -170,7 +183,7 @@ def to_json(statement: Statement) -> str:
         "closing_balance": _money(s, s.closing_balance),
         "entries": [
             {
-                "time": line.time.isoformat(), "block": line.block_number, "tx_hash": line.tx_hash,
+                "time": when(line.time), "block": line.block_number, "tx_hash": line.tx_hash,
                 "log_index": line.log_index, "kind": line.kind, "counterparty": line.counterparty,
                 "counterparty_name": line.counterparty_name, "reference": line.reference,
                 "amount": _money(s, line.amount), "balance": _money(s, line.balance),
