@@ -114,3 +114,28 @@ def test_a_reorg_sends_the_batch_back_to_broadcast_and_it_executes_on_the_new_br
         _rpc(chain, "evm_mine")
     custody.outbox.process()
     assert _rows(custody)[0].status == "final"
+
+
+def test_a_nonce_taken_by_another_transaction_fails_the_row_and_its_requests_are_retried(
+    chain, compilation, db_url
+) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
+    a, b = custody.customers
+    custody.transfers.submit(idempotency_key="n1", token=custody.token.address, payer=a, payee=b, value=4)
+    batch = custody.transfers.relay(custody.outbox)
+    assert batch is not None
+    # Someone else spends the relayer's nonce first (an operator's manual transaction, say).
+    base = chain.eth.get_block("latest")["baseFeePerGas"]
+    other = custody.outbox.signer.sign_transaction({
+        "type": 2, "chainId": chain.eth.chain_id, "nonce": batch.nonce, "to": b, "value": 0, "gas": 21_000,
+        "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9,
+    })  # fmt: skip
+    chain.eth.wait_for_transaction_receipt(chain.eth.send_raw_transaction(other.raw))
+    custody.settle()
+    rows = _rows(custody)
+    failed = next(r for r in rows if r.id == batch.id)
+    assert (failed.status, failed.error_name) == ("failed", "NonceUsedElsewhere")
+    retried = [r for r in rows if r.id != batch.id]
+    assert len(retried) == 1 and retried[0].nonce == batch.nonce + 1
+    assert custody.transfers.get(custody.transfers._by_key("n1").id).status == "executed"
+    assert custody.token.functions.balanceOf(b).call() == 104
