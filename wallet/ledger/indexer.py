@@ -30,6 +30,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
+from wallet.chain.confirmations import confirmation_state
 from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import LedgerError
 
@@ -241,7 +242,7 @@ class Indexer:
                     "chain_id": self.chain_id, "token": contract, "block_number": number,
                     "block_hash": item["blockHash"], "block_time": times[number], "tx_hash": tx_hash,
                     "log_index": log_index, "kind": kind, "payment_reference": None,
-                    "state": self._state(number, head),
+                    "state": confirmation_state(head - number + 1, self.config.confirmations),
                     "posted": False,
                 })  # fmt: skip
                 transfers.append((contract, sender, receiver, value))
@@ -347,13 +348,6 @@ class Indexer:
         ).rowcount  # type: ignore[attr-defined]
         if moved == 0:
             session.add(IndexerCursor(chain_id=self.chain_id, block_number=number, block_hash=block_hash))
-
-    def _state(self, block_number: int, head: int) -> str:
-        """An entry's state from its confirmations; set at insert so most entries are written once."""
-        confirmations = head - block_number + 1
-        if confirmations >= self.config.confirmations:
-            return "final"
-        return "included" if confirmations <= 1 else "confirmed"
 
     def _update_states(self, head: int) -> None:
         final_at = head - self.config.confirmations + 1

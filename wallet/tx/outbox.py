@@ -31,6 +31,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
 
+from wallet.chain.confirmations import confirmation_state
 from wallet.chain.revert import ErrorDecoder
 from wallet.chain.transact import replay_revert
 from wallet.db.models import ChainTx, RelayerNonce
@@ -301,7 +302,7 @@ class Outbox:
         return int(
             self._move(
                 row,
-                status=self._status_for(confirmations),
+                status=confirmation_state(confirmations, self.config.confirmations),
                 tx_hash=mined_hash,
                 block_number=receipt["blockNumber"],
                 block_hash="0x" + bytes(receipt["blockHash"]).hex(),
@@ -332,15 +333,10 @@ class Outbox:
                 )
             )  # fmt: skip
         confirmations = head - row.block_number + 1
-        status = self._status_for(confirmations)
+        status = confirmation_state(confirmations, self.config.confirmations)
         if status == row.status and confirmations == row.confirmations:
             return 0
         return int(self._move(row, status=status, confirmations=confirmations))
-
-    def _status_for(self, confirmations: int) -> str:
-        if confirmations >= self.config.confirmations:
-            return "final"
-        return "included" if confirmations <= 1 else "confirmed"
 
     def _fill_gaps(self) -> None:
         """A row that failed before it was ever broadcast leaves its nonce unused, which would hold back
