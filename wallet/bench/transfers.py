@@ -28,6 +28,7 @@ from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain, typed_data
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.revert import ErrorDecoder
+from wallet.chain.transact import base_fee
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.db.models import TransferRequest
 from wallet.keys import PrivateKeySigner, Signer
@@ -87,7 +88,7 @@ def run(
 def _raw_transfers(w3: Web3, token: Any, customers: list[PrivateKeySigner], n: int) -> float:
     """Seconds to send n pre-signed plain transfers one at a time until the last is mined."""
     chain_id = w3.eth.chain_id
-    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    base = base_fee(w3)
     nonces: dict[str, int] = {c.address: w3.eth.get_transaction_count(c.address) for c in customers}
     signed = []
     for i in range(n):

@@ -51,3 +51,12 @@ def _plain(abi_type: str, value: Any) -> Any:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return value
+
+
+def jsonable_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Decoded error arguments as JSON for the database: integers as decimal strings (uint256 does not
+    fit a JSON number), strings and booleans as they are, anything else as its repr."""
+    return {
+        k: v if isinstance(v, str | bool | None) else str(v) if isinstance(v, int) else repr(v)
+        for k, v in args.items()
+    }

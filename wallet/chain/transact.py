@@ -131,3 +131,8 @@ def revert_data(exc: BaseException) -> bytes:
                             return value
         seen = seen.__cause__ or seen.__context__
     return b""
+
+
+def base_fee(w3: Web3) -> int:
+    """The latest block's base fee per gas (0 before London)."""
+    return int(w3.eth.get_block("latest").get("baseFeePerGas", 0))

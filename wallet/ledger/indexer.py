@@ -189,16 +189,19 @@ class Indexer:
             raise _RangeTooLargeError(f"{len(logs)} logs")
         return logs
 
-    def _block(self, number: int) -> dict[str, Any]:
+    def _block_or_none(self, number: int) -> dict[str, Any] | None:
         response = self.w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])  # type: ignore[arg-type]
         block: dict[str, Any] | None = response.get("result")
+        return block
+
+    def _block(self, number: int) -> dict[str, Any]:
+        block = self._block_or_none(number)
         if block is None:
             raise LedgerError(f"the node has no block {number}")
         return block
 
     def _block_hash(self, number: int) -> str | None:
-        response = self.w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])  # type: ignore[arg-type]
-        block = response.get("result")
+        block = self._block_or_none(number)
         return None if block is None else str(block["hash"])
 
     # ------------------------------------------------------------------------------ applying ---

@@ -32,8 +32,8 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
 
 from wallet.chain.confirmations import confirmation_state
-from wallet.chain.revert import ErrorDecoder
-from wallet.chain.transact import replay_revert
+from wallet.chain.revert import ErrorDecoder, jsonable_args
+from wallet.chain.transact import base_fee, replay_revert
 from wallet.db.models import ChainTx, RelayerNonce
 from wallet.errors import SigningError
 from wallet.keys.base import Signer
@@ -149,9 +149,8 @@ class Outbox:
         return allocated
 
     def _fees(self) -> tuple[int, int]:
-        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
         priority = self.config.priority_fee
-        return 2 * base_fee + priority, priority
+        return 2 * base_fee(self.w3) + priority, priority
 
     # ------------------------------------------------------------------------------- processing ---
 
@@ -264,9 +263,8 @@ class Outbox:
     def _replace(self, row: ChainTx) -> bool:
         """Re-signs the same nonce with higher fees; keeps every earlier hash to watch for receipts."""
         bump = 100 + self.config.fee_bump_percent
-        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
         priority = max(row.max_priority_fee_per_gas * bump // 100, self.config.priority_fee)
-        max_fee = max(row.max_fee_per_gas * bump // 100, 2 * base_fee + priority)
+        max_fee = max(row.max_fee_per_gas * bump // 100, 2 * base_fee(self.w3) + priority)
         signed = self.signer.sign_transaction(_transaction(row, max_fee, priority))
         tx_hash = "0x" + signed.hash.hex()
         moved = self._move(
@@ -294,7 +292,7 @@ class Outbox:
                     block_number=receipt["blockNumber"],
                     block_hash="0x" + bytes(receipt["blockHash"]).hex(),
                     error_name=error.error_name,
-                    error_args=_jsonable(error.error_args),
+                    error_args=jsonable_args(error.error_args),
                     notify="failed",
                 )
             )
@@ -421,13 +419,6 @@ def _transaction(row: ChainTx, max_fee: int, priority: int) -> dict[str, Any]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v if isinstance(v, str | bool | None) else str(v) if isinstance(v, int) else repr(v))
-        for k, v in args.items()
-    }
 
 
 def statuses(rows: Iterable[ChainTx]) -> list[str]:

@@ -31,7 +31,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from wallet.chain.eip3009 import ZERO_REFERENCE, TokenDomain, nonce_from_key, sign_transfer_authorization
-from wallet.chain.revert import ErrorDecoder
+from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.db.models import ChainTx, TransferRequest
 from wallet.errors import WalletError
 from wallet.keys.base import Signature, Signer
@@ -239,7 +239,7 @@ class TransferService:
                 (reason,) = decode(["bytes"], bytes(entry["data"]))
                 name, args = self.decoder.decode(reason)
                 request.status, request.error_name = "failed", name
-                request.error_args = {k: str(v) if isinstance(v, int) else v for k, v in args.items()}
+                request.error_args = jsonable_args(args)
 
     def rolled_back(self, session: Session, tx: ChainTx) -> None:
         """A reorg took the batch out: its requests wait for it again."""
