@@ -76,50 +76,45 @@ class Amount(TypeDecorator[int]):
     """A non-negative integer up to 2^256: NUMERIC(78, 0) on PostgreSQL, a decimal string on SQLite
     (whose NUMERIC affinity would turn values above 2^63 into lossy REALs). Python sees `int` only."""
 
-    impl = String(80)
+    impl: TypeEngine[Any] | type[TypeEngine[Any]] = String(80)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
             return dialect.type_descriptor(Numeric(78, 0))
-        return dialect.type_descriptor(String(80))
+        return dialect.type_descriptor(self._sqlite_type())
 
     def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"amounts are int minor units, not {type(value).__name__}")
-        return Decimal(value) if dialect.name == "postgresql" else str(value)
+        return Decimal(value) if dialect.name == "postgresql" else self._sqlite_value(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
         return None if value is None else int(value)
 
+    def _sqlite_type(self) -> TypeEngine[Any]:
+        return String(80)
 
-class SignedAmount(TypeDecorator[int]):
+    def _sqlite_value(self, value: int) -> Any:
+        return str(value)
+
+
+class SignedAmount(Amount):
     """A signed integer amount that SQL can sum exactly: NUMERIC(78, 0) on PostgreSQL; on SQLite a 64-bit
     INTEGER, refusing (not rounding) anything beyond it, since SQLite has no exact wider type."""
 
     impl = BigInteger
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(78, 0))
-        return dialect.type_descriptor(BigInteger())
+    def _sqlite_type(self) -> TypeEngine[Any]:
+        return BigInteger()
 
-    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"amounts are int minor units, not {type(value).__name__}")
-        if dialect.name == "postgresql":
-            return Decimal(value)
+    def _sqlite_value(self, value: int) -> Any:
         if not -(2**63) <= value < 2**63:
             raise MoneyError(f"{value} minor units is beyond what SQLite stores exactly; use PostgreSQL")
         return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
-        return None if value is None else int(value)
 
 
 TX_STATUSES = ("intent", "signed", "broadcast", "included", "confirmed", "final", "failed")
