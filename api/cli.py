@@ -9,12 +9,14 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from eth_utils import is_address, to_checksum_address
+from web3 import Web3
 
 from wallet.bench import gas as gas_bench
 from wallet.bench import index as index_bench
@@ -341,6 +343,26 @@ def statement(
         sys.stdout.write(body.decode())
 
 
+def _run_bench(
+    run: Callable[[Web3, Compilation, Path], dict[str, Any]], rpc: str | None = None
+) -> dict[str, Any]:
+    """Compiles and runs a benchmark on `rpc`, or on a fresh anvil, with a scratch folder it may use."""
+    settings = get_settings()
+    try:
+        compilation = _compile(settings)
+        with tempfile.TemporaryDirectory(prefix="tdw-bench-") as folder:
+            if rpc:
+                return run(connect(rpc), compilation, Path(folder))
+            with AnvilNode(settings.project_root) as w3:
+                return run(w3, compilation, Path(folder))
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _print_json(result: dict[str, Any], compact: bool) -> None:
+    typer.echo(json.dumps(result) if compact else json.dumps(result, indent=2))
+
+
 @bench_app.command("gas")
 def bench_gas(
     json_output: Annotated[bool, typer.Option("--json", help="Print only the JSON document")] = False,
@@ -349,21 +371,10 @@ def bench_gas(
     ] = None,
 ) -> None:
     """Gas of DepositToken's transfer, mint, burn and authorizations against a plain OpenZeppelin ERC-20."""
-    settings = get_settings()
-    try:
-        compilation = _compile(settings)
-        if rpc:
-            result = gas_bench.run(connect(rpc), compilation)
-        else:
-            with AnvilNode(settings.project_root) as w3:
-                result = gas_bench.run(w3, compilation)
-    except WalletError as exc:
-        raise _fail(str(exc)) from None
-    if json_output:
-        typer.echo(json.dumps(result))
-        return
-    typer.echo(json.dumps(result, indent=2))
-    typer.echo(f"transfer costs {result['transfer_ratio']:.2f}x a plain OpenZeppelin ERC-20 transfer")
+    result = _run_bench(lambda w3, compilation, _: gas_bench.run(w3, compilation), rpc)
+    _print_json(result, json_output)
+    if not json_output:
+        typer.echo(f"transfer costs {result['transfer_ratio']:.2f}x a plain OpenZeppelin ERC-20 transfer")
 
 
 @bench_app.command("transfers")
@@ -374,19 +385,13 @@ def bench_transfers(
 ) -> None:
     """Customer transfers through keystore, relayer and outbox against plain pre-signed transfers."""
     settings = get_settings()
-    try:
-        compilation = _compile(settings)
-        with (
-            tempfile.TemporaryDirectory(prefix="tdw-bench-") as folder,
-            AnvilNode(settings.project_root) as w3,
-        ):
-            result = transfers_bench.run(
-                w3, compilation, n=n, db_url=db or f"sqlite:///{folder}/bench.db",
-                project_root=settings.project_root, pkcs11_module=settings.pkcs11_module,
-            )  # fmt: skip
-    except WalletError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(json.dumps(result) if json_output else json.dumps(result, indent=2))
+    result = _run_bench(
+        lambda w3, compilation, folder: transfers_bench.run(
+            w3, compilation, n=n, db_url=db or f"sqlite:///{folder}/bench.db",
+            project_root=settings.project_root, pkcs11_module=settings.pkcs11_module,
+        )
+    )  # fmt: skip
+    _print_json(result, json_output)
 
 
 @bench_app.command("index")
@@ -398,20 +403,13 @@ def bench_index(
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
 ) -> None:
     """Indexing speed into SQLite and PostgreSQL against raw eth_getLogs decoding, and a large statement."""
-    settings = get_settings()
-    try:
-        compilation = _compile(settings)
-        with (
-            tempfile.TemporaryDirectory(prefix="tdw-bench-") as folder,
-            AnvilNode(settings.project_root) as w3,
-        ):
-            result = index_bench.run(
-                w3, compilation, events=events, sqlite_url=f"sqlite:///{folder}/index.db",
-                postgres_admin_url=postgres or None,
-            )  # fmt: skip
-    except WalletError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(json.dumps(result) if json_output else json.dumps(result, indent=2))
+    result = _run_bench(
+        lambda w3, compilation, folder: index_bench.run(
+            w3, compilation, events=events, sqlite_url=f"sqlite:///{folder}/index.db",
+            postgres_admin_url=postgres or None,
+        )
+    )  # fmt: skip
+    _print_json(result, json_output)
 
 
 if __name__ == "__main__":
