@@ -253,6 +253,8 @@ class JournalEntry(Base):
     __table_args__ = (
         UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_journal_entries_log"),
         CheckConstraint(f"state IN {ENTRY_STATES}", name="state"),
+        # After every step the indexer looks for the few entries of its chain not yet final.
+        Index("ix_journal_entries_chain_state", "chain_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

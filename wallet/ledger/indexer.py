@@ -357,7 +357,9 @@ class Indexer:
         with self._sessions.begin() as session:
             session.execute(
                 update(JournalEntry)
-                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state != "final")
+                .where(
+                    JournalEntry.chain_id == self.chain_id, JournalEntry.state.in_(("included", "confirmed"))
+                )
                 .where(JournalEntry.block_number <= final_at)
                 .values(state="final")
             )

@@ -74,6 +74,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_journal_entries_block_number"), ["block_number"], unique=False)
+        batch_op.create_index("ix_journal_entries_chain_state", ["chain_id", "state"], unique=False)
 
     op.create_table(
         "ledger_accounts",
@@ -226,6 +227,7 @@ def downgrade() -> None:
     op.drop_table("journal_legs")
     op.drop_table("ledger_accounts")
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_journal_entries_chain_state")
         batch_op.drop_index(batch_op.f("ix_journal_entries_block_number"))
 
     op.drop_table("journal_entries")
