@@ -13,6 +13,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine
@@ -132,19 +133,15 @@ def run(
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.dispose()
+    today = datetime.now(UTC).date()
     started = time.perf_counter()
     statement = build_statement(
         sqlite_sessions, chain_id=w3.eth.chain_id, token=chain.manifest.tokens["USD"].address, currency="USD",
-        exponent=2, account=chain.busy_account, period_from=_day(0), period_to=_day(2),
+        exponent=2, account=chain.busy_account, period_from=today - timedelta(days=1),
+        period_to=today + timedelta(days=1),
     )  # fmt: skip
     body = render(statement, "json")
     result[f"statement_{len(statement.lines) // 1000}k_s"] = round(time.perf_counter() - started, 3)
     result["statement_entries"] = len(statement.lines)
     result["statement_bytes"] = len(body)
     return result
-
-
-def _day(offset_days: int) -> Any:
-    from datetime import UTC, datetime, timedelta
-
-    return (datetime.now(UTC) + timedelta(days=offset_days - 1)).date()
