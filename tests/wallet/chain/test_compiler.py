@@ -45,7 +45,7 @@ def _project_copy(project_root: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_a_cached_compile_does_not_run_the_compiler(project_root: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_cached_compile_does_not_run_the_compiler(project_root: Path, tmp_path: Path) -> None:
     copy = _project_copy(project_root, tmp_path)
     cache = tmp_path / "cache"
     first = compile_contracts(copy, cache)
