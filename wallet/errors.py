@@ -19,7 +19,11 @@ class ConfigurationError(WalletError):
     """Settings are missing, inconsistent or unsafe for the environment."""
 
 
-class MoneyError(WalletError, ValueError):
+class InvalidRequestError(WalletError, ValueError):
+    """A request is malformed or asks for something that cannot be done as asked."""
+
+
+class MoneyError(InvalidRequestError):
     """An amount or currency is not acceptable."""
 
 
@@ -82,3 +86,48 @@ class LedgerError(WalletError):
 
 class ManifestError(ChainError, ValueError):
     """A deployment manifest is unreadable or does not fit the chain it names."""
+
+
+class NotFoundError(WalletError, LookupError):
+    """The thing asked for does not exist, or the caller may not know that it does."""
+
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"no {what} {ident!r}")
+        self.what = what
+        self.ident = ident
+
+
+class ConflictError(WalletError):
+    """The request contradicts what is stored already."""
+
+
+class IdempotencyConflictError(ConflictError):
+    """The idempotency key was used before with a different request body."""
+
+    def __init__(self, idempotency_key: str) -> None:
+        super().__init__(f"idempotency key {idempotency_key!r} was used for a different request")
+        self.idempotency_key = idempotency_key
+
+
+class AuthError(WalletError):
+    """Who the caller is could not be established, or they may not do what they asked."""
+
+
+class AuthenticationError(AuthError):
+    """Credentials or a token are wrong, expired or revoked."""
+
+
+class AccountLockedError(AuthenticationError):
+    """Too many failed logins: the user is locked out until `until` (ISO 8601, UTC)."""
+
+    def __init__(self, until: str) -> None:
+        super().__init__(f"too many failed logins; locked until {until}")
+        self.until = until
+
+
+class TotpRequiredError(AuthError):
+    """This operation needs a fresh TOTP code, and none or a used or wrong one was given."""
+
+
+class PermissionDeniedError(AuthError):
+    """The caller's role does not allow this operation."""

@@ -6,11 +6,12 @@ and nothing between the chain and the ledger ever converts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from iso4217 import Currency as _Iso
 
-from wallet.errors import UnknownCurrencyError
+from wallet.errors import MoneyError, UnknownCurrencyError
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +47,35 @@ def format_amount(minor_units: int, exponent: int) -> str:
         return f"{sign}{abs(minor_units)}"
     whole, fraction = divmod(abs(minor_units), 10**exponent)
     return f"{sign}{whole}.{fraction:0{exponent}d}"
+
+
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]+))?$")
+MAX_AMOUNT_DIGITS = 30  # far above any deposit, far below uint256; keeps parsing cheap
+
+
+def parse_amount(text: object, code: str) -> int:
+    """A positive decimal string of currency `code` as minor units: ("12.34", "USD") -> 1234.
+
+    Strict, because money must not be guessed: the text must be a JSON string of plain digits with at
+    most the currency's number of decimals. Raises `MoneyError` (or `UnknownCurrencyError`) naming
+    what is wrong: not a string (a JSON number would have passed through a float), a sign, an exponent,
+    NaN or infinity, too many decimals, zero.
+    """
+    spec = currency(code) if isinstance(code, str) else currency(str(code))
+    if not isinstance(text, str):
+        raise MoneyError(f'an amount is a decimal string like "12.34", not a JSON {type(text).__name__}')
+    if text.startswith("-"):
+        raise MoneyError(f"the amount {text!r} is negative; amounts are positive")
+    match = _AMOUNT.match(text)
+    if match is None or len(text) > MAX_AMOUNT_DIGITS:
+        raise MoneyError(
+            f'the amount {text!r} is not a plain decimal number like "12.34" (no signs, exponents, '
+            "spaces, separators, NaN or infinity)"
+        )
+    whole, fraction = match.group(1), match.group(2) or ""
+    if len(fraction) > spec.exponent:
+        raise MoneyError(f"the amount {text!r} has {len(fraction)} decimals; {spec.code} has {spec.exponent}")
+    units: int = int(whole) * 10**spec.exponent + int(fraction.ljust(spec.exponent, "0") or "0")
+    if units == 0:
+        raise MoneyError("the amount is zero; amounts are positive")
+    return units

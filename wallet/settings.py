@@ -21,6 +21,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 # The development key-encryption key for the local keystore: fine for a demo, refused in production.
 DEV_KEK = "00" * 31 + "01"
+# The development secret that signs API access tokens: refused in production.
+DEV_TOKEN_SECRET = "tdw-development-token-secret-not-for-production"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -42,23 +44,60 @@ class Settings(BaseSettings):
     pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
     pkcs11_token_label: str = "tdw"  # noqa: S105 - a token's name, not a secret
     pkcs11_pin: SecretStr | None = None
+    # Where the bank's operational keys (admin, minter, burner, pauser, compliance, relayer) live:
+    # the local keystore, or the PKCS#11 token above (keys labelled `role:<role>`, generated there).
+    signer: Literal["keystore", "pkcs11"] = "keystore"
+    manifest_path: Path | None = None  # default: deployment.json in the data folder
+    confirmations: int = Field(default=2, ge=1)
+    # Customer signers kept open in memory (0: unwrap each key only when it signs).
+    signer_cache_size: int = Field(
+        default=4096, ge=0
+    )  # blocks after which transactions and entries are final
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=30, ge=1)
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    # Transfers above this many major units of their currency need a fresh TOTP code.
+    totp_transfer_threshold: int = Field(default=1000, ge=0)
+    kyc_jurisdiction: int = Field(default=840, ge=0, lt=2**16)  # ISO 3166 numeric (840: United States)
+    kyc_valid_days: int = Field(default=365, ge=1)
+    webhook_max_attempts: int = Field(default=8, ge=1)
 
     @property
     def effective_database_url(self) -> str:
         """`database_url`, or a SQLite file in the data folder."""
         return self.database_url or f"sqlite:///{self.data_dir / 'tdw.db'}"
 
-    def check_production(self) -> None:
+    @property
+    def effective_manifest_path(self) -> Path:
+        """`manifest_path`, or deployment.json in the data folder."""
+        return self.manifest_path or self.data_dir / "deployment.json"
+
+    def check_production(self, *, deploying: bool = False, serving: bool = False) -> None:
         """Raises `ConfigurationError` when production would run on a development secret or default."""
         if self.environment != "production":
             return
         problems = []
-        if self.deployer_key.get_secret_value().lower() == DEV_DEPLOYER_KEY:
+        if deploying and self.deployer_key.get_secret_value().lower() == DEV_DEPLOYER_KEY:
             problems.append("TDW_DEPLOYER_KEY is the public development key")
         if not self.rpc_url:
             problems.append("TDW_RPC_URL is not set")
         if self.kek.get_secret_value().lower() == DEV_KEK:
             problems.append("TDW_KEK is the development key-encryption key")
+        if serving:
+            if self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
+                problems.append("TDW_TOKEN_SECRET is the development token secret")
+            elif len(self.token_secret.get_secret_value()) < 32:
+                problems.append("TDW_TOKEN_SECRET must be at least 32 characters")
+            if not self.database_url:
+                problems.append("TDW_DATABASE_URL is not set (production runs on PostgreSQL)")
+            if self.signer == "pkcs11" and self.pkcs11_pin is None:
+                problems.append("TDW_PKCS11_PIN is not set for the PKCS#11 signer")
         if problems:
             raise ConfigurationError("refusing to run in production: " + "; ".join(problems))
 
