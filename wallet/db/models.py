@@ -205,6 +205,11 @@ class TransferRequest(Base):
     chain_tx_id: Mapped[str | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
     error_name: Mapped[str | None] = mapped_column(String(100))
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who asked (a customer's user id) and their free-text memo; None for requests made outside the API.
+    owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    memo: Mapped[str | None] = mapped_column(String(140))
+    # The last state an event was published for; the event pump compares it with the current one.
+    notified_state: Mapped[str | None] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -298,3 +303,153 @@ class ChainEvent(Base):
     name: Mapped[str] = mapped_column(String(64))
     account: Mapped[str | None] = mapped_column(String(42), index=True)
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+USER_ROLES = ("customer", "operator", "compliance", "admin")
+
+
+class User(Base):
+    """Someone who logs in to the API: a customer or a member of the bank's staff. The password is an
+    argon2 hash; the TOTP secret is sealed under the key-encryption key like a signing key."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {USER_ROLES}", name="role"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    totp_wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_confirmed: Mapped[bool] = mapped_column(default=False)
+    # The last TOTP time step accepted: a code is good once, so a seen code cannot be replayed.
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RefreshToken(Base):
+    """A refresh token, stored as its SHA-256 only; used once, then replaced."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WalletAccount(Base):
+    """A customer's account in one currency: their custodial address on that currency's token. The
+    address is registered with the compliance registry by the transaction `kyc_tx_id`."""
+
+    __tablename__ = "wallet_accounts"
+    __table_args__ = (UniqueConstraint("user_id", "currency", name="uq_wallet_accounts_user_currency"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    token: Mapped[str] = mapped_column(String(42))
+    address: Mapped[str] = mapped_column(String(42), index=True)
+    kyc_tx_id: Mapped[str | None] = mapped_column(ForeignKey("chain_txs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Payee(Base):
+    """An address a customer saved under a name."""
+
+    __tablename__ = "payees"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_payees_user_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+BANK_OPERATION_KINDS = ("mint", "burn", "grant_role", "revoke_role", "set_allowance")
+
+
+class BankOperation(Base):
+    """A bank operation sent through an operational key's outbox: a mint, a burn, a role change or a
+    minter allowance. Money-moving ones carry the caller's idempotency key."""
+
+    __tablename__ = "bank_operations"
+    __table_args__ = (CheckConstraint(f"kind IN {BANK_OPERATION_KINDS}", name="kind"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    target: Mapped[str | None] = mapped_column(String(42))
+    amount: Mapped[int | None] = mapped_column(Amount)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    chain_tx_id: Mapped[str] = mapped_column(ForeignKey("chain_txs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Event(Base):
+    """Something a customer or an operator is told about (SSE stream, webhooks). Ids only grow, so a
+    reader resumes after the last id it saw."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EventCursor(Base):
+    """How far a background reader (the event pump, the webhook fan-out) has read its source."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Webhook(Base):
+    """An operator's webhook: events are POSTed to `url`, signed with HMAC-SHA256 under its secret
+    (sealed under the key-encryption key)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret_wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class WebhookDelivery(Base):
+    """One event owed to one webhook, retried with backoff until delivered or out of attempts."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_event"),
+        CheckConstraint(f"status IN {DELIVERY_STATUSES}", name="status"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
