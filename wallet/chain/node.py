@@ -52,6 +52,11 @@ def anvil_binary(project_root: Path) -> Path:
     return binary
 
 
+def anvil_available(project_root: Path) -> bool:
+    """Whether `npm ci` installed anvil here."""
+    return (project_root / ANVIL_RELATIVE_PATH).exists()
+
+
 class AnvilNode:
     """An anvil process on 127.0.0.1, stopped on `stop()` or when the `with` block ends.
 
@@ -67,6 +72,7 @@ class AnvilNode:
         state_path: Path | None = None,
         chain_id: int = 31337,
         block_time: float | None = None,
+        mixed_mining: bool = False,
         startup_timeout: float = 30.0,
     ) -> None:
         self.project_root = project_root
@@ -74,6 +80,9 @@ class AnvilNode:
         self.state_path = state_path
         self.chain_id = chain_id
         self.block_time = block_time
+        # With a block time: also mine each transaction at once (low latency), and blocks on the
+        # interval (so confirmations keep coming when nothing else happens).
+        self.mixed_mining = mixed_mining
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -96,6 +105,8 @@ class AnvilNode:
         ]  # fmt: skip
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
+            if self.mixed_mining:
+                cmd.append("--mixed-mining")
         if self.state_path is not None:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--state", str(self.state_path)]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from wallet.db.engine import readonly
 from wallet.db.models import SigningKey
 from wallet.errors import ConfigurationError, SigningError
 from wallet.keys.local import PrivateKeySigner
@@ -60,9 +63,15 @@ class KeyEncryptionKey:
 class Keystore:
     """Creates, stores and loads local signing keys by label (`customer:42`, `role:relayer`, ...)."""
 
-    def __init__(self, sessions: sessionmaker[Session], kek: SecretStr) -> None:
+    def __init__(self, sessions: sessionmaker[Session], kek: SecretStr, *, cache_size: int = 0) -> None:
         self._sessions = sessions
+        self._readers = readonly(sessions)
         self._kek = KeyEncryptionKey(kek)
+        # Opened signers by address, for a service that signs for the same customers all day; off by
+        # default, so a key is unwrapped only for the moment it is used.
+        self._cache: OrderedDict[str, PrivateKeySigner] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
 
     @property
     def kek_id(self) -> str:
@@ -102,7 +111,7 @@ class Keystore:
 
     def signer(self, label: str) -> PrivateKeySigner:
         """The signer for the key under `label`; `KeyError` when there is none."""
-        with self._sessions() as session:
+        with self._readers() as session:
             row = session.get(SigningKey, label)
         if row is None:
             raise KeyError(label)
@@ -110,15 +119,26 @@ class Keystore:
 
     def signer_for_address(self, address: str) -> PrivateKeySigner:
         """The signer for the key with `address`; `KeyError` when there is none."""
-        with self._sessions() as session:
+        with self._cache_lock:
+            cached = self._cache.get(address)
+            if cached is not None:
+                self._cache.move_to_end(address)
+                return cached
+        with self._readers() as session:
             row = session.scalars(select(SigningKey).where(SigningKey.address == address)).one_or_none()
         if row is None:
             raise KeyError(address)
-        return self._open(row)
+        signer = self._open(row)
+        if self._cache_size:
+            with self._cache_lock:
+                self._cache[address] = signer
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return signer
 
     def labels(self) -> list[str]:
         """Every label in the keystore."""
-        with self._sessions() as session:
+        with self._readers() as session:
             return list(session.scalars(select(SigningKey.label).order_by(SigningKey.label)))
 
     def rotate(self, new_kek: SecretStr) -> int:
@@ -143,6 +163,8 @@ class Keystore:
                 row.rotated_at = now
                 count += 1
         self._kek = new
+        with self._cache_lock:
+            self._cache.clear()
         return count
 
     def _unwrap(self, row: SigningKey) -> bytes:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from wallet.chain.confirmations import confirmation_state
+from wallet.db.engine import readonly
 from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import LedgerError
 
@@ -113,6 +114,7 @@ class Indexer:
         config: IndexerConfig | None = None,
     ) -> None:
         self._sessions = sessions
+        self._readers = readonly(sessions)
         self.w3 = w3
         self.contracts = [to_checksum_address(c) for c in contracts]
         self.config = config or IndexerConfig()
@@ -339,7 +341,7 @@ class Indexer:
         return {key: self._accounts[key] for key in wanted}
 
     def _cursor(self) -> tuple[int, str] | None:
-        with self._sessions() as session:
+        with self._readers() as session:
             cursor = session.get(IndexerCursor, self.chain_id)
             return None if cursor is None else (cursor.block_number, cursor.block_hash)
 

@@ -34,6 +34,7 @@ from web3.types import TxReceipt
 from wallet.chain.confirmations import confirmation_state
 from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.chain.transact import base_fee, replay_revert
+from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, RelayerNonce
 from wallet.errors import SigningError
 from wallet.keys.base import Signer
@@ -93,12 +94,14 @@ class Outbox:
         config: OutboxConfig | None = None,
     ) -> None:
         self._sessions = sessions
+        self._readers = readonly(sessions)
         self.w3 = w3
         self.signer = signer
         self.decoder = decoder
         self.listener: OutboxListener = listener or NoListener()
         self.config = config or OutboxConfig()
         self.chain_id = w3.eth.chain_id
+        self._fee_cache: tuple[float, int] | None = None
         self._ensure_nonce_row()
 
     @property
@@ -149,14 +152,20 @@ class Outbox:
         return allocated
 
     def _fees(self) -> tuple[int, int]:
+        # Read at most once a second: intents are written inside the caller's database transaction,
+        # which should not wait for a node round trip each time. Twice the base fee covers the rise
+        # of several full blocks.
+        now = time.monotonic()
+        if self._fee_cache is None or now - self._fee_cache[0] > 1.0:
+            self._fee_cache = (now, base_fee(self.w3))
         priority = self.config.priority_fee
-        return 2 * base_fee(self.w3) + priority, priority
+        return 2 * self._fee_cache[1] + priority, priority
 
     # ------------------------------------------------------------------------------- processing ---
 
     def unfinished(self) -> list[ChainTx]:
         """This key's rows that are not final or failed, lowest nonce first."""
-        with self._sessions() as session:
+        with self._readers() as session:
             return list(
                 session.scalars(
                     select(ChainTx)
@@ -340,7 +349,7 @@ class Outbox:
         """A row that failed before it was ever broadcast leaves its nonce unused, which would hold back
         every later nonce: turn it into a zero-value transfer to ourselves with the same nonce."""
         live = aliased(ChainTx)
-        with self._sessions() as session:
+        with self._readers() as session:
             gaps = list(
                 session.scalars(
                     select(ChainTx).where(

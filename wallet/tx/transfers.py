@@ -22,7 +22,7 @@ from typing import Any
 
 from eth_abi.abi import decode, encode
 from eth_typing import ChecksumAddress
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,10 +30,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.types import TxReceipt
 
+from wallet.chain.addresses import checksum
 from wallet.chain.eip3009 import ZERO_REFERENCE, TokenDomain, nonce_from_key, sign_transfer_authorization
 from wallet.chain.revert import ErrorDecoder, jsonable_args
+from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, TransferRequest
-from wallet.errors import WalletError
+from wallet.errors import IdempotencyConflictError, InvalidRequestError
 from wallet.keys.base import Signature, Signer
 from wallet.tx.outbox import Outbox
 
@@ -45,16 +47,8 @@ BATCH_BASE_GAS = 80_000
 BATCH_GAS_PER_AUTHORIZATION = 70_000  # measured ~42,400 by `tdw bench gas`; the rest is headroom
 
 
-class TransferError(WalletError, ValueError):
+class TransferError(InvalidRequestError):
     """A transfer request is malformed."""
-
-
-class IdempotencyConflictError(TransferError):
-    """The idempotency key was used before with a different request body."""
-
-    def __init__(self, idempotency_key: str) -> None:
-        super().__init__(f"idempotency key {idempotency_key!r} was used for a different transfer")
-        self.idempotency_key = idempotency_key
 
 
 @dataclass(frozen=True)
@@ -80,6 +74,7 @@ class TransferService:
         validity_seconds: int = 24 * 3600,
     ) -> None:
         self._sessions = sessions
+        self._readers = readonly(sessions)
         self.w3 = w3
         self.tokens = {to_checksum_address(a): info for a, info in tokens.items()}
         self._payer_signer = payer_signer
@@ -98,8 +93,32 @@ class TransferService:
         payee: str,
         value: int,
         payment_reference: bytes = ZERO_REFERENCE,
+        owner_id: str | None = None,
+        memo: str | None = None,
     ) -> TransferRequest:
-        """Stores a signed transfer request, or returns the one stored under `idempotency_key`."""
+        """Stores a signed transfer request, or returns the one stored under `idempotency_key`.
+
+        `owner_id` (who asked) and `memo` (free text, kept off chain) are stored with it; the memo is part
+        of the request body that the idempotency key pins."""
+        request, _ = self.submit_or_get(
+            idempotency_key=idempotency_key, token=token, payer=payer, payee=payee, value=value,
+            payment_reference=payment_reference, owner_id=owner_id, memo=memo,
+        )  # fmt: skip
+        return request
+
+    def submit_or_get(
+        self,
+        *,
+        idempotency_key: str,
+        token: str,
+        payer: str,
+        payee: str,
+        value: int,
+        payment_reference: bytes = ZERO_REFERENCE,
+        owner_id: str | None = None,
+        memo: str | None = None,
+    ) -> tuple[TransferRequest, bool]:
+        """`submit`, and whether the request was stored now (False: the key's earlier request)."""
         token_address = self._token(token)
         payer_address = _address(payer, "payer")
         payee_address = _address(payee, "payee")
@@ -109,10 +128,14 @@ class TransferService:
             raise TransferError("a payment reference is 32 bytes")
         if not idempotency_key or len(idempotency_key) > 200:
             raise TransferError("an idempotency key of 1 to 200 characters is required")
+        if memo is not None and len(memo) > 140:
+            raise TransferError("a memo is at most 140 characters")
         body = {
             "token": token_address, "payer": payer_address, "payee": payee_address,
             "value": str(value), "reference": payment_reference.hex(),
         }  # fmt: skip
+        if memo:
+            body["memo"] = memo  # only when given, so hashes of requests stored before memos stay valid
         request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
         # Optimistic: sign and insert; a repeated key hits the unique constraint and gets the stored
@@ -130,7 +153,7 @@ class TransferService:
             id=uuid.uuid4().hex, idempotency_key=idempotency_key, request_hash=request_hash,
             token=token_address, payer=payer_address, payee=payee_address, value=value,
             payment_reference=payment_reference, valid_before=valid_before, auth_nonce=nonce,
-            signature=auth.signature.to_bytes(), status="pending",
+            signature=auth.signature.to_bytes(), status="pending", owner_id=owner_id, memo=memo or None,
         )  # fmt: skip
         try:
             with self._sessions.begin() as session:
@@ -140,16 +163,20 @@ class TransferService:
             existing = self._by_key(idempotency_key)
             if existing is None:
                 raise
-            return self._same(existing, request_hash, idempotency_key)
-        return request
+            return self._same(existing, request_hash, idempotency_key), False
+        return request, True
 
     def get(self, request_id: str) -> TransferRequest | None:
         """The request with `request_id`."""
-        with self._sessions() as session:
+        with self._readers() as session:
             return session.get(TransferRequest, request_id)
 
+    def by_key(self, idempotency_key: str) -> TransferRequest | None:
+        """The request stored under `idempotency_key`, if any."""
+        return self._by_key(idempotency_key)
+
     def _by_key(self, idempotency_key: str) -> TransferRequest | None:
-        with self._sessions() as session:
+        with self._readers() as session:
             return session.scalars(
                 select(TransferRequest).where(TransferRequest.idempotency_key == idempotency_key)
             ).one_or_none()
@@ -269,9 +296,10 @@ def batch_calldata(structs: list[tuple[Any, ...]]) -> bytes:
 
 
 def _address(value: str, what: str) -> ChecksumAddress:
-    if not isinstance(value, str) or not is_address(value):
+    address = checksum(value)
+    if address is None:
         raise TransferError(f"the {what} {value!r} is not an Ethereum address")
-    return to_checksum_address(value)
+    return address
 
 
 def _as_struct(r: TransferRequest) -> tuple[Any, ...]:
