@@ -1,0 +1,1 @@
+"""The bank's services over the custody layer: users and auth, accounts, payments, operations, events."""

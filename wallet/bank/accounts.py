@@ -1,0 +1,251 @@
+"""Customers' wallet accounts (one per currency, all on the customer's one custodial address), their
+balances from the ledger mirror, their statements, and saved payees.
+
+Who may see what is decided here, not in the HTTP layer: a customer sees only their own accounts and
+payees (anyone else's is "not found", so ids cannot be probed); bank staff may read any account.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from eth_typing import ChecksumAddress
+from eth_utils.address import is_address, to_checksum_address
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from wallet.bank.core import Bank
+from wallet.bank.users import Principal
+from wallet.db.models import ChainTx, Payee, WalletAccount
+from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
+from wallet.keys.keystore import Keystore, customer_key
+from wallet.ledger.statements import FORMATS, Statement, build_statement, render
+
+MAX_STATEMENT_DAYS = 366
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account as its owner sees it."""
+
+    id: str
+    user_id: str
+    currency: str
+    address: ChecksumAddress
+    token: ChecksumAddress
+    status: str  # pending (KYC registration on its way), active, or rejected
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An account's balance from the ledger mirror, and the block it is as of."""
+
+    account_id: str
+    currency: str
+    decimals: int
+    balance: int
+    as_of_block: int | None
+
+
+def account_status(kyc_tx: ChainTx | None) -> str:
+    """An account is active once its KYC registration is on chain."""
+    if kyc_tx is None:
+        return "active"
+    if kyc_tx.status in ("included", "confirmed", "final"):
+        return "active"
+    return "rejected" if kyc_tx.status == "failed" else "pending"
+
+
+class AccountService:
+    """Opens and reads wallet accounts; manages payees."""
+
+    def __init__(self, bank: Bank, keystore: Keystore) -> None:
+        self.bank = bank
+        self.keystore = keystore
+        # Account rows never change once written, and an account whose KYC registration is final stays
+        # active: both are cached, which saves two database reads on every transfer.
+        self._rows: dict[str, WalletAccount] = {}
+        self._final_kyc: set[str] = set()
+
+    def is_active(self, account: WalletAccount) -> bool:
+        """Whether the account's KYC registration is on chain."""
+        if account.id in self._final_kyc:
+            return True
+        tx = self.bank.chain_tx(account.kyc_tx_id)
+        if tx is not None and tx.status == "final":
+            self._final_kyc.add(account.id)
+        return account_status(tx) == "active"
+
+    # -------------------------------------------------------------------------------- accounts ---
+
+    def open(self, principal: Principal, currency: str) -> AccountView:
+        """Opens `principal`'s account in `currency`: their custodial address (created on first use)
+        is registered with the compliance registry by the compliance key, once for all currencies."""
+        principal.require("customer")
+        token = self.bank.token(currency)
+        address = customer_key(self.keystore, principal.user_id).address
+        with self.bank.sessions.begin() as session:
+            mine = list(
+                session.scalars(select(WalletAccount).where(WalletAccount.user_id == principal.user_id))
+            )
+            if any(a.currency == currency for a in mine):
+                raise ConflictError(f"you have a {currency} account already")
+            kyc_tx_id = next((a.kyc_tx_id for a in mine if a.kyc_tx_id), None)
+            if kyc_tx_id is None:
+                expiry = int(time.time()) + self.bank.config.kyc_valid_seconds
+                call = self.bank.registry.functions.setKyc(address, expiry, self.bank.config.kyc_jurisdiction)
+                kyc_tx_id = self.bank.enqueue(session, "compliance", call, kind="kyc").id
+            account = WalletAccount(
+                id=uuid.uuid4().hex, user_id=principal.user_id, currency=currency, token=token.address,
+                address=address, kyc_tx_id=kyc_tx_id,
+            )  # fmt: skip
+            session.add(account)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise ConflictError(f"you have a {currency} account already") from None
+        return self._view(account)
+
+    def accounts_of(self, principal: Principal, user_id: str | None = None) -> list[AccountView]:
+        """The caller's accounts; staff may list another user's with `user_id`."""
+        owner = principal.user_id
+        if user_id is not None and user_id != principal.user_id:
+            if not principal.is_staff:
+                raise NotFoundError("user", user_id)
+            owner = user_id
+        with self.bank.readers() as session:
+            rows = list(
+                session.scalars(
+                    select(WalletAccount)
+                    .where(WalletAccount.user_id == owner)
+                    .order_by(WalletAccount.created_at)
+                )
+            )
+        return [self._view(a) for a in rows]
+
+    def get(self, principal: Principal, account_id: str) -> AccountView:
+        """An account the caller may read."""
+        return self._view(self.row(principal, account_id))
+
+    def row(self, principal: Principal, account_id: str) -> WalletAccount:
+        """The account row, if the caller may read it: its owner or staff."""
+        account = self._row(account_id)
+        if account is None or (account.user_id != principal.user_id and not principal.is_staff):
+            raise NotFoundError("account", account_id)
+        return account
+
+    def owned(self, principal: Principal, account_id: str) -> WalletAccount:
+        """The account, if the caller owns it (moving money needs ownership, not just sight)."""
+        account = self.row(principal, account_id)
+        if account.user_id != principal.user_id:
+            raise NotFoundError("account", account_id)
+        return account
+
+    def balance(self, principal: Principal, account_id: str) -> Balance:
+        """The account's balance from the ledger mirror."""
+        account = self.row(principal, account_id)
+        token = self.bank.token(account.currency)
+        amount, block = self.bank.mirrored_balance(account.token, account.address)
+        return Balance(account.id, account.currency, token.decimals, amount, block)
+
+    def statement(
+        self, principal: Principal, account_id: str, period_from: date, period_to: date, fmt: str
+    ) -> tuple[Statement, bytes]:
+        """The account's statement for a period (inclusive, UTC days) in one of `FORMATS`."""
+        if fmt not in FORMATS:
+            raise InvalidRequestError(f"the format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        if period_to < period_from:
+            raise InvalidRequestError(f"the period ends ({period_to}) before it starts ({period_from})")
+        if (period_to - period_from).days >= MAX_STATEMENT_DAYS:
+            raise InvalidRequestError(f"a statement covers at most {MAX_STATEMENT_DAYS} days")
+        account = self.row(principal, account_id)
+        token = self.bank.token(account.currency)
+        names = self.bank.names()
+        names[account.address] = f"account {account.id}"
+        statement = build_statement(
+            self.bank.sessions, chain_id=self.bank.chain_id, token=token.address, currency=account.currency,
+            exponent=token.decimals, account=account.address, period_from=period_from,
+            period_to=period_to, names=names,
+        )  # fmt: skip
+        return statement, render(statement, fmt)
+
+    def by_address(self, address: str, currency: str) -> WalletAccount | None:
+        """The account on `address` in `currency`, if a customer of this bank has one."""
+        with self.bank.readers() as session:
+            return session.scalars(
+                select(WalletAccount).where(
+                    WalletAccount.address == address, WalletAccount.currency == currency
+                )
+            ).first()
+
+    def any_account(self, account_id: str) -> WalletAccount:
+        """Any customer's account by id: a payment target (only its address is used)."""
+        account = self._row(account_id)
+        if account is None:
+            raise NotFoundError("account", account_id)
+        return account
+
+    def _row(self, account_id: str) -> WalletAccount | None:
+        account = self._rows.get(account_id)
+        if account is None:
+            with self.bank.readers() as session:
+                account = session.get(WalletAccount, account_id)
+            if account is not None:
+                if len(self._rows) > 100_000:
+                    self._rows.clear()
+                self._rows[account_id] = account
+        return account
+
+    def _view(self, account: WalletAccount) -> AccountView:
+        return AccountView(
+            id=account.id, user_id=account.user_id, currency=account.currency,
+            address=to_checksum_address(account.address), token=to_checksum_address(account.token),
+            status=account_status(self.bank.chain_tx(account.kyc_tx_id)), created_at=account.created_at,
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------------------------- payees ---
+
+    def add_payee(self, principal: Principal, name: str, address: str) -> Payee:
+        """Saves `address` under `name` for the caller."""
+        principal.require("customer")
+        name = name.strip()
+        if not 1 <= len(name) <= 100:
+            raise InvalidRequestError("a payee name is 1 to 100 characters")
+        if not is_address(address):
+            raise InvalidRequestError(f"{address!r} is not an Ethereum address")
+        payee = Payee(
+            id=uuid.uuid4().hex, user_id=principal.user_id, name=name, address=to_checksum_address(address)
+        )
+        try:
+            with self.bank.sessions.begin() as session:
+                session.add(payee)
+        except IntegrityError:
+            raise ConflictError(f"you have a payee called {name!r} already") from None
+        return payee
+
+    def payees(self, principal: Principal) -> list[Payee]:
+        """The caller's payees."""
+        with self.bank.readers() as session:
+            return list(
+                session.scalars(select(Payee).where(Payee.user_id == principal.user_id).order_by(Payee.name))
+            )
+
+    def payee(self, principal: Principal, payee_id: str) -> Payee:
+        """One of the caller's payees."""
+        with self.bank.readers() as session:
+            payee = session.get(Payee, payee_id)
+        if payee is None or payee.user_id != principal.user_id:
+            raise NotFoundError("payee", payee_id)
+        return payee
+
+    def delete_payee(self, principal: Principal, payee_id: str) -> None:
+        """Removes one of the caller's payees."""
+        with self.bank.sessions.begin() as session:
+            payee = session.get(Payee, payee_id)
+            if payee is None or payee.user_id != principal.user_id:
+                raise NotFoundError("payee", payee_id)
+            session.delete(payee)

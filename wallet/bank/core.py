@@ -1,0 +1,210 @@
+"""One bank as the services see it: its deployed tokens and registry, its database, keystore and
+operational keys, one outbox per sending key, the transfer service and the indexer.
+
+Every chain transaction a service asks for goes through `Bank.enqueue`: it is estimated first (so a
+call that would revert is refused at once with the decoded custom error, and nothing is stored), then
+written as an outbox intent inside the caller's database transaction, next to the row that explains it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from wallet.chain.addresses import checksum
+from wallet.chain.deploy import Manifest
+from wallet.chain.eip3009 import TokenDomain
+from wallet.chain.revert import ErrorDecoder
+from wallet.chain.transact import revert_data
+from wallet.db.engine import readonly
+from wallet.db.models import ChainTx, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
+from wallet.errors import ContractRevertError, NotFoundError, UnknownCurrencyError
+from wallet.keys.base import Signer
+from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
+from wallet.money import currency as iso_currency
+from wallet.tx.outbox import Outbox, OutboxConfig
+from wallet.tx.transfers import TokenInfo, TransferService
+
+try:  # eth-tester's failure, when the chain is in-process
+    from eth_tester.exceptions import TransactionFailed
+except ImportError:  # pragma: no cover - eth-tester is a dependency
+    TransactionFailed = RuntimeError
+
+# The roles that send transactions, each from its own key and outbox.
+SENDING_ROLES = ("relayer", "minter", "burner", "admin", "compliance")
+ROLE_NAMES = {
+    "minter": "MINTER_ROLE", "burner": "BURNER_ROLE", "pauser": "PAUSER_ROLE",
+    "compliance": "COMPLIANCE_ROLE", "admin": "DEFAULT_ADMIN_ROLE",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Token:
+    """One deposit token of the bank."""
+
+    currency: str
+    address: ChecksumAddress
+    decimals: int
+    name: str
+    contract: Contract
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """Policy the services apply."""
+
+    confirmations: int = 2
+    totp_transfer_threshold: int = 1000  # major units of the transfer's currency
+    kyc_jurisdiction: int = 840
+    kyc_valid_seconds: int = 365 * 24 * 3600
+    batch_size: int = 100
+
+
+class Bank:
+    """The bank's chain objects, database and keys, shared by every service."""
+
+    def __init__(
+        self,
+        *,
+        w3: Web3,
+        sessions: sessionmaker[Session],
+        manifest: Manifest,
+        abis: Mapping[str, list[dict[str, Any]]],
+        role_signers: Mapping[str, Signer],
+        customer_signer: Callable[[str], Signer],
+        config: BankConfig | None = None,
+        stuck_after: float = 30.0,
+    ) -> None:
+        self.w3 = w3
+        self.sessions = sessions
+        self.readers = readonly(sessions)
+        self.manifest = manifest
+        self.config = config or BankConfig()
+        self.chain_id = manifest.chain_id
+        self.decoder = ErrorDecoder(abis.values())
+        self.registry = w3.eth.contract(address=manifest.registry.address, abi=abis["ComplianceRegistry"])
+        self.tokens = {
+            code: Token(
+                currency=code, address=t.address, decimals=t.decimals, name=t.name,
+                contract=w3.eth.contract(address=t.address, abi=abis["DepositToken"]),
+            )
+            for code, t in manifest.tokens.items()
+        }  # fmt: skip
+        self._by_address = {t.address: t for t in self.tokens.values()}
+        self.role_signers = dict(role_signers)
+        self.transfers = TransferService(
+            sessions,
+            w3,
+            {
+                t.address: TokenInfo(
+                    domain=TokenDomain(name=t.name, chain_id=self.chain_id, address=t.address),
+                    abi=abis["DepositToken"],
+                )
+                for t in self.tokens.values()
+            },
+            customer_signer,
+            decoder=self.decoder,
+            batch_size=self.config.batch_size,
+        )
+        outbox_config = OutboxConfig(confirmations=self.config.confirmations, stuck_after=stuck_after)
+        self.outboxes = {
+            role: Outbox(
+                sessions, w3, role_signers[role], decoder=self.decoder,
+                listener=self.transfers if role == "relayer" else None, config=outbox_config,
+            )
+            for role in SENDING_ROLES
+        }  # fmt: skip
+        self.indexer = Indexer(
+            sessions,
+            w3,
+            [manifest.registry.address, *(t.address for t in self.tokens.values())],
+            IndexerConfig(confirmations=self.config.confirmations, start_block=manifest.start_block),
+        )
+
+    # ---------------------------------------------------------------------------------- tokens ---
+
+    def token(self, code: str) -> Token:
+        """The bank's token in currency `code`; `UnknownCurrencyError` when it has none."""
+        token = self.tokens.get(code)
+        if token is None:
+            iso_currency(code)  # an unknown code gets the ISO message
+            raise UnknownCurrencyError(code)
+        return token
+
+    def token_at(self, address: str) -> Token:
+        """The bank's token at `address`."""
+        known = checksum(address)
+        token = self._by_address.get(known) if known else None
+        if token is None:
+            raise NotFoundError("token", address)
+        return token
+
+    def role_address(self, role: str) -> ChecksumAddress:
+        """The address of an operational key."""
+        return self.role_signers[role].address
+
+    # ---------------------------------------------------------------------------- transactions ---
+
+    def enqueue(self, session: Session, role: str, call: Any, *, kind: str) -> ChainTx:
+        """Estimates `call` from `role`'s key, then writes it as an intent of that key's outbox inside
+        `session`'s transaction. A call that would revert raises `ContractRevertError` and stores
+        nothing."""
+        outbox = self.outboxes[role]
+        data = bytes.fromhex(call._encode_transaction_data()[2:])
+        to = call.address
+        try:
+            gas = self.w3.eth.estimate_gas({"from": outbox.sender, "to": to, "data": data})
+        except (ContractLogicError, TransactionFailed, Web3RPCError) as exc:
+            raw = revert_data(exc)
+            if not raw and isinstance(exc, Web3RPCError):
+                raise
+            name, args = self.decoder.decode(raw)
+            raise ContractRevertError(name, args, raw=raw) from None
+        return outbox.enqueue(session, kind=kind, to=to, data=data, gas_limit=gas * 5 // 4 + 10_000)
+
+    def chain_tx(self, tx_id: str | None) -> ChainTx | None:
+        """The outbox row `tx_id`."""
+        if tx_id is None:
+            return None
+        with self.readers() as session:
+            return session.get(ChainTx, tx_id)
+
+    # ---------------------------------------------------------------------------------- ledger ---
+
+    def mirrored_balance(self, token: str, holder: str) -> tuple[int, int | None]:
+        """(balance of `holder` in `token` from the mirror, the block the mirror is at)."""
+        with self.readers() as session:
+            total = session.scalar(
+                select(func.coalesce(func.sum(JournalLeg.amount), 0))
+                .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+                .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+                .where(
+                    LedgerAccount.chain_id == self.chain_id,
+                    LedgerAccount.token == token,
+                    LedgerAccount.holder == holder,
+                    JournalEntry.posted.is_(True),
+                )
+            )
+        return int(total or 0), self.mirror_block()
+
+    def mirror_block(self) -> int | None:
+        """The block the ledger mirror has reached (None before the first step)."""
+        with self.readers() as session:
+            cursor = session.get(IndexerCursor, self.chain_id)
+        return cursor.block_number if cursor else None
+
+    def names(self) -> dict[str, str]:
+        """Display names of the bank's own addresses, for statements."""
+        bank = self.manifest.bank_name
+        names = {ZERO_ADDRESS: f"{bank} issuance (mint and burn)"}
+        for role, signer in self.role_signers.items():
+            names.setdefault(signer.address, f"{bank} {role}")
+        return names

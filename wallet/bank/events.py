@@ -1,0 +1,208 @@
+"""Events for customers and operators: transfer state changes and incoming funds.
+
+The `EventPump` turns what the outbox and the indexer wrote into `events` rows: a transfer whose state
+moved since its last event gets a `transfer.state` event (its `notified_state` moves in the same
+database transaction, so each state is published once), and each posted journal leg that credits a
+customer's account gets a `funds.received` event (a cursor on the leg id moves with it). Readers (the
+SSE stream, the webhook dispatcher) follow the event ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from wallet.bank.core import Bank
+from wallet.bank.payments import PaymentService, transfer_state
+from wallet.db.models import (
+    ChainTx,
+    Event,
+    EventCursor,
+    JournalEntry,
+    JournalLeg,
+    LedgerAccount,
+    TransferRequest,
+    WalletAccount,
+)
+from wallet.money import format_amount
+
+log = logging.getLogger(__name__)
+
+TERMINAL = ("final", "failed")
+EVENT_TYPES = ("transfer.state", "funds.received")
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """An event as it is sent to a stream or a webhook."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "created_at": event.created_at.isoformat(),
+        "data": event.payload,
+    }
+
+
+class EventPump:
+    """Publishes transfer state changes and incoming funds as events."""
+
+    def __init__(self, bank: Bank, payments: PaymentService, *, batch: int = 500) -> None:
+        self.bank = bank
+        self.payments = payments
+        self.batch = batch
+
+    def step(self) -> int:
+        """Publishes what changed since the last step; returns how many events were written."""
+        return self._transfers() + self._incoming()
+
+    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
+        """Steps until `stop` is set; errors are logged and retried."""
+        while not stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:
+                log.exception("event pump step failed; retrying")
+                busy = 0
+            if not busy:
+                stop.wait(interval)
+
+    def _transfers(self) -> int:
+        # Read and build the events outside the write transaction; write them in a short one, each
+        # conditional on the state it was built from, so a concurrent pump cannot publish twice.
+        with self.bank.readers() as session:
+            # Columns only: most open transfers have not moved since the last step, and building ORM
+            # objects for each of them every step cost more than the rest of the pump.
+            candidates = session.execute(
+                select(
+                    TransferRequest.id, TransferRequest.status, TransferRequest.notified_state, ChainTx.status
+                )
+                .outerjoin(ChainTx, ChainTx.id == TransferRequest.chain_tx_id)
+                .where(
+                    TransferRequest.owner_id.is_not(None),
+                    or_(
+                        TransferRequest.notified_state.is_(None),
+                        TransferRequest.notified_state.not_in(TERMINAL),
+                    ),
+                )
+                .limit(self.batch)
+            ).all()
+            moved = {
+                request_id: notified
+                for request_id, status, notified, tx_status in candidates
+                if transfer_state(status, tx_status) != notified
+            }
+            rows = (
+                session.execute(
+                    select(TransferRequest, ChainTx)
+                    .outerjoin(ChainTx, ChainTx.id == TransferRequest.chain_tx_id)
+                    .where(TransferRequest.id.in_(list(moved)))
+                ).all()
+                if moved
+                else []
+            )
+        changes = []
+        for request, tx in rows:
+            state = transfer_state(request.status, tx.status if tx else None)
+            if state == request.notified_state:
+                continue
+            view = self.payments.view(request, tx)
+            payload = {
+                "transfer_id": view.id, "state": state, "currency": view.currency,
+                "amount": format_amount(view.amount, view.decimals), "payer": view.payer, "payee": view.payee,
+                "reference": view.reference, "tx_hash": view.tx_hash, "block_number": view.block_number,
+                "error": view.error,
+            }  # fmt: skip
+            changes.append((request, state, payload))
+        if not changes:
+            return 0
+        written = 0
+        with self.bank.sessions.begin() as session:
+            for request, state, payload in changes:
+                moved = session.execute(
+                    update(TransferRequest)
+                    .where(
+                        TransferRequest.id == request.id,
+                        TransferRequest.notified_state.is_(None)
+                        if request.notified_state is None
+                        else TransferRequest.notified_state == request.notified_state,
+                    )
+                    .values(notified_state=state, updated_at=TransferRequest.updated_at)
+                    .execution_options(synchronize_session=False)
+                ).rowcount  # type: ignore[attr-defined]
+                if moved:
+                    session.add(Event(user_id=request.owner_id, type="transfer.state", payload=payload))
+                    written += 1
+        return written
+
+    def _incoming(self) -> int:
+        with self.bank.sessions.begin() as session:
+            cursor = self._cursor(session, "funds")
+            last = session.scalar(select(JournalLeg.id).order_by(JournalLeg.id.desc()).limit(1)) or 0
+            rows = session.execute(
+                select(JournalLeg.id, JournalLeg.amount, JournalEntry, WalletAccount)
+                .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+                .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+                .join(
+                    WalletAccount,
+                    (WalletAccount.address == LedgerAccount.holder)
+                    & (WalletAccount.token == LedgerAccount.token),
+                )
+                .where(JournalLeg.id > cursor.position, JournalLeg.id <= last, JournalEntry.posted.is_(True))
+                .order_by(JournalLeg.id)
+                .limit(self.batch)
+            ).all()
+            written = 0
+            for leg_id, amount, entry, account in rows:
+                cursor.position = max(cursor.position, leg_id)
+                if amount <= 0:
+                    continue
+                token = self.bank.token(account.currency)
+                session.add(
+                    Event(
+                        user_id=account.user_id,
+                        type="funds.received",
+                        payload={
+                            "account_id": account.id, "currency": account.currency,
+                            "amount": format_amount(amount, token.decimals), "kind": entry.kind,
+                            "tx_hash": entry.tx_hash, "block_number": entry.block_number,
+                            "reference": entry.payment_reference,
+                        },
+                    )
+                )  # fmt: skip
+                written += 1
+            if len(rows) < self.batch:
+                # Nothing of ours up to the newest leg: skip legs of other holders next time.
+                cursor.position = max(cursor.position, last)
+        return written
+
+    @staticmethod
+    def _cursor(session: Session, name: str) -> EventCursor:
+        cursor = session.get(EventCursor, name)
+        if cursor is None:
+            cursor = EventCursor(name=name, position=0)
+            session.add(cursor)
+            session.flush()
+        return cursor
+
+
+class EventFeed:
+    """Reads events for one user (customers) or all of them (staff)."""
+
+    def __init__(self, bank: Bank) -> None:
+        self.bank = bank
+
+    def since(self, user_id: str | None, after: int, limit: int = 100) -> list[Event]:
+        """Events with an id above `after`, oldest first; `user_id` None means every event."""
+        with self.bank.readers() as session:
+            query = select(Event).where(Event.id > after)
+            if user_id is not None:
+                query = query.where(Event.user_id == user_id)
+            return list(session.scalars(query.order_by(Event.id).limit(limit)))
+
+    def latest_id(self) -> int:
+        """The newest event id (0 when there is none)."""
+        with self.bank.readers() as session:
+            return session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1)) or 0

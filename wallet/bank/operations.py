@@ -1,0 +1,267 @@
+"""Bank operations: the operator mints on a fiat deposit and burns on redemption; the admin grants and
+revokes roles and sets minter allowances. Each is one transaction from the key of the role that may
+send it, through that key's outbox, recorded as a `bank_operations` row in the same database
+transaction. Mints and burns take an idempotency key, like every request that moves money.
+
+The contract is the authority: a mint above the minter's allowance is refused by the estimate with
+`DepositTokenMinterAllowanceExceeded(minter, allowance, needed)` before anything is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eth_utils.address import is_address, to_checksum_address
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from wallet.bank.accounts import AccountService
+from wallet.bank.core import ROLE_NAMES, Bank
+from wallet.bank.users import Principal
+from wallet.db.models import BankOperation, ChainTx
+from wallet.errors import ConflictError, IdempotencyConflictError, InvalidRequestError, NotFoundError
+from wallet.money import parse_amount
+
+DEFAULT_ADMIN_ROLE = bytes(32)
+
+
+def operation_state(tx: ChainTx | None) -> str:
+    """pending (not yet broadcast), broadcast, executed (mined), confirmed, final, or failed."""
+    if tx is None or tx.status in ("intent", "signed"):
+        return "pending"
+    return "executed" if tx.status == "included" else tx.status
+
+
+@dataclass(frozen=True)
+class OperationView:
+    """A bank operation and where its transaction is."""
+
+    id: str
+    kind: str
+    state: str
+    currency: str | None
+    decimals: int | None
+    target: str | None
+    amount: int | None
+    details: dict[str, Any]
+    sender: str
+    tx_hash: str | None
+    error: dict[str, Any] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MinterInfo:
+    """What the operator may still mint, and what waits to be burned."""
+
+    currency: str
+    decimals: int
+    minter: str
+    allowance: int
+    redemption_address: str
+    redemption_balance: int
+    total_supply: int
+
+
+class OperationsService:
+    """Mints, burns, role grants and allowances."""
+
+    def __init__(self, bank: Bank, accounts: AccountService) -> None:
+        self.bank = bank
+        self.accounts = accounts
+
+    # ------------------------------------------------------------------------------- treasury ---
+
+    def mint(
+        self,
+        principal: Principal,
+        *,
+        idempotency_key: str,
+        currency: str,
+        amount: object,
+        to_account: str | None = None,
+        to_address: str | None = None,
+    ) -> tuple[OperationView, bool]:
+        """Mints `amount` to a customer's account (a fiat deposit arrived) or a KYC'd address."""
+        principal.require("operator")
+        token = self.bank.token(currency)
+        value = parse_amount(amount, currency)
+        if (to_account is None) == (to_address is None):
+            raise InvalidRequestError("give exactly one of to_account and to_address")
+        if to_account is not None:
+            account = self.accounts.any_account(to_account)
+            if account.currency != currency:
+                raise InvalidRequestError(
+                    f"the account {to_account} holds {account.currency}, not {currency}"
+                )
+            if not self.accounts.is_active(account):
+                raise ConflictError(f"the account {to_account} is not active yet (KYC registration pending)")
+            target = to_checksum_address(account.address)
+        else:
+            assert to_address is not None
+            if not is_address(to_address):
+                raise InvalidRequestError(f"{to_address!r} is not an Ethereum address")
+            target = to_checksum_address(to_address)
+        call = token.contract.functions.mint(target, value)
+        return self._submit(
+            principal, idempotency_key, "minter", call, kind="mint", currency=currency, target=target,
+            amount=value, details={"to_account": to_account} if to_account else {},
+        )  # fmt: skip
+
+    def burn(
+        self, principal: Principal, *, idempotency_key: str, currency: str, amount: object
+    ) -> tuple[OperationView, bool]:
+        """Burns `amount` from the redemption address (where customers send what they redeem)."""
+        principal.require("operator")
+        token = self.bank.token(currency)
+        value = parse_amount(amount, currency)
+        call = token.contract.functions.burn(value)
+        return self._submit(
+            principal, idempotency_key, "burner", call, kind="burn", currency=currency,
+            target=self.bank.role_address("burner"), amount=value, details={},
+        )  # fmt: skip
+
+    def minter(self, principal: Principal, currency: str) -> MinterInfo:
+        """The minter's remaining allowance and the redemption address's balance."""
+        principal.require("operator", "admin")
+        token = self.bank.token(currency)
+        minter, burner = self.bank.role_address("minter"), self.bank.role_address("burner")
+        functions = token.contract.functions
+        return MinterInfo(
+            currency=currency, decimals=token.decimals, minter=minter,
+            allowance=functions.minterAllowance(minter).call(), redemption_address=burner,
+            redemption_balance=functions.balanceOf(burner).call(),
+            total_supply=functions.totalSupply().call(),
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------------------------- admin ---
+
+    def set_role(
+        self, principal: Principal, *, role: str, address: str, grant: bool, currency: str | None = None
+    ) -> OperationView:
+        """Grants or revokes `role` on a token (or, without a currency, on the registry)."""
+        principal.require("admin")
+        if role not in ROLE_NAMES:
+            raise InvalidRequestError(f"the role must be one of {', '.join(ROLE_NAMES)}, not {role!r}")
+        if not is_address(address):
+            raise InvalidRequestError(f"{address!r} is not an Ethereum address")
+        target = to_checksum_address(address)
+        if currency is None:
+            if role not in ("compliance", "admin"):
+                raise InvalidRequestError("the registry has only the compliance and admin roles")
+            contract = self.bank.registry
+        else:
+            contract = self.bank.token(currency).contract
+        role_id = DEFAULT_ADMIN_ROLE if role == "admin" else contract.functions[ROLE_NAMES[role]]().call()
+        if not grant and role == "admin" and target == self.bank.role_address("admin"):
+            raise ConflictError(
+                "revoking the admin role from the bank's own admin key would lock the bank out"
+            )
+        fn = contract.functions.grantRole if grant else contract.functions.revokeRole
+        view, _ = self._submit(
+            principal, None, "admin", fn(role_id, target), kind="grant_role" if grant else "revoke_role",
+            currency=currency, target=target, amount=None, details={"role": role},
+        )  # fmt: skip
+        return view
+
+    def set_allowance(
+        self, principal: Principal, *, currency: str, minter: str, amount: object
+    ) -> OperationView:
+        """Makes `minter` a minter of `currency` with an allowance of `amount` (replacing the old one)."""
+        principal.require("admin")
+        token = self.bank.token(currency)
+        if not is_address(minter):
+            raise InvalidRequestError(f"{minter!r} is not an Ethereum address")
+        value = 0 if amount == "0" else parse_amount(amount, currency)
+        target = to_checksum_address(minter)
+        view, _ = self._submit(
+            principal, None, "admin", token.contract.functions.configureMinter(target, value),
+            kind="set_allowance", currency=currency, target=target, amount=value or None, details={},
+        )  # fmt: skip
+        return view
+
+    # ---------------------------------------------------------------------------------- reads ---
+
+    def get(self, principal: Principal, operation_id: str) -> OperationView:
+        """An operation; staff only."""
+        if not principal.is_staff:
+            raise NotFoundError("operation", operation_id)
+        with self.bank.readers() as session:
+            row = session.get(BankOperation, operation_id)
+        if row is None:
+            raise NotFoundError("operation", operation_id)
+        return self._view(row)
+
+    def recent(self, principal: Principal, *, limit: int = 50) -> list[OperationView]:
+        """The newest operations; staff only."""
+        principal.require("operator", "compliance", "admin")
+        with self.bank.readers() as session:
+            rows = list(
+                session.scalars(select(BankOperation).order_by(BankOperation.created_at.desc()).limit(limit))
+            )
+        return [self._view(r) for r in rows]
+
+    # -------------------------------------------------------------------------------- helpers ---
+
+    def _submit(
+        self,
+        principal: Principal,
+        idempotency_key: str | None,
+        role: str,
+        call: Any,
+        *,
+        kind: str,
+        currency: str | None,
+        target: str | None,
+        amount: int | None,
+        details: dict[str, Any],
+    ) -> tuple[OperationView, bool]:
+        body = {"kind": kind, "currency": currency, "target": target, "amount": str(amount), **details}
+        request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        key = None
+        if idempotency_key is not None:
+            if not idempotency_key or len(idempotency_key) > 100 or not idempotency_key.isprintable():
+                raise InvalidRequestError("the Idempotency-Key header must be 1 to 100 printable characters")
+            key = f"{principal.user_id}:{idempotency_key}"
+            existing = self._by_key(key)
+            if existing is not None:
+                return self._same(existing, request_hash, idempotency_key), False
+        row = BankOperation(
+            id=uuid.uuid4().hex, kind=kind, requested_by=principal.user_id, idempotency_key=key,
+            request_hash=request_hash, currency=currency, target=target, amount=amount, details=details,
+        )  # fmt: skip
+        try:
+            with self.bank.sessions.begin() as session:
+                row.chain_tx_id = self.bank.enqueue(session, role, call, kind=kind).id
+                session.add(row)
+        except IntegrityError:
+            existing = self._by_key(key) if key else None
+            if existing is None or idempotency_key is None:
+                raise
+            return self._same(existing, request_hash, idempotency_key), False
+        return self._view(row), True
+
+    def _by_key(self, key: str) -> BankOperation | None:
+        with self.bank.readers() as session:
+            return session.scalars(select(BankOperation).where(BankOperation.idempotency_key == key)).first()
+
+    def _same(self, existing: BankOperation, request_hash: str, key: str) -> OperationView:
+        if existing.request_hash != request_hash:
+            raise IdempotencyConflictError(key)
+        return self._view(existing)
+
+    def _view(self, row: BankOperation) -> OperationView:
+        tx = self.bank.chain_tx(row.chain_tx_id)
+        token = self.bank.tokens.get(row.currency) if row.currency else None
+        error = {"name": tx.error_name, "args": tx.error_args or {}} if tx and tx.status == "failed" else None
+        return OperationView(
+            id=row.id, kind=row.kind, state=operation_state(tx), currency=row.currency,
+            decimals=token.decimals if token else None, target=row.target, amount=row.amount,
+            details=row.details, sender=tx.sender if tx else "", tx_hash=tx.tx_hash if tx else None,
+            error=error, created_at=row.created_at,
+        )  # fmt: skip
