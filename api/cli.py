@@ -4,8 +4,12 @@ composes `wallet` services (and, from the API issue on, serves HTTP). Each comma
 
 from __future__ import annotations
 
+import binascii
 import json
+import logging
+import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -14,20 +18,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
+import pyotp
 import typer
+import uvicorn
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
 
+from api.app import create_app
+from wallet.bank.runtime import (
+    Services,
+    Workers,
+    build_services,
+    deploy_dev,
+    manifest_fits,
+    operational_signers,
+    seed_demo,
+)
+from wallet.bench import api as api_bench
 from wallet.bench import gas as gas_bench
 from wallet.bench import index as index_bench
 from wallet.bench import transfers as transfers_bench
 from wallet.chain.compiler import Compilation, compile_contracts
 from wallet.chain.deploy import BankRoles, Manifest, deploy_bank, manifest_summary, verify_manifest
-from wallet.chain.node import AnvilNode, connect
+from wallet.chain.node import AnvilNode, anvil_available, connect, eth_tester
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.errors import ManifestError, WalletError
 from wallet.keys import PrivateKeySigner
+from wallet.keys.keystore import Keystore
 from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
 from wallet.ledger.reconcile import reconcile as reconcile_mirror
 from wallet.ledger.statements import FORMATS, build_statement, render
@@ -99,7 +118,7 @@ def deploy(
     settings = get_settings()
     url = _rpc_url(rpc, settings)
     try:
-        settings.check_production()
+        settings.check_production(deploying=True)
         signer = PrivateKeySigner(settings.deployer_key)
         me = signer.address
         roles = BankRoles(
@@ -152,63 +171,198 @@ def verify(
 
 @app.command()
 def dev(
-    data_dir: Annotated[Path | None, typer.Option(help="Folder for chain state and manifest")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default: TDW_API_PORT, 8000)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder for chain state, database and keys")] = None,
     anvil_port: Annotated[int | None, typer.Option(help="Port for the local anvil node")] = None,
 ) -> None:
-    """Start anvil, deploy a demo bank (USD and EUR) unless the data folder has one, print its manifest,
-    mirror the chain into the ledger (SQLite in the data folder) and run until Ctrl-C. The next start
-    resumes the same chain, contracts and mirror."""
+    """Run the demo bank: anvil (or in-process eth-tester without Node), SQLite and an encrypted
+    keystore in the data folder, the contracts, demo users with balances, the relayer, indexer, event
+    pump and webhooks in the background, and the API with its OpenAPI docs. Ctrl-C stops everything;
+    the next start resumes from the same data folder."""
     settings = get_settings()
     folder = (data_dir or settings.data_dir).resolve()
-    manifest_path = folder / "deployment.json"
-    node = AnvilNode(
-        settings.project_root, port=anvil_port or settings.anvil_port, state_path=folder / "anvil-state.json"
-    )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    api_port = port or settings.api_port
+    _configure_logging()
+    node: AnvilNode | None = None
+    engine = None
+    workers: Workers | None = None
+    services: Services | None = None
     try:
-        w3 = node.start()
-        compilation = _compile(settings)
-        manifest = _existing_manifest(w3, manifest_path, compilation)
-        if manifest is None:
-            signer = PrivateKeySigner(settings.deployer_key)
-            manifest = deploy_bank(
-                w3,
-                Transactor(w3, signer, [c.abi for c in compilation.contracts.values()]),
-                compilation,
-                bank_name=settings.bank_name,
-                currencies=settings.currencies,
-                roles=BankRoles.single(signer.address),
-                minter_allowance=DEFAULT_MINTER_ALLOWANCE,
-            )
-            manifest.write(manifest_path)
-            typer.echo(f"deployed a demo bank; manifest at {manifest_path}")
+        if anvil_available(settings.project_root):
+            node = AnvilNode(
+                settings.project_root, port=anvil_port or settings.anvil_port,
+                state_path=folder / "anvil-state.json", block_time=1, mixed_mining=True,
+            )  # fmt: skip
+            w3 = node.start()
+            chain_label = f"anvil JSON-RPC on {node.url} (state in {folder / 'anvil-state.json'})"
         else:
-            typer.echo(f"resumed the demo bank from {manifest_path}")
-        typer.echo(manifest_summary(manifest))
+            # Without Node there is no anvil: an in-process chain that lives as long as this process.
+            folder = folder / "eth-tester"
+            shutil.rmtree(folder, ignore_errors=True)
+            w3 = eth_tester()
+            chain_label = "in-process eth-tester chain (Node.js not found; state is not kept)"
+        folder.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url or f"sqlite:///{folder / 'tdw.db'}")
         upgrade(engine)
-        contracts = [manifest.registry.address, *(t.address for t in manifest.tokens.values())]
-        indexer = Indexer(
-            session_factory(engine),
-            w3,
-            contracts,
-            IndexerConfig(confirmations=1, start_block=manifest.start_block),
-        )
-        indexer.run_until_head()
-        follower = threading.Thread(target=indexer.follow, args=(stop, 0.5), name="indexer", daemon=True)
-        follower.start()
-        typer.echo(f"ledger mirror in {engine.url.render_as_string()}; indexer following")
-        typer.echo(f"anvil JSON-RPC on {node.url}; Ctrl-C stops", err=False)
-        sys.stdout.flush()
-        stop.wait()
-        follower.join(timeout=15)
+        sessions = session_factory(engine)
+        signers = operational_signers(settings, Keystore(sessions, settings.kek))
+        compilation = _compile(settings)
+        manifest_path = folder / "deployment.json"
+        manifest = _existing_manifest(w3, manifest_path, compilation)
+        if manifest is not None and not manifest_fits(manifest, signers):
+            typer.echo(f"{manifest_path} is a bank of other keys; deploying anew", err=True)
+            manifest = None
+        if manifest is None:
+            manifest = deploy_dev(
+                w3, compilation, PrivateKeySigner(settings.deployer_key), signers,
+                bank_name=settings.bank_name, currencies=settings.currencies,
+                minter_allowance=DEFAULT_MINTER_ALLOWANCE,
+            )  # fmt: skip
+            manifest.write(manifest_path)
+            typer.echo(f"deployed the demo bank; manifest at {manifest_path}")
+        else:
+            typer.echo(f"resumed the demo bank from {manifest_path}")
+        abis = {name: c.abi for name, c in compilation.contracts.items()}
+        services = build_services(settings, w3, sessions, manifest, abis, role_signers=signers)
+        services.bank.indexer.run_until_head()
+        workers = Workers(services).start()
+        logins = seed_demo(services, folder / "demo-logins.json")
+        database = engine.url.render_as_string()
+        _serve_http(
+            services, settings.api_host, api_port,
+            on_ready=lambda: _print_dev_summary(manifest, chain_label, folder, database, api_port, logins),
+        )  # fmt: skip
     except WalletError as exc:
         raise _fail(str(exc)) from None
     finally:
-        node.stop()
+        if workers is not None:
+            workers.stop()
+        if services is not None:
+            services.close()
+        if node is not None:
+            node.stop()
+        if engine is not None:
+            engine.dispose()
     typer.echo("stopped")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: TDW_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: TDW_API_PORT)")] = None,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background/--no-background",
+            help="Also run the relayer, indexer, event pump and webhooks (one process of a fleet is enough)",
+        ),
+    ] = True,
+) -> None:
+    """Serve the API for a deployed bank from the environment's settings (TDW_RPC_URL, TDW_DATABASE_URL,
+    TDW_KEK, TDW_TOKEN_SECRET, TDW_SIGNER, TDW_MANIFEST_PATH). No seeding; in production it refuses
+    development secrets and a manifest whose code does not match the sources."""
+    settings = get_settings()
+    _configure_logging()
+    workers: Workers | None = None
+    services: Services | None = None
+    try:
+        settings.check_production(serving=True)
+        w3 = connect(_rpc_url(None, settings))
+        manifest = Manifest.read(settings.effective_manifest_path)
+        problems = verify_manifest(w3, manifest, _compile(settings))
+        if problems:
+            raise _fail("the manifest's contracts do not match the sources: " + "; ".join(problems.values()))
+        engine = make_engine(settings.effective_database_url)
+        upgrade(engine)
+        abis = {name: c.abi for name, c in _compile(settings).contracts.items()}
+        services = build_services(settings, w3, session_factory(engine), manifest, abis)
+        if background:
+            workers = Workers(services).start()
+        address = f"http://{host or settings.api_host}:{port or settings.api_port}"
+        _serve_http(
+            services, host or settings.api_host, port or settings.api_port,
+            on_ready=lambda: typer.echo(f"serving {manifest.bank_name} on {address}"),
+        )  # fmt: skip
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if workers is not None:
+            workers.stop()
+        if services is not None:
+            services.close()
+
+
+@app.command()
+def totp(
+    secret: Annotated[str, typer.Argument(help="A base32 TOTP secret (from sign-up or the demo logins)")],
+) -> None:
+    """Print the current TOTP code of a secret (what an authenticator app shows)."""
+    try:
+        typer.echo(pyotp.TOTP(secret).now())
+    except (ValueError, TypeError, binascii.Error):
+        raise _fail("that is not a base32 TOTP secret") from None
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("wallet").setLevel(logging.INFO)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that tells its caller once the socket is listening, so that what `tdw dev`
+    prints ("Ctrl-C stops everything") is only printed when the API answers."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_ready is not None:
+            self._on_ready()
+
+
+def _serve_http(services: Services, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
+    """Serves the API until SIGINT or SIGTERM (uvicorn handles both); `on_ready` runs once it listens."""
+    config = uvicorn.Config(
+        create_app(services), host=host, port=port, log_level="warning", timeout_graceful_shutdown=3,
+        timeout_keep_alive=75,
+    )  # fmt: skip
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again; as a
+    # KeyboardInterrupt (SIGTERM too) it lands here, and the caller's cleanup runs either way.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        _Server(config, on_ready).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_dev_summary(
+    manifest: Manifest, chain: str, folder: Path, database: str, port: int, logins: list[dict[str, str]]
+) -> None:
+    lines = [
+        "",
+        f"tdw dev: {manifest.bank_name} (chain {manifest.chain_id})",
+        f"  chain     {chain}",
+        f"  registry  {manifest.registry.address}",
+        *(f"  token     {code} {t.address}" for code, t in manifest.tokens.items()),
+        f"  database  {database}",
+        f"  data      {folder}",
+        "  workers   relayer, indexer, event pump, webhooks",
+        f"  API       http://127.0.0.1:{port}/v1   docs http://127.0.0.1:{port}/docs",
+        "",
+        "demo logins (password, then a TOTP code: `tdw totp SECRET` prints the current one):",
+        *(
+            f"  {x['username']:<11} {x['role']:<10} {x['password']:<26} TOTP secret {x['totp_secret']}"
+            for x in logins
+        ),
+        "",
+        "Ctrl-C stops everything; the next start resumes from the data folder.",
+    ]
+    typer.echo("\n".join(lines))
+    sys.stdout.flush()
 
 
 def _existing_manifest(w3: Any, path: Path, compilation: Compilation) -> Manifest | None:
@@ -409,6 +563,32 @@ def bench_index(
             postgres_admin_url=postgres or None,
         )
     )  # fmt: skip
+    _print_json(result, json_output)
+
+
+@bench_app.command("api")
+def bench_api(
+    url: Annotated[str, typer.Option(help="Base URL of a running `tdw dev`")] = "http://127.0.0.1:8000",
+    seconds: Annotated[float, typer.Option(help="How long to send transfers", min=1)] = 30,
+    clients: Annotated[int, typer.Option(help="Concurrent customers", min=2)] = 32,
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the JSON document")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The instance's data folder (its demo operator login mints balances)")
+    ] = None,
+) -> None:
+    """POST /v1/transfers between many customer pairs against a running API: accepted and final per
+    second and latency percentiles, against an authenticated GET measured in the same run."""
+    settings = get_settings()
+    logins_path = (data_dir or settings.data_dir) / "demo-logins.json"
+    if not logins_path.exists():
+        raise _fail(f"{logins_path} is missing; point --data-dir at the folder of the running `tdw dev`")
+    operator = next((x for x in json.loads(logins_path.read_text()) if x["role"] == "operator"), None)
+    if operator is None:
+        raise _fail(f"{logins_path} has no operator login")
+    try:
+        result = api_bench.run(url, seconds=seconds, clients=clients, operator=operator)
+    except (api_bench.BenchError, httpx.HTTPError) as exc:
+        raise _fail(str(exc)) from None
     _print_json(result, json_output)
 
 

@@ -1,0 +1,41 @@
+"""The FastAPI application: `/v1` routes over the bank's services, problem details for every error."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import problems
+from api.deps import ServicesDep
+from api.problems import problem_responses
+from api.routes import accounts, auth, bank, events, transfers
+from api.schemas import HealthOut
+from wallet.bank.runtime import Services
+
+DESCRIPTION = """Tokenized deposit wallet API.
+
+Log in at `POST /v1/auth/token` (form: `grant_type=password`, `username`, `password`, `totp`) and send
+the access token as `Authorization: Bearer ...`. Amounts are decimal strings with a currency. Every
+request that moves money takes an `Idempotency-Key` header. Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(services: Services) -> FastAPI:
+    """The API over `services`."""
+    app = FastAPI(title="tdw", version="1", description=DESCRIPTION, responses=problem_responses())
+    app.state.services = services
+    problems.install(app)
+    for module in (auth, accounts, transfers, bank, events):
+        app.include_router(module.router)
+
+    @app.get("/healthz", response_model=HealthOut, tags=["health"])
+    def health(services: ServicesDep) -> HealthOut:
+        """Liveness: the node answers; how far the ledger mirror is."""
+        bank = services.bank
+        return HealthOut(
+            status="ok",
+            chain_id=bank.chain_id,
+            head_block=bank.w3.eth.block_number,
+            mirror_block=bank.mirror_block(),
+        )
+
+    return app

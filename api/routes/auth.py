@@ -1,0 +1,77 @@
+"""Sign-up, login (password and TOTP), token refresh and logout; staff users for the admin."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Response, status
+
+from api.deps import CurrentPrincipal, ServicesDep
+from api.schemas import EnrolmentOut, RevokeRequest, SignupRequest, TokenOut, UserCreate, UserOut
+from wallet.bank.users import Enrolment, TokenPair
+from wallet.errors import InvalidRequestError
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+
+
+def _enrolment(e: Enrolment) -> EnrolmentOut:
+    return EnrolmentOut(
+        user_id=e.user_id, username=e.username, role=e.role, totp_secret=e.totp_secret, totp_uri=e.totp_uri
+    )
+
+
+def _tokens(pair: TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access_token,
+        expires_in=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        role=pair.role,
+    )
+
+
+@router.post("/auth/signup", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut)
+def signup(body: SignupRequest, services: ServicesDep) -> EnrolmentOut:
+    """Creates a customer and enrols their TOTP second factor: add the returned secret (or the
+    otpauth URI as a QR code) to an authenticator; every login needs a code from it."""
+    return _enrolment(services.users.create(body.username, body.password, "customer"))
+
+
+@router.post("/auth/token", response_model=TokenOut)
+def token(
+    services: ServicesDep,
+    grant_type: Annotated[Literal["password", "refresh_token"], Form()],
+    username: Annotated[str | None, Form(max_length=64)] = None,
+    password: Annotated[str | None, Form(max_length=128)] = None,
+    totp: Annotated[str | None, Form(max_length=10, description="The current TOTP code")] = None,
+    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
+) -> TokenOut:
+    """OAuth2 token endpoint (form-encoded). `password` grant: username, password and a TOTP code.
+    `refresh_token` grant: a refresh token, which is used up and replaced."""
+    if grant_type == "password":
+        if not username or not password or not totp:
+            raise InvalidRequestError("the password grant needs username, password and totp")
+        return _tokens(services.users.login(username, password, totp))
+    if not refresh_token:
+        raise InvalidRequestError("the refresh_token grant needs refresh_token")
+    return _tokens(services.users.refresh(refresh_token))
+
+
+@router.post("/auth/revoke", status_code=status.HTTP_204_NO_CONTENT)
+def revoke(body: RevokeRequest, services: ServicesDep) -> Response:
+    """Logs out: the refresh token can no longer be used."""
+    services.users.revoke(body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", response_model=UserOut)
+def me(principal: CurrentPrincipal, services: ServicesDep) -> UserOut:
+    """The calling user."""
+    user = services.users.get(principal.user_id)
+    return UserOut(id=user.id, username=user.username, role=user.role, created_at=user.created_at)
+
+
+@router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut, tags=["admin"])
+def create_user(body: UserCreate, principal: CurrentPrincipal, services: ServicesDep) -> EnrolmentOut:
+    """Creates a user with any role (admin only)."""
+    principal.require("admin")
+    return _enrolment(services.users.create(body.username, body.password, body.role))

@@ -1,0 +1,268 @@
+"""Request and response bodies. Amounts cross the API as decimal strings with a currency; inside they
+are integers of minor units (`wallet.money.parse_amount` turns one into the other, strictly)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from wallet.money import format_amount
+
+
+def _decimal_string(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(
+            'an amount is a decimal string like "12.34", not a JSON number (a binary float cannot hold '
+            "every amount of money exactly)"
+        )
+    return value
+
+
+Amount = Annotated[
+    str,
+    BeforeValidator(_decimal_string),
+    Field(
+        description='A positive decimal string with at most the currency\'s decimals, e.g. "12.34"',
+        examples=["12.34"],
+        max_length=40,
+    ),
+]
+Currency = Annotated[
+    str, Field(description="ISO 4217 code of a currency the bank issues", examples=["USD"], max_length=8)
+]
+Address = Annotated[str, Field(description="An EVM address (0x and 40 hex digits)", max_length=64)]
+Id = Annotated[str, Field(max_length=64)]
+# SQLite gives back naive datetimes for timezone-aware columns; every stored time is UTC.
+Timestamp = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def money(units: int, decimals: int) -> str:
+    """Minor units as the API's decimal string."""
+    return format_amount(units, decimals)
+
+
+# --------------------------------------------------------------------------------------- auth ---
+
+
+class SignupRequest(Strict):
+    username: str = Field(min_length=3, max_length=64, examples=["carol"])
+    password: str = Field(min_length=10, max_length=128)
+
+
+class UserCreate(SignupRequest):
+    role: Literal["customer", "operator", "compliance", "admin"]
+
+
+class EnrolmentOut(BaseModel):
+    user_id: str
+    username: str
+    role: str
+    totp_secret: str = Field(description="The TOTP secret, shown once; add it to an authenticator")
+    totp_uri: str = Field(description="otpauth:// URI of the TOTP secret (for a QR code)")
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+    refresh_token: str
+    role: str
+
+
+class RevokeRequest(Strict):
+    refresh_token: str = Field(max_length=200)
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    role: str
+    created_at: Timestamp
+
+
+# ----------------------------------------------------------------------------------- accounts ---
+
+
+class AccountCreate(Strict):
+    currency: Currency
+
+
+class AccountOut(BaseModel):
+    id: str
+    user_id: str
+    currency: str
+    address: str
+    token: str
+    status: Literal["pending", "active", "rejected"]
+    created_at: Timestamp
+
+
+class BalanceOut(BaseModel):
+    account_id: str
+    currency: str
+    balance: str
+    as_of_block: int | None = Field(description="The chain block the ledger mirror has reached")
+
+
+class PayeeCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    address: Address
+
+
+class PayeeOut(BaseModel):
+    id: str
+    name: str
+    address: str
+    created_at: Timestamp
+
+
+# ---------------------------------------------------------------------------------- transfers ---
+
+
+class TransferCreate(Strict):
+    from_account: Id
+    amount: Amount
+    currency: Currency
+    to_account: Id | None = Field(default=None, description="Another account of this bank")
+    to_address: Address | None = None
+    to_payee: Id | None = Field(default=None, description="One of your saved payees")
+    reference: str | None = Field(
+        default=None, max_length=80, description="Up to 32 bytes of text, or 0x and 64 hex digits; on chain"
+    )
+    memo: str | None = Field(default=None, max_length=140, description="Free text, kept off chain")
+    totp: str | None = Field(
+        default=None, max_length=10, description="A fresh TOTP code; required above the bank's threshold"
+    )
+
+
+class TransferError(BaseModel):
+    name: str | None
+    args: dict[str, Any]
+
+
+class TransferOut(BaseModel):
+    id: str
+    state: Literal["pending", "submitted", "executed", "confirmed", "final", "failed"]
+    currency: str
+    amount: str
+    payer: str
+    payee: str
+    reference: str | None
+    memo: str | None
+    tx_hash: str | None
+    block_number: int | None
+    error: TransferError | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+# ------------------------------------------------------------------------------- bank and admin ---
+
+
+class MintRequest(Strict):
+    currency: Currency
+    amount: Amount
+    to_account: Id | None = None
+    to_address: Address | None = None
+
+
+class BurnRequest(Strict):
+    currency: Currency
+    amount: Amount
+
+
+class OperationOut(BaseModel):
+    id: str
+    kind: str
+    state: Literal["pending", "broadcast", "executed", "confirmed", "final", "failed"]
+    currency: str | None
+    amount: str | None
+    target: str | None
+    details: dict[str, Any]
+    sender: str
+    tx_hash: str | None
+    error: TransferError | None
+    created_at: Timestamp
+
+
+class MinterOut(BaseModel):
+    currency: str
+    minter: str
+    allowance: str = Field(description="What the minter may still mint")
+    redemption_address: str = Field(description="Where customers send what they redeem; burns come from here")
+    redemption_balance: str
+    total_supply: str
+
+
+class RoleChange(Strict):
+    role: Literal["minter", "burner", "pauser", "compliance", "admin"]
+    address: Address
+    grant: bool = True
+    currency: Currency | None = Field(default=None, description="The token; none for the compliance registry")
+
+
+class AllowanceRequest(Strict):
+    currency: Currency
+    minter: Address
+    amount: Annotated[str, BeforeValidator(_decimal_string), Field(max_length=40, examples=["100000.00"])]
+
+
+class TokenInfoOut(BaseModel):
+    currency: str
+    address: str
+    decimals: int
+    name: str
+
+
+class BankOut(BaseModel):
+    name: str
+    chain_id: int
+    registry: str
+    tokens: list[TokenInfoOut]
+    redemption_address: str
+
+
+# ----------------------------------------------------------------------------------- webhooks ---
+
+
+class WebhookCreate(Strict):
+    url: str = Field(max_length=2000, examples=["https://example.com/hooks/tdw"])
+    event_types: list[Literal["transfer.state", "funds.received"]] = Field(
+        default_factory=list, description="Empty: every type"
+    )
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    event_types: list[str]
+    active: bool
+    created_at: Timestamp
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The HMAC-SHA256 signing secret, shown once")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: int
+    status: str
+    attempts: int
+    next_attempt_at: Timestamp
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: Timestamp | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    chain_id: int
+    head_block: int
+    mirror_block: int | None
