@@ -3,11 +3,13 @@ signer, fresh SQLite and PostgreSQL databases, and a real SoftHSM2 token. Nothin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -69,12 +71,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL database created for this test alone."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tdw.db'}"
-        return
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database created for the caller alone, dropped afterwards; yields its URL."""
     name = f"tdw_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -85,6 +84,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database() -> Any:
+    """`postgres_database`, for fixtures in other folders (conftest modules cannot import each other)."""
+    return postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL database created for this test alone."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tdw.db'}"
+        return
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -87,36 +85,6 @@ def test_bench_gas_prints_both_tokens_and_a_transfer_ratio_within_budget() -> No
     # The budget: every check enforced and still at most 1.30x a plain OpenZeppelin ERC-20 transfer.
     assert doc["transfer_ratio"] <= 1.30
     assert deposit["batch_size"] == 50
-
-
-def test_dev_deploys_stops_on_ctrl_c_and_resumes_from_its_data_folder(tmp_path: Path) -> None:
-    port = free_port()
-    args = [sys.executable, "-m", "api.cli", "dev", "--data-dir", str(tmp_path), "--anvil-port", str(port)]
-
-    def run_once() -> str:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "Ctrl-C stops" in line:
-                break
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0, "".join(lines) + rest
-        assert "stopped" in rest
-        return "".join(lines)
-
-    first = run_once()
-    assert "deployed a demo bank" in first
-    manifest = json.loads((tmp_path / "deployment.json").read_text())
-    assert set(manifest["tokens"]) == {"USD", "EUR"}
-    second = run_once()
-    assert "resumed the demo bank" in second and "indexer following" in second
-    assert json.loads((tmp_path / "deployment.json").read_text()) == manifest
-    with sqlite3.connect(tmp_path / "tdw.db") as db:
-        [(cursor,)] = db.execute("SELECT block_number FROM indexer_cursors").fetchall()
-    assert cursor >= manifest["block"]  # the mirror caught up with the deployment
 
 
 def test_bench_transfers_relays_every_transfer_and_prints_both_rates() -> None:

@@ -1,0 +1,156 @@
+import io
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from conftest import ApiBank, User
+from pypdf import PdfReader
+
+PERIOD = {"from": "2020-01-01", "to": "2020-12-31"}
+
+
+def _today_period() -> dict[str, str]:
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    return {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+
+
+def test_opening_an_account_registers_kyc_and_it_becomes_active(bank: ApiBank, customer: User) -> None:
+    r = bank.client.post("/v1/accounts", json={"currency": "EUR"}, headers=customer.headers)
+    assert r.status_code == 201
+    assert r.json()["status"] in ("pending", "active")
+    account = bank.open_account(customer, "USD")
+    # One custodial address per customer, registered once for every currency.
+    assert account["address"] == r.json()["address"]
+    assert bank.services.bank.registry.functions.isAllowed(account["address"]).call()
+    listed = bank.client.get("/v1/accounts", headers=customer.headers).json()
+    assert sorted(a["currency"] for a in listed) == ["EUR", "USD"]
+
+
+def test_a_second_account_in_one_currency_is_a_conflict(bank: ApiBank, customer: User) -> None:
+    bank.open_account(customer, "USD")
+    r = bank.client.post("/v1/accounts", json={"currency": "USD"}, headers=customer.headers)
+    assert r.status_code == 409
+
+
+@pytest.mark.parametrize("code", ["XYZ", "usd", "JPY"])
+def test_currencies_the_bank_does_not_issue_are_refused(bank: ApiBank, customer: User, code: str) -> None:
+    r = bank.client.post("/v1/accounts", json={"currency": code}, headers=customer.headers)
+    assert r.status_code == 422
+    assert r.json()["type"] == "urn:tdw:problem:unknown-currency"
+    assert r.json()["currency"] == code
+
+
+def test_staff_cannot_open_customer_accounts(bank: ApiBank, operator: User) -> None:
+    r = bank.client.post("/v1/accounts", json={"currency": "USD"}, headers=operator.headers)
+    assert r.status_code == 403
+
+
+def test_the_balance_comes_from_the_mirror_with_its_block(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    user, account = funded
+    r = bank.client.get(f"/v1/accounts/{account['id']}/balance", headers=user.headers).json()
+    assert r == {
+        "account_id": account["id"],
+        "currency": "USD",
+        "balance": "5000.00",
+        "as_of_block": r["as_of_block"],
+    }
+    token = bank.services.bank.tokens["USD"].contract
+    assert token.functions.balanceOf(account["address"]).call(block_identifier=r["as_of_block"]) == 500_000
+
+
+def test_a_customer_never_sees_another_customers_accounts(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]], customer: User
+) -> None:
+    owner, account = funded
+    other = customer
+    for path in (
+        f"/v1/accounts/{account['id']}",
+        f"/v1/accounts/{account['id']}/balance",
+        f"/v1/accounts/{account['id']}/statements?from=2020-01-01&to=2020-01-02",
+    ):
+        r = bank.client.get(path, headers=other.headers)
+        assert r.status_code == 404, path
+        assert r.json()["type"] == "urn:tdw:problem:not-found"
+    assert bank.client.get(f"/v1/accounts?user_id={owner.user_id}", headers=other.headers).status_code == 404
+    assert bank.client.get("/v1/accounts", headers=other.headers).json() == []
+
+
+def test_staff_may_read_any_account(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]], compliance: User, operator: User
+) -> None:
+    owner, account = funded
+    for staff in (compliance, operator):
+        assert bank.client.get(f"/v1/accounts/{account['id']}", headers=staff.headers).status_code == 200
+        listed = bank.client.get(f"/v1/accounts?user_id={owner.user_id}", headers=staff.headers).json()
+        assert [a["id"] for a in listed] == [account["id"]]
+
+
+def test_statements_come_in_every_format(bank: ApiBank, funded: tuple[User, dict[str, Any]]) -> None:
+    user, account = funded
+    period = _today_period()
+    url = f"/v1/accounts/{account['id']}/statements"
+    as_json = bank.client.get(url, params={**period, "format": "json"}, headers=user.headers)
+    assert as_json.headers["content-type"].startswith("application/json")
+    statement = json.loads(as_json.content)
+    assert statement["closing_balance"] == "5000.00" and statement["opening_balance"] == "0.00"
+    assert [line["kind"] for line in statement["entries"]] == ["mint"]
+    as_csv = bank.client.get(url, params={**period, "format": "csv"}, headers=user.headers)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.splitlines()[1].split(",")[-3:] == ["5000.00", "5000.00", "USD"]
+    as_pdf = bank.client.get(url, params={**period, "format": "pdf"}, headers=user.headers)
+    assert as_pdf.headers["content-type"] == "application/pdf"
+    assert "5000.00" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(as_pdf.content)).pages)
+    as_xml = bank.client.get(url, params={**period, "format": "camt053"}, headers=user.headers)
+    assert as_xml.headers["content-type"].startswith("application/xml")
+    assert ET.fromstring(as_xml.content).tag.endswith("Document")
+    assert "attachment" in as_xml.headers["content-disposition"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "2026-02-01", "to": "2026-01-01", "format": "json"},
+        {"from": "2020-01-01", "to": "2026-01-01", "format": "json"},
+        {"from": "2026-01-01", "to": "2026-01-02", "format": "xls"},
+        {"from": "yesterday", "to": "2026-01-02"},
+    ],
+)
+def test_bad_statement_requests_are_422(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]], params: dict[str, str]
+) -> None:
+    user, account = funded
+    r = bank.client.get(f"/v1/accounts/{account['id']}/statements", params=params, headers=user.headers)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_payees_belong_to_their_customer(bank: ApiBank, customer: User) -> None:
+    other = bank.signup()
+    address = "0x" + "12" * 20
+    r = bank.client.post(
+        "/v1/payees", json={"name": "Landlord", "address": address}, headers=customer.headers
+    )
+    assert r.status_code == 201
+    payee = r.json()
+    assert payee["address"] == "0x1212121212121212121212121212121212121212"
+    assert (
+        bank.client.post(
+            "/v1/payees", json={"name": "Landlord", "address": address}, headers=customer.headers
+        ).status_code
+        == 409
+    )
+    assert (
+        bank.client.post(
+            "/v1/payees", json={"name": "Bad", "address": "0x12"}, headers=customer.headers
+        ).status_code
+        == 422
+    )
+    assert bank.client.get("/v1/payees", headers=other.headers).json() == []
+    assert bank.client.delete(f"/v1/payees/{payee['id']}", headers=other.headers).status_code == 404
+    assert bank.client.delete(f"/v1/payees/{payee['id']}", headers=customer.headers).status_code == 204
+    assert bank.client.get("/v1/payees", headers=customer.headers).json() == []

@@ -1,0 +1,239 @@
+"""End to end: `tdw dev` as a real process on free ports, used over real HTTP like a customer and an
+operator would; then schemathesis fuzzes every operation of its OpenAPI schema; then the process is
+stopped with Ctrl-C and started again on the same data folder."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from wallet.chain.node import free_port
+
+PASSWORD = "e2e customer password"
+
+
+@dataclass
+class DevServer:
+    folder: Path
+    port: int
+    anvil_port: int
+    process: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        args = [
+            sys.executable, "-m", "api.cli", "dev", "--port", str(self.port), "--data-dir", str(self.folder),
+            "--anvil-port", str(self.anvil_port),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.process.stdout is not None
+        self.output = []
+        for line in self.process.stdout:
+            self.output.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        assert self.process.poll() is None, "".join(self.output)
+        # Keep draining the output so the process never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+        return "".join(self.output)
+
+    def _drain(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        assert self.process.returncode == 0, "".join(self.output[-40:])
+        time.sleep(0.2)
+        assert "stopped" in "".join(self.output[-5:])
+        self.process = None
+
+    def logins(self) -> dict[str, dict[str, str]]:
+        return {x["username"]: x for x in json.loads((self.folder / "demo-logins.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    dev = DevServer(tmp_path_factory.mktemp("tdw-dev"), free_port(), free_port())
+    out = dev.start()
+    assert "deployed the demo bank" in out
+    assert f"http://127.0.0.1:{dev.port}/docs" in out
+    for name in ("admin", "operator", "compliance", "alice", "bob"):
+        assert f"  {name} " in out
+    yield dev
+    if dev.process is not None:
+        dev.stop()
+
+
+def _login(client: httpx.Client, username: str, password: str, secret: str) -> dict[str, str]:
+    for _ in range(3):
+        r = client.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": username, "password": password,
+                  "totp": pyotp.TOTP(secret).now()},
+        )  # fmt: skip
+        if r.status_code == 200:
+            return {"Authorization": "Bearer " + r.json()["access_token"]}
+        time.sleep(31 - time.time() % 30)  # this step's code was used already
+    raise AssertionError(r.text)
+
+
+def _until(check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(server: DevServer) -> None:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    signup = client.post("/v1/auth/signup", json={"username": "erin", "password": PASSWORD})
+    assert signup.status_code == 201
+    erin = _login(client, "erin", PASSWORD, signup.json()["totp_secret"])
+    account = client.post("/v1/accounts", json={"currency": "USD"}, headers=erin).json()
+    _until(lambda: client.get(f"/v1/accounts/{account['id']}", headers=erin).json()["status"] == "active")
+
+    events: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{server.url}/v1/events?after=0", headers=erin, timeout=60) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+                    if any(e["type"] == "transfer.state" and e["data"]["state"] == "final" for e in events):
+                        return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+
+    operator_login = server.logins()["operator"]
+    operator = _login(client, "operator", operator_login["password"], operator_login["totp_secret"])
+    mint = client.post(
+        "/v1/bank/mint",
+        json={"currency": "USD", "amount": "100.00", "to_account": account["id"]},
+        headers={**operator, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert mint.status_code == 202
+    balance = f"/v1/accounts/{account['id']}/balance"
+    _until(lambda: client.get(balance, headers=erin).json()["balance"] == "100.00")
+
+    bank = client.get("/v1/bank", headers=erin).json()
+    sent = client.post(
+        "/v1/transfers",
+        json={"from_account": account["id"], "to_address": bank["redemption_address"], "amount": "40.50",
+              "currency": "USD", "reference": "REDEEM-1"},
+        headers={**erin, "Idempotency-Key": "e2e-1"},
+    )  # fmt: skip
+    assert sent.status_code == 201
+    final = _until(
+        lambda: (
+            (t := client.get(f"/v1/transfers/{sent.json()['id']}", headers=erin).json())["state"] == "final"
+            and t
+        )
+    )
+    assert final["tx_hash"] and final["reference"] == "REDEEM-1"
+    _until(lambda: client.get(balance, headers=erin).json()["balance"] == "59.50")
+
+    listener.join(timeout=30)
+    assert {e["type"] for e in events} == {"funds.received", "transfer.state"}
+    assert [e["data"]["amount"] for e in events if e["type"] == "funds.received"] == ["100.00"]
+    assert [e["data"]["state"] for e in events if e["type"] == "transfer.state"][-1] == "final"
+
+    today = datetime.now(UTC).date()
+    period = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+    kinds = {
+        "json": "application/json",
+        "csv": "text/csv",
+        "pdf": "application/pdf",
+        "camt053": "application/xml",
+    }
+    for fmt, media in kinds.items():
+        r = client.get(
+            f"/v1/accounts/{account['id']}/statements", params={**period, "format": fmt}, headers=erin
+        )
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media), fmt
+    statement = client.get(f"/v1/accounts/{account['id']}/statements", params=period, headers=erin).json()
+    assert statement["closing_balance"] == "59.50"
+    assert [e["amount"] for e in statement["entries"]] == ["100.00", "-40.50"]
+
+
+def test_the_api_never_fails_and_always_answers_as_its_schema_says(server: DevServer) -> None:
+    """Schemathesis generates requests for every operation (the event stream excepted: it never ends)
+    with a customer's token; every answer must be below 500 and match the schema: status code,
+    content type and body."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        signup = client.post("/v1/auth/signup", json={"username": "fuzzer", "password": PASSWORD}).json()
+        token = _login(client, "fuzzer", PASSWORD, signup["totp_secret"])
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    failures: dict[str, str] = {}
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path == "/v1/events":
+            continue
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def fuzz(case: Any) -> None:
+            case.call_and_validate(
+                base_url=server.url, headers={**token, **(case.headers or {})}, checks=checks
+            )
+
+        try:
+            fuzz()
+        except Exception as exc:
+            failures[operation.label] = str(exc)[:2000]
+    assert operations >= 25
+    assert not failures, json.dumps(failures, indent=2)
+
+
+def test_ctrl_c_stops_everything_and_the_next_start_resumes(server: DevServer) -> None:
+    server.stop()
+    out = server.start()
+    assert "resumed the demo bank" in out
+    alice = server.logins()["alice"]
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        headers = _login(client, "alice", alice["password"], alice["totp_secret"])
+        accounts = client.get("/v1/accounts", headers=headers).json()
+        assert sorted(a["currency"] for a in accounts) == ["EUR", "USD"]
+        usd = next(a for a in accounts if a["currency"] == "USD")
+        assert client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json()["balance"] == "1000.00"
