@@ -5,6 +5,7 @@ composes `wallet` services (and, from the API issue on, serves HTTP). Each comma
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
 import logging
 import shutil
@@ -33,7 +34,9 @@ from wallet.bank.runtime import (
     deploy_dev,
     manifest_fits,
     operational_signers,
+    register_redemption_address,
     seed_demo,
+    user_service,
 )
 from wallet.bench import api as api_bench
 from wallet.bench import gas as gas_bench
@@ -183,67 +186,65 @@ def dev(
     folder = (data_dir or settings.data_dir).resolve()
     api_port = port or settings.api_port
     _configure_logging()
-    node: AnvilNode | None = None
-    engine = None
-    workers: Workers | None = None
-    services: Services | None = None
     try:
-        if anvil_available(settings.project_root):
-            node = AnvilNode(
-                settings.project_root, port=anvil_port or settings.anvil_port,
-                state_path=folder / "anvil-state.json", block_time=1, mixed_mining=True,
-            )  # fmt: skip
-            w3 = node.start()
-            chain_label = f"anvil JSON-RPC on {node.url} (state in {folder / 'anvil-state.json'})"
-        else:
-            # Without Node there is no anvil: an in-process chain that lives as long as this process.
-            folder = folder / "eth-tester"
-            shutil.rmtree(folder, ignore_errors=True)
-            w3 = eth_tester()
-            chain_label = "in-process eth-tester chain (Node.js not found; state is not kept)"
-        folder.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.database_url or f"sqlite:///{folder / 'tdw.db'}")
-        upgrade(engine)
-        sessions = session_factory(engine)
-        signers = operational_signers(settings, Keystore(sessions, settings.kek))
-        compilation = _compile(settings)
-        manifest_path = folder / "deployment.json"
-        manifest = _existing_manifest(w3, manifest_path, compilation)
-        if manifest is not None and not manifest_fits(manifest, signers):
-            typer.echo(f"{manifest_path} is a bank of other keys; deploying anew", err=True)
-            manifest = None
-        if manifest is None:
-            manifest = deploy_dev(
-                w3, compilation, PrivateKeySigner(settings.deployer_key), signers,
-                bank_name=settings.bank_name, currencies=settings.currencies,
-                minter_allowance=DEFAULT_MINTER_ALLOWANCE,
-            )  # fmt: skip
-            manifest.write(manifest_path)
-            typer.echo(f"deployed the demo bank; manifest at {manifest_path}")
-        else:
-            typer.echo(f"resumed the demo bank from {manifest_path}")
-        abis = {name: c.abi for name, c in compilation.contracts.items()}
-        services = build_services(settings, w3, sessions, manifest, abis, role_signers=signers)
-        services.bank.indexer.run_until_head()
-        workers = Workers(services).start()
-        logins = seed_demo(services, folder / "demo-logins.json")
-        database = engine.url.render_as_string()
-        _serve_http(
-            services, settings.api_host, api_port,
-            on_ready=lambda: _print_dev_summary(manifest, chain_label, folder, database, api_port, logins),
-        )  # fmt: skip
+        with contextlib.ExitStack() as running:
+            _dev(running, settings, folder, api_port, anvil_port)
     except WalletError as exc:
         raise _fail(str(exc)) from None
-    finally:
-        if workers is not None:
-            workers.stop()
-        if services is not None:
-            services.close()
-        if node is not None:
-            node.stop()
-        if engine is not None:
-            engine.dispose()
     typer.echo("stopped")
+
+
+def _dev(
+    running: contextlib.ExitStack, settings: Settings, folder: Path, api_port: int, anvil_port: int | None
+) -> None:
+    """`tdw dev`'s work; everything it starts is stopped by `running`, last started first."""
+    if anvil_available(settings.project_root):
+        node = AnvilNode(
+            settings.project_root, port=anvil_port or settings.anvil_port,
+            state_path=folder / "anvil-state.json", block_time=1, mixed_mining=True,
+        )  # fmt: skip
+        running.callback(node.stop)
+        w3 = node.start()
+        chain_label = f"anvil JSON-RPC on {node.url} (state in {folder / 'anvil-state.json'})"
+    else:
+        # Without Node there is no anvil: an in-process chain that lives as long as this process.
+        folder = folder / "eth-tester"
+        shutil.rmtree(folder, ignore_errors=True)
+        w3 = eth_tester()
+        chain_label = "in-process eth-tester chain (Node.js not found; state is not kept)"
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url or f"sqlite:///{folder / 'tdw.db'}")
+    running.callback(engine.dispose)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    signers = operational_signers(settings, Keystore(sessions, settings.kek))
+    compilation = _compile(settings)
+    manifest_path = folder / "deployment.json"
+    manifest = _existing_manifest(w3, manifest_path, compilation)
+    if manifest is not None and not manifest_fits(manifest, signers):
+        typer.echo(f"{manifest_path} is a bank of other keys; deploying anew", err=True)
+        manifest = None
+    if manifest is None:
+        manifest = deploy_dev(
+            w3, compilation, PrivateKeySigner(settings.deployer_key), signers,
+            bank_name=settings.bank_name, currencies=settings.currencies,
+            minter_allowance=DEFAULT_MINTER_ALLOWANCE,
+        )  # fmt: skip
+        manifest.write(manifest_path)
+        typer.echo(f"deployed the demo bank; manifest at {manifest_path}")
+    else:
+        typer.echo(f"resumed the demo bank from {manifest_path}")
+    abis = {name: c.abi for name, c in compilation.contracts.items()}
+    services = build_services(settings, w3, sessions, manifest, abis, role_signers=signers)
+    running.callback(services.close)
+    services.bank.indexer.run_until_head()
+    running.callback(Workers(services).start().stop)
+    logins = seed_demo(services, folder / "demo-logins.json")
+    database = engine.url.render_as_string()
+    _serve_http(
+        services, settings.api_host, api_port,
+        on_ready=lambda: _print_dev_summary(manifest, chain_label, folder, database, api_port, logins),
+    )  # fmt: skip
 
 
 @app.command()
@@ -263,33 +264,94 @@ def serve(
     development secrets and a manifest whose code does not match the sources."""
     settings = get_settings()
     _configure_logging()
-    workers: Workers | None = None
-    services: Services | None = None
     try:
-        settings.check_production(serving=True)
-        w3 = connect(_rpc_url(None, settings))
-        manifest = Manifest.read(settings.effective_manifest_path)
-        problems = verify_manifest(w3, manifest, _compile(settings))
-        if problems:
-            raise _fail("the manifest's contracts do not match the sources: " + "; ".join(problems.values()))
-        engine = make_engine(settings.effective_database_url)
-        upgrade(engine)
-        abis = {name: c.abi for name, c in _compile(settings).contracts.items()}
-        services = build_services(settings, w3, session_factory(engine), manifest, abis)
-        if background:
-            workers = Workers(services).start()
-        address = f"http://{host or settings.api_host}:{port or settings.api_port}"
-        _serve_http(
-            services, host or settings.api_host, port or settings.api_port,
-            on_ready=lambda: typer.echo(f"serving {manifest.bank_name} on {address}"),
-        )  # fmt: skip
+        with contextlib.ExitStack() as running:
+            settings.check_production(serving=True)
+            w3 = connect(_rpc_url(None, settings))
+            manifest = Manifest.read(settings.effective_manifest_path)
+            compilation = _compile(settings)
+            problems = verify_manifest(w3, manifest, compilation)
+            if problems:
+                raise _fail(
+                    "the manifest's contracts do not match the sources: " + "; ".join(problems.values())
+                )
+            engine = make_engine(settings.effective_database_url)
+            running.callback(engine.dispose)
+            upgrade(engine)
+            sessions = session_factory(engine)
+            signers = operational_signers(settings, Keystore(sessions, settings.kek))
+            if not manifest_fits(manifest, signers):
+                raise _fail(
+                    "the manifest's roles are not held by this service's operational keys; deploy with the "
+                    "addresses `tdw keys` prints"
+                )
+            abis = {name: c.abi for name, c in compilation.contracts.items()}
+            services = build_services(settings, w3, sessions, manifest, abis, role_signers=signers)
+            running.callback(services.close)
+            if background:
+                register_redemption_address(services.bank)
+                running.callback(Workers(services).start().stop)
+            host, port = host or settings.api_host, port or settings.api_port
+            _serve_http(
+                services,
+                host,
+                port,
+                on_ready=lambda: typer.echo(f"serving {manifest.bank_name} on http://{host}:{port}"),
+            )
     except WalletError as exc:
         raise _fail(str(exc)) from None
-    finally:
-        if workers is not None:
-            workers.stop()
-        if services is not None:
-            services.close()
+
+
+@app.command()
+def keys(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object of role to address")] = False,
+) -> None:
+    """Print the bank's operational address per role (admin, minter, burner, pauser, compliance,
+    relayer), creating the keys on first use in the configured signer: the keystore in the database
+    (TDW_DATABASE_URL, TDW_KEK) or the PKCS#11 token. `tdw deploy` takes these addresses, and each one
+    needs gas on the chain before `tdw serve` sends from it."""
+    settings = get_settings()
+    try:
+        engine = make_engine(settings.effective_database_url)
+        try:
+            upgrade(engine)
+            signers = operational_signers(settings, Keystore(session_factory(engine), settings.kek))
+        finally:
+            engine.dispose()
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    addresses = {role: signer.address for role, signer in signers.items()}
+    if as_json:
+        typer.echo(json.dumps(addresses))
+    else:
+        typer.echo("\n".join(f"{role:<11} {address}" for role, address in addresses.items()))
+
+
+@app.command("add-user")
+def add_user(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    role: Annotated[str, typer.Option(help="customer, operator, compliance or admin")] = "admin",
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given"),
+    ] = "",
+) -> None:
+    """Create a user directly in the database: how a production bank gets its first admin (later
+    users are created over the API by an admin). Prints the TOTP secret and otpauth URI once."""
+    settings = get_settings()
+    try:
+        engine = make_engine(settings.effective_database_url)
+        try:
+            upgrade(engine)
+            # create() checks the role against the four there are.
+            enrolment = user_service(settings, session_factory(engine)).create(username, password, role)  # type: ignore[arg-type]
+        finally:
+            engine.dispose()
+    except WalletError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"created {enrolment.role} {enrolment.username!r} ({enrolment.user_id})")
+    typer.echo(f"TOTP secret {enrolment.totp_secret}")
+    typer.echo(f"TOTP URI    {enrolment.totp_uri}")
 
 
 @app.command()

@@ -31,7 +31,7 @@ from wallet.bank.webhooks import WebhookConfig, WebhookService
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import BankRoles, Manifest, bank_contracts, deploy_bank, onboard
 from wallet.chain.transact import Transactor
-from wallet.db.models import User
+from wallet.db.models import ChainTx, User
 from wallet.errors import ConfigurationError, WalletError
 from wallet.keys.base import Signer
 from wallet.keys.keystore import OPERATIONAL_ROLES, Keystore, operational_keys
@@ -108,18 +108,7 @@ def build_services(
         ),
         stuck_after=stuck_after,
     )
-    users = UserService(
-        sessions,
-        settings.kek,
-        settings.token_secret,
-        AuthConfig(
-            access_ttl=timedelta(minutes=settings.access_token_minutes),
-            refresh_ttl=timedelta(days=settings.refresh_token_days),
-            max_failed_logins=settings.max_failed_logins,
-            lockout=timedelta(minutes=settings.lockout_minutes),
-        ),
-        hasher=hasher,
-    )
+    users = user_service(settings, sessions, hasher=hasher)
     accounts = AccountService(bank, keystore)
     payments = PaymentService(bank, accounts, users)
     return Services(
@@ -135,6 +124,48 @@ def build_services(
             bank, settings.kek, webhook_config or WebhookConfig(max_attempts=settings.webhook_max_attempts)
         ),
     )
+
+
+def user_service(
+    settings: Settings, sessions: sessionmaker[Session], *, hasher: PasswordHasher | None = None
+) -> UserService:
+    """The users of the bank's database, with token lifetimes and lockout from `settings`."""
+    return UserService(
+        sessions,
+        settings.kek,
+        settings.token_secret,
+        AuthConfig(
+            access_ttl=timedelta(minutes=settings.access_token_minutes),
+            refresh_ttl=timedelta(days=settings.refresh_token_days),
+            max_failed_logins=settings.max_failed_logins,
+            lockout=timedelta(minutes=settings.lockout_minutes),
+        ),
+        hasher=hasher,
+    )
+
+
+REDEMPTION_KYC = "kyc-redemption"
+
+
+def register_redemption_address(bank: Bank) -> ChainTx | None:
+    """Customers redeem by paying the burner's address, so the registry must allow it to hold tokens.
+    When the registry has never seen that address (a fresh deployment) and no registration is on its
+    way, the compliance key's outbox gets one; returns it. An address the registry knows is left as
+    compliance set it: a revoked or blocked redemption address is a decision, not a gap."""
+    burner = bank.role_address("burner")
+    verified, blocked, expiry, jurisdiction = bank.registry.functions.statusOf(burner).call()
+    if verified or blocked or expiry or jurisdiction:
+        return None
+    with bank.sessions.begin() as session:
+        underway = session.scalar(
+            select(ChainTx.id).where(ChainTx.kind == REDEMPTION_KYC, ChainTx.status != "failed").limit(1)
+        )
+        if underway is not None:
+            return None
+        call = bank.registry.functions.setKyc(
+            burner, int(time.time()) + bank.config.kyc_valid_seconds, bank.config.kyc_jurisdiction
+        )
+        return bank.enqueue(session, "compliance", call, kind=REDEMPTION_KYC)
 
 
 # ------------------------------------------------------------------------------------ workers ---
