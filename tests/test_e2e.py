@@ -1,10 +1,13 @@
 """End to end: `tdw dev` as a real process on free ports, used over real HTTP like a customer and an
 operator would; then schemathesis fuzzes every operation of its OpenAPI schema; then the process is
-stopped with Ctrl-C and started again on the same data folder."""
+stopped with Ctrl-C and started again on the same data folder. Last, `tdw serve` from production
+settings: keys, deployment, first admin and a mint on PostgreSQL, as a bank would set it up."""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +24,7 @@ import httpx
 import pyotp
 import pytest
 import schemathesis
+from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -29,7 +33,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from wallet.chain.node import free_port
+from wallet.chain.compiler import Compilation
+from wallet.chain.node import AnvilNode, free_port, fund_from_dev_account
+from wallet.keys.keystore import OPERATIONAL_ROLES
 
 PASSWORD = "e2e customer password"
 
@@ -237,3 +243,126 @@ def test_ctrl_c_stops_everything_and_the_next_start_resumes(server: DevServer) -
         assert sorted(a["currency"] for a in accounts) == ["EUR", "USD"]
         usd = next(a for a in accounts if a["currency"] == "USD")
         assert client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json()["balance"] == "1000.00"
+
+
+def _tdw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def test_serve_refuses_development_secrets(tmp_path: Path) -> None:
+    env = {**os.environ, "TDW_ENVIRONMENT": "production", "TDW_DATA_DIR": str(tmp_path)}
+    result = _tdw("serve", env=env)
+    assert result.returncode == 2
+    problems = (
+        "TDW_RPC_URL is not set",
+        "TDW_KEK is the development key-encryption key",
+        "TDW_TOKEN_SECRET is the development token secret",
+        "TDW_DATABASE_URL is not set",
+    )
+    for problem in problems:
+        assert problem in result.stderr
+    assert not list(tmp_path.iterdir())  # refused before touching anything
+
+
+def test_serve_runs_a_bank_deployed_from_production_settings(
+    project_root: Path, compilation: Compilation, tmp_path: Path, new_postgres_database: Any
+) -> None:
+    node = AnvilNode(project_root, block_time=1, mixed_mining=True)
+    w3 = node.start()
+    try:
+        with new_postgres_database() as database_url:
+            _serve_a_production_bank(
+                w3, node.url, database_url, tmp_path, compilation.contracts["ComplianceRegistry"].abi
+            )
+    finally:
+        node.stop()
+
+
+def _serve_a_production_bank(
+    w3: Any, rpc_url: str, database_url: str, folder: Path, registry_abi: list[dict[str, Any]]
+) -> None:
+    deployer = Account.create()
+    fund_from_dev_account(w3, deployer.address, 10**20)
+    port = free_port()
+    env = {
+        **os.environ, "TDW_ENVIRONMENT": "production", "TDW_RPC_URL": rpc_url,
+        "TDW_DATABASE_URL": database_url, "TDW_KEK": secrets.token_hex(32),
+        "TDW_TOKEN_SECRET": secrets.token_urlsafe(48), "TDW_DEPLOYER_KEY": deployer.key.hex(),
+        "TDW_MANIFEST_PATH": str(folder / "deployment.json"), "TDW_API_PORT": str(port),
+        "TDW_DATA_DIR": str(folder),
+    }  # fmt: skip
+
+    # The operational keys, created in the database's keystore; the same on every call.
+    keys = _tdw("keys", "--json", env=env)
+    assert keys.returncode == 0, keys.stderr
+    roles = json.loads(keys.stdout)
+    assert set(roles) == set(OPERATIONAL_ROLES)
+    assert json.loads(_tdw("keys", "--json", env=env).stdout) == roles
+    for address in roles.values():
+        fund_from_dev_account(w3, address, 10**20)
+
+    # A deployment whose roles are the deployer's is not this service's to run.
+    foreign = _tdw("deploy", "--currency", "USD", "--manifest", str(folder / "foreign.json"), env=env)
+    assert foreign.returncode == 0, foreign.stderr
+    refused = _tdw("serve", env={**env, "TDW_MANIFEST_PATH": str(folder / "foreign.json")})
+    assert refused.returncode == 2 and "not held by this service's operational keys" in refused.stderr
+
+    deployed = _tdw(
+        "deploy", "--currency", "USD", "--manifest", str(folder / "deployment.json"),
+        *(f"--{role}={roles[role]}" for role in ("admin", "minter", "burner", "pauser", "compliance")),
+        env=env,
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stderr
+    admin_password = "first admin password"
+    added = _tdw("add-user", "root", "--role", "admin", "--password", admin_password, env=env)
+    assert added.returncode == 0, added.stderr
+    admin_secret = next(
+        line.split()[-1] for line in added.stdout.splitlines() if line.startswith("TOTP secret")
+    )
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert banner.startswith(f"serving Demo Bank on http://127.0.0.1:{port}"), banner
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            admin = _login(client, "root", admin_password, admin_secret)
+            operator = client.post(
+                "/v1/admin/users", json={"username": "ops", "password": PASSWORD, "role": "operator"},
+                headers=admin,
+            ).json()  # fmt: skip
+            signup = client.post("/v1/auth/signup", json={"username": "frank", "password": PASSWORD}).json()
+            frank = _login(client, "frank", PASSWORD, signup["totp_secret"])
+            account = client.post("/v1/accounts", json={"currency": "USD"}, headers=frank).json()
+            _until(
+                lambda: (
+                    client.get(f"/v1/accounts/{account['id']}", headers=frank).json()["status"] == "active"
+                )
+            )
+            ops = _login(client, "ops", PASSWORD, operator["totp_secret"])
+            mint = client.post(
+                "/v1/bank/mint", json={"currency": "USD", "amount": "25.00", "to_account": account["id"]},
+                headers={**ops, "Idempotency-Key": uuid.uuid4().hex},
+            )  # fmt: skip
+            assert mint.status_code == 202, mint.text
+            balance = f"/v1/accounts/{account['id']}/balance"
+            _until(lambda: client.get(balance, headers=frank).json()["balance"] == "25.00")
+            # Serving registered the redemption address, so customers can redeem.
+            redemption = client.get("/v1/bank", headers=frank).json()["redemption_address"]
+            assert redemption == roles["burner"]
+            registry = w3.eth.contract(
+                address=json.loads((folder / "deployment.json").read_text())["registry"]["address"],
+                abi=registry_abi,
+            )
+            _until(lambda: registry.functions.isAllowed(redemption).call())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
