@@ -92,7 +92,8 @@ def test_requests_without_a_valid_token_are_unauthenticated(bank: ApiBank, custo
     assert bank.client.get("/v1/me").status_code == 401
     assert bank.client.get("/v1/me", headers={"Authorization": "Bearer nonsense"}).status_code == 401
     forged = jwt.encode(
-        {"sub": customer.user_id, "role": "admin", "iss": "tdw", "iat": 0, "exp": 2**33}, "another secret"
+        {"sub": customer.user_id, "role": "admin", "iss": "tdw", "iat": 0, "exp": 2**33},
+        "another secret, long enough for HS256",
     )
     assert bank.client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     secret = bank.services.users._token_secret.get_secret_value()
