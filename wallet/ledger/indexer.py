@@ -30,6 +30,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
+from wallet.chain import rpc
 from wallet.chain.confirmations import confirmation_state
 from wallet.db.engine import readonly
 from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
@@ -180,7 +181,7 @@ class Indexer:
             "address": self.contracts,
             "topics": [["0x" + t.hex() for t in TOPICS]],
         }
-        response = self.w3.provider.make_request("eth_getLogs", [params])  # type: ignore[arg-type]
+        response = rpc.request(self.w3, "eth_getLogs", [params])
         if "error" in response:
             message = str(response["error"].get("message", "")).lower()
             if any(word in message for word in ("range", "too many", "limit", "size", "exceed")):
@@ -192,7 +193,7 @@ class Indexer:
         return logs
 
     def _block_or_none(self, number: int) -> dict[str, Any] | None:
-        response = self.w3.provider.make_request("eth_getBlockByNumber", [hex(number), False])  # type: ignore[arg-type]
+        response = rpc.request(self.w3, "eth_getBlockByNumber", [hex(number), False])
         block: dict[str, Any] | None = response.get("result")
         return block
 

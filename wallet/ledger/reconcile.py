@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
+from wallet.chain import rpc
 from wallet.db.models import JournalEntry, JournalLeg, LedgerAccount
 from wallet.ledger.indexer import ZERO_ADDRESS
 
@@ -71,5 +72,5 @@ def reconcile(
 
 
 def _call_uint(w3: Web3, to: str, data: bytes, block: int) -> int:
-    response = w3.provider.make_request("eth_call", [{"to": to, "data": "0x" + data.hex()}, hex(block)])  # type: ignore[arg-type]
+    response = rpc.request(w3, "eth_call", [{"to": to, "data": "0x" + data.hex()}, hex(block)])
     return int(response["result"], 16)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from wallet.chain.deploy import deploy_dev_bank, onboard
-from wallet.chain.node import AnvilNode
+from wallet.chain.node import AnvilNode, eth_tester
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.ledger.indexer import Indexer, IndexerConfig
@@ -43,7 +43,16 @@ class LedgerBank:
 
 @pytest.fixture
 def bank(ledger_anvil: AnvilNode, compilation, db_url: str) -> LedgerBank:
-    w3 = Web3(Web3.HTTPProvider(ledger_anvil.url))
+    return _ledger_bank(Web3(Web3.HTTPProvider(ledger_anvil.url)), compilation, db_url)
+
+
+@pytest.fixture
+def tester_bank(compilation, db_url: str) -> LedgerBank:
+    """The same bank on the in-process eth-tester chain, which answers JSON-RPC only through web3."""
+    return _ledger_bank(eth_tester(), compilation, db_url)
+
+
+def _ledger_bank(w3: Web3, compilation, db_url: str) -> LedgerBank:
     start = w3.eth.block_number + 1
     admin, _, bank = deploy_dev_bank(w3, compilation, bank_name="Ledger Bank")
     token, registry = bank.tokens["USD"], bank.registry

@@ -1,4 +1,5 @@
-"""The indexer against anvil, on SQLite and PostgreSQL: the mirror must equal the chain, reorgs included."""
+"""The indexer against anvil (and eth-tester), on SQLite and PostgreSQL: the mirror must equal the chain,
+reorgs included."""
 
 import pytest
 from sqlalchemy import func, insert, select, update
@@ -56,6 +57,16 @@ def test_the_mirror_follows_mints_transfers_references_freezes_and_kyc(bank) -> 
             .where(LedgerAccount.holder == ZERO_ADDRESS)
         )
     assert -issuance == bank.token.functions.totalSupply().call() == 5_000_000
+
+
+def test_the_mirror_follows_an_eth_tester_chain_too(tester_bank) -> None:
+    tester_bank.transfer(0, 1, 250)
+    tester_bank.transfer(1, 2, 75)
+    assert tester_bank.indexer.run_until_head() == 5 + 2
+    _assert_mirror_equals_chain(tester_bank)
+    with tester_bank.sessions() as s:
+        times = set(s.scalars(select(JournalEntry.block_time)))
+    assert all(t > 1_600_000_000 for t in times)
 
 
 def test_running_again_applies_nothing_twice(bank) -> None:

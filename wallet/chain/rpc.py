@@ -1,0 +1,43 @@
+"""Raw JSON-RPC calls for the hot paths (the indexer, reconciliation): web3's request and result
+formatting costs far more than the call on a local node, so these go straight to the provider and
+read the JSON as it comes.
+
+The in-process eth-tester chain is the exception: it answers only through web3's middleware, in Python
+types. There the call takes web3's formatted path and the answer is turned back into JSON-RPC's shape
+(quantities as hex strings, bytes as 0x-hex), so callers see one format on every chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from eth_tester.exceptions import BlockNotFound
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+
+def request(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
+    """`method(params)` on `w3`'s node: the JSON-RPC response, `result` or `error`."""
+    if not isinstance(w3.provider, EthereumTesterProvider):
+        return dict(w3.provider.make_request(method, params))  # type: ignore[arg-type]
+    try:
+        result = w3.manager.request_blocking(method, params)  # type: ignore[arg-type]
+    except BlockNotFound:
+        result = None
+    return {"jsonrpc": "2.0", "result": as_json_rpc(result)}
+
+
+def as_json_rpc(value: Any) -> Any:
+    """web3's Python types as JSON-RPC writes them: ints as hex quantities, bytes as 0x-hex."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, Mapping):
+        return {key: as_json_rpc(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_json_rpc(item) for item in value]
+    raise TypeError(f"no JSON-RPC form for {type(value).__name__}")
