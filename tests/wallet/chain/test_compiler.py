@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from wallet.chain.compiler import compile_contracts, mask_immutables
+from wallet.chain.compiler import PREBUILT, compile_contracts, mask_immutables
 from wallet.errors import CompilerError
 
 
@@ -79,5 +79,29 @@ def test_a_syntax_error_is_a_compiler_error_with_solcs_message(project_root: Pat
 def test_missing_node_modules_is_reported_clearly(tmp_path: Path, project_root: Path) -> None:
     copy = tmp_path / "project"
     shutil.copytree(project_root / "contracts", copy / "contracts")
+    (copy / PREBUILT).unlink()
     with pytest.raises(CompilerError, match="node_modules/solc is missing"):
+        compile_contracts(copy, None)
+
+
+def test_without_node_the_committed_prebuilt_output_is_what_a_fresh_compile_gives(
+    tmp_path: Path, project_root: Path, compilation
+) -> None:
+    """contracts/prebuilt.json must be regenerated (`tdw compile --prebuilt`) with every contract change;
+    this fails until it is."""
+    copy = tmp_path / "project"
+    shutil.copytree(project_root / "contracts", copy / "contracts")  # no node_modules, no compiler
+    prebuilt = compile_contracts(copy, None)
+    assert prebuilt.input_hash == compilation.input_hash
+    assert prebuilt.contracts == compilation.contracts
+
+
+def test_a_prebuilt_output_of_other_sources_is_refused(tmp_path: Path, project_root: Path) -> None:
+    copy = tmp_path / "project"
+    shutil.copytree(project_root / "contracts", copy / "contracts")
+    source = copy / "contracts" / "reference" / "ReferenceERC20.sol"
+    source.write_text(source.read_text().replace('"Reference", "REF"', '"Reference2", "REF2"'))
+    with pytest.raises(
+        CompilerError, match=r"first; and contracts/prebuilt\.json was built from other sources"
+    ):
         compile_contracts(copy, None)
