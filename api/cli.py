@@ -42,9 +42,9 @@ from wallet.bench import api as api_bench
 from wallet.bench import gas as gas_bench
 from wallet.bench import index as index_bench
 from wallet.bench import transfers as transfers_bench
-from wallet.chain.compiler import Compilation, compile_contracts
+from wallet.chain.compiler import Compilation, compile_contracts, write_prebuilt
 from wallet.chain.deploy import BankRoles, Manifest, deploy_bank, manifest_summary, verify_manifest
-from wallet.chain.node import AnvilNode, anvil_available, connect, eth_tester
+from wallet.chain.node import AnvilNode, BlockTicker, anvil_available, connect, eth_tester
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.errors import ManifestError, WalletError
@@ -89,10 +89,18 @@ def _address(value: str | None, default: str, option: str) -> Any:
 
 
 @app.command()
-def compile() -> None:
+def compile(
+    prebuilt: Annotated[
+        bool,
+        typer.Option("--prebuilt", help="Also write contracts/prebuilt.json (for machines without Node.js)"),
+    ] = False,
+) -> None:
     """Compile the contracts (cached by source hash) and list them."""
+    settings = get_settings()
     try:
-        compilation = _compile(get_settings())
+        compilation = _compile(settings)
+        if prebuilt:
+            typer.echo(f"wrote {write_prebuilt(settings.project_root)}", err=True)
     except WalletError as exc:
         raise _fail(str(exc)) from None
     for contract in compilation.contracts.values():
@@ -207,11 +215,13 @@ def _dev(
         w3 = node.start()
         chain_label = f"anvil JSON-RPC on {node.url} (state in {folder / 'anvil-state.json'})"
     else:
-        # Without Node there is no anvil: an in-process chain that lives as long as this process.
+        # Without `npm ci` (no Node.js) there is no anvil: an in-process chain that lives as long as
+        # this process.
         folder = folder / "eth-tester"
         shutil.rmtree(folder, ignore_errors=True)
         w3 = eth_tester()
-        chain_label = "in-process eth-tester chain (Node.js not found; state is not kept)"
+        running.callback(BlockTicker(w3).start().stop)
+        chain_label = "in-process eth-tester chain (no anvil in node_modules; state is not kept)"
     folder.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url or f"sqlite:///{folder / 'tdw.db'}")
     running.callback(engine.dispose)

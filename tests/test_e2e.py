@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +48,7 @@ class DevServer:
     anvil_port: int
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -57,7 +59,10 @@ class DevServer:
             sys.executable, "-m", "api.cli", "dev", "--port", str(self.port), "--data-dir", str(self.folder),
             "--anvil-port", str(self.anvil_port),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=None if self.env is None else {**os.environ, **self.env},
+        )  # fmt: skip
         assert self.process.stdout is not None
         self.output = []
         for line in self.process.stdout:
@@ -84,7 +89,8 @@ class DevServer:
         self.process = None
 
     def logins(self) -> dict[str, dict[str, str]]:
-        return {x["username"]: x for x in json.loads((self.folder / "demo-logins.json").read_text())}
+        folder = self.folder / "eth-tester" if "eth-tester chain" in "".join(self.output) else self.folder
+        return {x["username"]: x for x in json.loads((folder / "demo-logins.json").read_text())}
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +249,45 @@ def test_ctrl_c_stops_everything_and_the_next_start_resumes(server: DevServer) -
         assert sorted(a["currency"] for a in accounts) == ["EUR", "USD"]
         usd = next(a for a in accounts if a["currency"] == "USD")
         assert client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json()["balance"] == "1000.00"
+
+
+def test_without_node_tdw_dev_runs_on_eth_tester_from_the_prebuilt_contracts(tmp_path: Path) -> None:
+    """A machine without Node.js has no anvil and no compiler: `tdw dev` runs the in-process chain with
+    the committed compiler output, and a customer's transfer still becomes final."""
+    project = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "contracts", project / "contracts")
+    dev = DevServer(
+        tmp_path / "data", free_port(), free_port(),
+        env={"TDW_PROJECT_ROOT": str(project), "TDW_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    out = dev.start()
+    try:
+        assert "in-process eth-tester chain" in out and "deployed the demo bank" in out
+        logins = dev.logins()
+        with httpx.Client(base_url=dev.url, timeout=30) as client:
+            alice = _login(client, "alice", logins["alice"]["password"], logins["alice"]["totp_secret"])
+            bob = _login(client, "bob", logins["bob"]["password"], logins["bob"]["totp_secret"])
+            source = next(
+                a for a in client.get("/v1/accounts", headers=alice).json() if a["currency"] == "EUR"
+            )
+            target = next(a for a in client.get("/v1/accounts", headers=bob).json() if a["currency"] == "EUR")
+            body = {
+                "from_account": source["id"],
+                "to_account": target["id"],
+                "amount": "12.34",
+                "currency": "EUR",
+            }
+            sent = client.post("/v1/transfers", json=body, headers={**alice, "Idempotency-Key": "no-node-1"})
+            assert sent.status_code == 201, sent.text
+            _until(
+                lambda: (
+                    client.get(f"/v1/transfers/{sent.json()['id']}", headers=alice).json()["state"] == "final"
+                )
+            )
+            balance = client.get(f"/v1/accounts/{target['id']}/balance", headers=bob).json()
+            assert balance["balance"] == "512.34"
+    finally:
+        dev.stop()
 
 
 def _tdw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

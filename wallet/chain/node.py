@@ -6,6 +6,7 @@ import contextlib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -31,9 +32,49 @@ def connect(url: str, *, timeout: float = 30.0) -> Web3:
     return w3
 
 
+class _SerialEthereumTesterProvider(EthereumTesterProvider):
+    """py-evm is not thread-safe; a service calls its chain from many threads (API requests, the
+    relayer, the indexer, a block ticker), so each call here runs alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        with self._lock:
+            return super().make_request(method, params)
+
+
 def eth_tester() -> Web3:
-    """A `Web3` on a fresh in-process py-evm chain with funded, unlocked accounts."""
-    return Web3(EthereumTesterProvider())
+    """A `Web3` on a fresh in-process py-evm chain with funded, unlocked accounts; safe to share
+    between threads."""
+    return Web3(_SerialEthereumTesterProvider())
+
+
+class BlockTicker:
+    """Mines a block every `interval` seconds, as a real chain keeps producing blocks, on a chain that
+    otherwise mines only on transactions (eth-tester, or anvil without a block time): without new
+    blocks nothing ever gets its confirmations."""
+
+    def __init__(self, w3: Web3, interval: float = 1.0) -> None:
+        self.w3 = w3
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tdw-block-ticker", daemon=True)
+
+    def start(self) -> BlockTicker:
+        """Starts mining in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops mining and waits for the last block."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
 def free_port() -> int:
