@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from conftest import ApiBank, User
+from api_bank import ApiBank, User
 from pypdf import PdfReader
 
 PERIOD = {"from": "2020-01-01", "to": "2020-12-31"}

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pyotp
-from conftest import PASSWORD, ApiBank, User
+from api_bank import PASSWORD, ApiBank, User
 
 PROBLEM = "application/problem+json"
 

@@ -1,7 +1,7 @@
 import uuid
 from typing import Any
 
-from conftest import ApiBank, User
+from api_bank import ApiBank, User
 
 
 def _post(bank: ApiBank, user: User, path: str, body: dict[str, Any], key: str | None = None) -> Any:

@@ -2,7 +2,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import ApiBank, User
+from api_bank import ApiBank, User
 from sqlalchemy import func, select
 
 from wallet.db.models import TransferRequest

@@ -1,0 +1,171 @@
+"""A real bank behind the API for in-process tests: contracts on the session's anvil, a SQLite or a
+PostgreSQL database, the background workers running, and an httpx-based `TestClient` on the app.
+The fixtures that build it are in this folder's conftest.py; tests import the types from here (a
+module named `conftest` is ambiguous: every test folder may have one).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.app import create_app
+from wallet.bank.runtime import Services, Workers, build_services, deploy_dev
+from wallet.bank.webhooks import WebhookConfig
+from wallet.chain.compiler import Compilation
+from wallet.chain.node import AnvilNode, BlockTicker, connect, fund_from_dev_account
+from wallet.db import make_engine, session_factory, upgrade
+from wallet.keys import PrivateKeySigner
+from wallet.keys.keystore import Keystore, operational_keys
+from wallet.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class User:
+    """A logged-in test user."""
+
+    user_id: str
+    username: str
+    password: str
+    secret: str
+    headers: dict[str, str]
+    refresh_token: str
+
+    def code(self, steps_ahead: int = 1) -> str:
+        """A TOTP code not used yet: the login used the current step, so this is a later one."""
+        return pyotp.TOTP(self.secret).at(time.time() + 30 * steps_ahead)
+
+
+@dataclass
+class ApiBank:
+    """The bank, its services and a client on its API."""
+
+    client: TestClient
+    services: Services
+    db: str
+
+    def signup(self, role: str = "customer", admin: User | None = None) -> User:
+        username = f"{role}-{uuid.uuid4().hex[:10]}"
+        if role == "customer":
+            r = self.client.post("/v1/auth/signup", json={"username": username, "password": PASSWORD})
+            assert r.status_code == 201, r.text
+            body = r.json()
+        else:
+            enrolment = self.services.users.create(username, PASSWORD, role)  # type: ignore[arg-type]
+            body = {"user_id": enrolment.user_id, "totp_secret": enrolment.totp_secret}
+        tokens = self.login(username, PASSWORD, pyotp.TOTP(body["totp_secret"]).now())
+        assert tokens.status_code == 200, tokens.text
+        return User(
+            user_id=body["user_id"], username=username, password=PASSWORD, secret=body["totp_secret"],
+            headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
+            refresh_token=tokens.json()["refresh_token"],
+        )  # fmt: skip
+
+    def login(self, username: str, password: str, code: str) -> Any:
+        return self.client.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": username, "password": password, "totp": code},
+        )
+
+    def open_account(self, user: User, currency: str = "USD") -> dict[str, Any]:
+        r = self.client.post("/v1/accounts", json={"currency": currency}, headers=user.headers)
+        assert r.status_code == 201, r.text
+        account = r.json()
+        path = f"/v1/accounts/{account['id']}"
+        wait_for(lambda: self.client.get(path, headers=user.headers).json()["status"] == "active")
+        return account
+
+    def mint(self, operator: User, account: dict[str, Any], amount: str) -> dict[str, Any]:
+        r = self.client.post(
+            "/v1/bank/mint",
+            json={"currency": account["currency"], "amount": amount, "to_account": account["id"]},
+            headers={**operator.headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status_code == 202, r.text
+        return self.settle_operation(operator, r.json()["id"])
+
+    def settle_operation(self, staff: User, operation_id: str) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            op = self.client.get(f"/v1/bank/operations/{operation_id}", headers=staff.headers).json()
+            return op if op["state"] in ("final", "failed") else None
+
+        return wait_for(done)
+
+    def balance(self, user: User, account: dict[str, Any]) -> str:
+        r = self.client.get(f"/v1/accounts/{account['id']}/balance", headers=user.headers)
+        assert r.status_code == 200, r.text
+        return str(r.json()["balance"])
+
+    def wait_balance(self, user: User, account: dict[str, Any], expected: str) -> None:
+        wait_for(lambda: self.balance(user, account) == expected)
+
+    def follow(self, user: User, transfer_id: str) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            t = self.client.get(f"/v1/transfers/{transfer_id}", headers=user.headers).json()
+            return t if t["state"] in ("final", "failed") else None
+
+        return wait_for(done)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Polls `check` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def build_api_bank(
+    db_url: str, anvil: AnvilNode, compilation: Compilation, folder: Path
+) -> Iterator[ApiBank]:
+    settings = Settings(
+        data_dir=folder, database_url=db_url, kek=SecretStr("ab" * 32), confirmations=2,
+        totp_transfer_threshold=1000, max_failed_logins=3,
+    )  # fmt: skip
+    w3 = connect(anvil.url)
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    signers = dict(operational_keys(Keystore(sessions, settings.kek)))
+    manifest = deploy_dev(
+        w3, compilation, _funded(w3), signers,
+        bank_name=f"API Bank {uuid.uuid4().hex[:6]}", currencies=["USD", "EUR"], minter_allowance=10**12,
+    )  # fmt: skip
+    services = build_services(
+        settings, w3, sessions, manifest, {n: c.abi for n, c in compilation.contracts.items()},
+        role_signers=signers,
+        hasher=PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
+        webhook_config=WebhookConfig(max_attempts=4, backoff_base=0.2),
+    )  # fmt: skip
+    workers = Workers(services).start()
+    # The session's anvil mines only on transactions; a real chain keeps producing blocks, which is
+    # what makes transactions final. Mine one every 0.3 s while this bank runs.
+    ticker = BlockTicker(w3, interval=0.3).start()
+    try:
+        with TestClient(create_app(services), raise_server_exceptions=False) as client:
+            yield ApiBank(client=client, services=services, db=db_url.split(":")[0])
+    finally:
+        ticker.stop()
+        workers.stop()
+        services.close()
+        engine.dispose()
+
+
+def _funded(w3: Any) -> PrivateKeySigner:
+    signer = PrivateKeySigner.generate()
+    fund_from_dev_account(w3, signer.address, 10**21)
+    return signer
