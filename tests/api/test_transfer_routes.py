@@ -118,6 +118,28 @@ def test_a_customer_cannot_move_another_customers_money(
     assert _stored(bank) == before
 
 
+def test_a_customer_cannot_pay_through_another_customers_payee_or_list_their_transfers(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]], customer: User
+) -> None:
+    payer, account = funded
+    payee = bank.client.post(
+        "/v1/payees", json={"name": "Theirs", "address": "0x" + "34" * 20}, headers=customer.headers
+    ).json()
+    before = _stored(bank)
+    r = _send(
+        bank,
+        payer,
+        {"from_account": account["id"], "to_payee": payee["id"], "amount": "1", "currency": "USD"},
+    )
+    assert r.status_code == 404 and r.json()["type"] == "urn:tdw:problem:not-found"
+    assert _stored(bank) == before
+    mine = _send(bank, payer, {"from_account": account["id"], "to_address": "0x" + "34" * 20, "amount": "1",
+                               "currency": "USD"})  # fmt: skip
+    assert mine.status_code == 201
+    assert bank.client.get("/v1/transfers", headers=customer.headers).json() == []
+    assert bank.client.get(f"/v1/transfers/{mine.json()['id']}", headers=customer.headers).status_code == 404
+
+
 def test_large_transfers_need_a_fresh_totp_code(
     bank: ApiBank, funded: tuple[User, dict[str, Any]], customer: User
 ) -> None:
