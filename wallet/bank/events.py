@@ -13,12 +13,13 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, select, text, update
 from sqlalchemy.orm import Session
 
 from wallet.bank.core import Bank
 from wallet.bank.payments import PaymentService, transfer_state
 from wallet.db.models import (
+    UNNOTIFIED_TRANSFERS,
     ChainTx,
     Event,
     EventCursor,
@@ -32,8 +33,19 @@ from wallet.money import format_amount
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("final", "failed")
 EVENT_TYPES = ("transfer.state", "funds.received")
+
+
+def unnotified_transfers(limit: int) -> Select[str, str, str | None, str]:
+    """(id, status, notified state, chain tx status) of up to `limit` transfers whose newest state the
+    pump may not have handled yet. Columns only: most of them have not moved since the last look, and building
+    ORM objects for each every time cost more than the rest of the pump."""
+    return (
+        select(TransferRequest.id, TransferRequest.status, TransferRequest.notified_state, ChainTx.status)
+        .outerjoin(ChainTx, ChainTx.id == TransferRequest.chain_tx_id)
+        .where(text(UNNOTIFIED_TRANSFERS))  # served by the partial index of that name
+        .limit(limit)
+    )
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -73,22 +85,7 @@ class EventPump:
         # Read and build the events outside the write transaction; write them in a short one, each
         # conditional on the state it was built from, so a concurrent pump cannot publish twice.
         with self.bank.readers() as session:
-            # Columns only: most open transfers have not moved since the last step, and building ORM
-            # objects for each of them every step cost more than the rest of the pump.
-            candidates = session.execute(
-                select(
-                    TransferRequest.id, TransferRequest.status, TransferRequest.notified_state, ChainTx.status
-                )
-                .outerjoin(ChainTx, ChainTx.id == TransferRequest.chain_tx_id)
-                .where(
-                    TransferRequest.owner_id.is_not(None),
-                    or_(
-                        TransferRequest.notified_state.is_(None),
-                        TransferRequest.notified_state.not_in(TERMINAL),
-                    ),
-                )
-                .limit(self.batch)
-            ).all()
+            candidates = session.execute(unnotified_transfers(self.batch)).all()
             moved = {
                 request_id: notified
                 for request_id, status, notified, tx_status in candidates
@@ -132,12 +129,19 @@ class EventPump:
                     .values(notified_state=state, updated_at=TransferRequest.updated_at)
                     .execution_options(synchronize_session=False)
                 ).rowcount  # type: ignore[attr-defined]
-                if moved:
+                if moved and request.owner_id is not None:  # a custody-only transfer has nobody to tell
                     session.add(Event(user_id=request.owner_id, type="transfer.state", payload=payload))
                     written += 1
         return written
 
     def _incoming(self) -> int:
+        # Most passes find no new legs: find that out without taking the write lock, which transfer
+        # requests wait for.
+        with self.bank.readers() as session:
+            position = session.scalar(select(EventCursor.position).where(EventCursor.name == "funds")) or 0
+            newest = session.scalar(select(JournalLeg.id).order_by(JournalLeg.id.desc()).limit(1)) or 0
+        if newest <= position:
+            return 0
         with self.bank.sessions.begin() as session:
             cursor = self._cursor(session, "funds")
             last = session.scalar(select(JournalLeg.id).order_by(JournalLeg.id.desc()).limit(1)) or 0

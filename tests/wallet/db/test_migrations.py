@@ -2,6 +2,7 @@ import pytest
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError
 
+from wallet.bank.events import unnotified_transfers
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.db.migrate import downgrade
 from wallet.db.models import SigningKey
@@ -41,3 +42,17 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_the_event_pumps_query_is_served_by_the_partial_index(engine: Engine) -> None:
+    """The pump asks for unpublished transfer states several times a second; on either database that
+    must be an index scan over open transfers, not a scan of every transfer ever made."""
+    query = unnotified_transfers(500)
+    compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(row) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled))
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table would be scanned anyway
+            plan = " ".join(str(row) for row in conn.exec_driver_sql("EXPLAIN " + compiled))
+    assert "ix_transfer_requests_unnotified" in plan, plan
