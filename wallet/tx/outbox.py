@@ -102,6 +102,9 @@ class Outbox:
         self.config = config or OutboxConfig()
         self.chain_id = w3.eth.chain_id
         self._fee_cache: tuple[float, int] | None = None
+        # Broadcast rows found unmined at a head: a receipt can only appear with a new block, so
+        # they are not asked about again until the head moves.
+        self._unmined_at: dict[str, int] = {}
         self._ensure_nonce_row()
 
     @property
@@ -186,6 +189,8 @@ class Outbox:
             return 0
         head = self.w3.eth.block_number
         chain_nonce = self.w3.eth.get_transaction_count(self.sender, "latest")
+        open_ids = {row.id for row in rows}
+        self._unmined_at = {k: v for k, v in self._unmined_at.items() if k in open_ids}
         changed = 0
         for row in rows:
             changed += self._advance(row, head, chain_nonce)
@@ -242,6 +247,16 @@ class Outbox:
         return False
 
     def _check_broadcast(self, row: ChainTx, head: int, chain_nonce: int) -> int:
+        if self._unmined_at.get(row.id) != head:
+            changed = self._check_receipt(row, head, chain_nonce)
+            if changed is not None:
+                self._unmined_at.pop(row.id, None)  # a reorg may bring it back to a head seen before
+                return changed
+            self._unmined_at[row.id] = head
+        return self._check_stuck(row)
+
+    def _check_receipt(self, row: ChainTx, head: int, chain_nonce: int) -> int | None:
+        """What the row's receipt, or the nonce used without one, changed; None: unmined at `head`."""
         receipt = self._receipt(row)
         if receipt is not None:
             return self._mined(row, receipt, head)
@@ -257,6 +272,10 @@ class Outbox:
                     notify="failed",
                 )
             )  # fmt: skip
+        return None
+
+    def _check_stuck(self, row: ChainTx) -> int:
+        """Sends a row again, or replaces it with higher fees, once it has waited `stuck_after`."""
         broadcast_at = row.broadcast_at or _now()
         if broadcast_at.tzinfo is None:
             broadcast_at = broadcast_at.replace(tzinfo=UTC)
