@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from api_bank import ApiBank, User, wait_for
 
+from wallet.bank.events import EventPump
 from wallet.bank.webhooks import SIGNATURE_HEADER, verify
 
 
@@ -38,6 +39,52 @@ def test_transfer_states_and_incoming_funds_become_events_for_their_customers(
     assert received[0].payload["amount"] == "2.00" and received[0].payload["account_id"] == target["id"]
     # Nobody else's events leak into a customer's feed.
     assert all(e.user_id == customer.user_id for e in feed.since(customer.user_id, 0, 1000))
+
+
+def test_pumps_running_side_by_side_publish_each_state_once(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]], customer: User
+) -> None:
+    """Two more pumps beside the workers' own, as with several API processes: every state of every
+    transfer is still published exactly once."""
+    payer, account = funded
+    target = bank.open_account(customer)
+    stop = threading.Event()
+
+    def pump() -> None:
+        extra = EventPump(bank.services.bank, bank.services.payments)
+        while not stop.is_set():
+            extra.step()
+
+    extras = [threading.Thread(target=pump, daemon=True) for _ in range(2)]
+    for thread in extras:
+        thread.start()
+    try:
+        ids = []
+        for n in range(6):
+            r = bank.client.post(
+                "/v1/transfers",
+                json={"from_account": account["id"], "to_account": target["id"], "amount": f"1.0{n}",
+                      "currency": "USD"},
+                headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex},
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        feed = bank.services.feed
+
+        def published() -> dict[str, list[str]] | None:
+            states: dict[str, list[str]] = {i: [] for i in ids}
+            for e in feed.since(payer.user_id, 0, 1000):
+                if e.type == "transfer.state" and e.payload["transfer_id"] in states:
+                    states[e.payload["transfer_id"]].append(e.payload["state"])
+            return states if all(s and s[-1] == "final" for s in states.values()) else None
+
+        states = wait_for(published)
+    finally:
+        stop.set()
+        for thread in extras:
+            thread.join()
+    for seen in states.values():
+        assert len(seen) == len(set(seen)), states
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import Select, select, text, update
+from sqlalchemy import Select, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from wallet.bank.core import Bank
@@ -36,14 +36,17 @@ log = logging.getLogger(__name__)
 EVENT_TYPES = ("transfer.state", "funds.received")
 
 
-def unnotified_transfers(limit: int) -> Select[str, str, str | None, str]:
+def unnotified_transfers(limit: int, after: str = "") -> Select[str, str, str | None, str]:
     """(id, status, notified state, chain tx status) of up to `limit` transfers whose newest state the
-    pump may not have handled yet. Columns only: most of them have not moved since the last look, and building
-    ORM objects for each every time cost more than the rest of the pump."""
+    pump may not have handled yet, in id order from `after`. Columns only: most of them have not moved
+    since the last look, and building ORM objects for each every time cost more than the rest."""
     return (
         select(TransferRequest.id, TransferRequest.status, TransferRequest.notified_state, ChainTx.status)
         .outerjoin(ChainTx, ChainTx.id == TransferRequest.chain_tx_id)
-        .where(text(UNNOTIFIED_TRANSFERS))  # served by the partial index of that name
+        # Served by the covering partial index of that name, in its order (the primary key index would
+        # serve the order too, but walks every transfer ever made).
+        .where(text(UNNOTIFIED_TRANSFERS), TransferRequest.id > after)
+        .order_by(TransferRequest.id)
         .limit(limit)
     )
 
@@ -65,27 +68,31 @@ class EventPump:
         self.bank = bank
         self.payments = payments
         self.batch = batch
+        # Where the next look at open transfers starts: each pass reads the next `batch` of them, so
+        # with more open than that, every one is still looked at every few passes.
+        self._after = ""
 
     def step(self) -> int:
         """Publishes what changed since the last step; returns how many events were written."""
         return self._transfers() + self._incoming()
 
-    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
-        """Steps until `stop` is set; errors are logged and retried."""
+    def run(self, stop: threading.Event, interval: float = 0.2, busy_interval: float = 0.05) -> None:
+        """Steps until `stop` is set, every `interval` seconds when idle and every `busy_interval` while
+        there is work (so it does not rescan open transfers back to back); errors are logged and retried."""
         while not stop.is_set():
             try:
                 busy = self.step()
             except Exception:
                 log.exception("event pump step failed; retrying")
                 busy = 0
-            if not busy:
-                stop.wait(interval)
+            stop.wait(busy_interval if busy else interval)
 
     def _transfers(self) -> int:
         # Read and build the events outside the write transaction; write them in a short one, each
         # conditional on the state it was built from, so a concurrent pump cannot publish twice.
         with self.bank.readers() as session:
-            candidates = session.execute(unnotified_transfers(self.batch)).all()
+            candidates = session.execute(unnotified_transfers(self.batch, self._after)).all()
+            self._after = candidates[-1][0] if len(candidates) == self.batch else ""
             moved = {
                 request_id: notified
                 for request_id, status, notified, tx_status in candidates
@@ -115,24 +122,35 @@ class EventPump:
             changes.append((request, state, payload))
         if not changes:
             return 0
-        written = 0
+        table = TransferRequest.metadata.tables[TransferRequest.__tablename__]
         with self.bank.sessions.begin() as session:
-            for request, state, payload in changes:
-                moved = session.execute(
-                    update(TransferRequest)
-                    .where(
-                        TransferRequest.id == request.id,
-                        TransferRequest.notified_state.is_(None)
-                        if request.notified_state is None
-                        else TransferRequest.notified_state == request.notified_state,
-                    )
-                    .values(notified_state=state, updated_at=TransferRequest.updated_at)
-                    .execution_options(synchronize_session=False)
-                ).rowcount  # type: ignore[attr-defined]
-                if moved and request.owner_id is not None:  # a custody-only transfer has nobody to tell
-                    session.add(Event(user_id=request.owner_id, type="transfer.state", payload=payload))
-                    written += 1
-        return written
+            # Publish only what no other pump published meanwhile: compare each row's notified state
+            # with the one the event was built from, under a row lock (SQLite: the write lock).
+            stored = dict(
+                session.execute(
+                    select(TransferRequest.id, TransferRequest.notified_state)
+                    .where(TransferRequest.id.in_([request.id for request, _, _ in changes]))
+                    .with_for_update()
+                ).all()
+            )
+            fresh = [c for c in changes if c[0].id in stored and stored[c[0].id] == c[0].notified_state]
+            if not fresh:
+                return 0
+            # One statement each for all rows: per-row ORM updates held the write lock for most of a pass.
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("request_id"))
+                .values(notified_state=bindparam("state"), updated_at=table.c.updated_at),
+                [{"request_id": request.id, "state": state} for request, state, _ in fresh],
+            )
+            events = [
+                {"user_id": request.owner_id, "type": "transfer.state", "payload": payload}
+                for request, _, payload in fresh
+                if request.owner_id is not None  # a custody-only transfer has nobody to tell
+            ]
+            if events:
+                session.execute(insert(Event.metadata.tables[Event.__tablename__]), events)
+        return len(events)
 
     def _incoming(self) -> int:
         # Most passes find no new legs: find that out without taking the write lock, which transfer

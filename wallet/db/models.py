@@ -182,7 +182,9 @@ class ChainTx(Base):
 
 # Transfers whose final state the event pump has not handled yet. Written out (not built from bound
 # parameters) so that SQLite's planner matches it to the partial index of that name.
-UNNOTIFIED_TRANSFERS = "notified_state IS NULL OR notified_state NOT IN ('final', 'failed')"
+UNNOTIFIED_TRANSFERS = "(notified_state IS NULL OR notified_state NOT IN ('final', 'failed'))"
+# What the pump reads of them: the index covers it, so SQLite prefers it to the primary key's.
+UNNOTIFIED_COLUMNS = ("id", "status", "notified_state", "chain_tx_id")
 
 
 class TransferRequest(Base):
@@ -195,7 +197,7 @@ class TransferRequest(Base):
         CheckConstraint(f"status IN {REQUEST_STATUSES}", name="status"),
         Index(
             "ix_transfer_requests_unnotified",
-            "id",
+            *UNNOTIFIED_COLUMNS,
             sqlite_where=text(UNNOTIFIED_TRANSFERS),
             postgresql_where=text(UNNOTIFIED_TRANSFERS),
         ),
