@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ import pyotp
 import typer
 import uvicorn
 from eth_utils import is_address, to_checksum_address
+from sqlalchemy import Engine
 from web3 import Web3
 
 from api.app import create_app
@@ -100,7 +101,7 @@ def compile(
     try:
         compilation = _compile(settings)
         if prebuilt:
-            typer.echo(f"wrote {write_prebuilt(settings.project_root)}", err=True)
+            typer.echo(f"wrote {write_prebuilt(settings.project_root, settings.cache_dir)}", err=True)
     except WalletError as exc:
         raise _fail(str(exc)) from None
     for contract in compilation.contracts.values():
@@ -223,9 +224,7 @@ def _dev(
         running.callback(BlockTicker(w3).start().stop)
         chain_label = "in-process eth-tester chain (no anvil in node_modules; state is not kept)"
     folder.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url or f"sqlite:///{folder / 'tdw.db'}")
-    running.callback(engine.dispose)
-    upgrade(engine)
+    engine = running.enter_context(_database(settings.database_url or f"sqlite:///{folder / 'tdw.db'}"))
     sessions = session_factory(engine)
     signers = operational_signers(settings, Keystore(sessions, settings.kek))
     compilation = _compile(settings)
@@ -285,10 +284,7 @@ def serve(
                 raise _fail(
                     "the manifest's contracts do not match the sources: " + "; ".join(problems.values())
                 )
-            engine = make_engine(settings.effective_database_url)
-            running.callback(engine.dispose)
-            upgrade(engine)
-            sessions = session_factory(engine)
+            sessions = session_factory(running.enter_context(_database(settings.effective_database_url)))
             signers = operational_signers(settings, Keystore(sessions, settings.kek))
             if not manifest_fits(manifest, signers):
                 raise _fail(
@@ -322,12 +318,8 @@ def keys(
     needs gas on the chain before `tdw serve` sends from it."""
     settings = get_settings()
     try:
-        engine = make_engine(settings.effective_database_url)
-        try:
-            upgrade(engine)
+        with _database(settings.effective_database_url) as engine:
             signers = operational_signers(settings, Keystore(session_factory(engine), settings.kek))
-        finally:
-            engine.dispose()
     except WalletError as exc:
         raise _fail(str(exc)) from None
     addresses = {role: signer.address for role, signer in signers.items()}
@@ -350,13 +342,9 @@ def add_user(
     users are created over the API by an admin). Prints the TOTP secret and otpauth URI once."""
     settings = get_settings()
     try:
-        engine = make_engine(settings.effective_database_url)
-        try:
-            upgrade(engine)
+        with _database(settings.effective_database_url) as engine:
             # create() checks the role against the four there are.
             enrolment = user_service(settings, session_factory(engine)).create(username, password, role)  # type: ignore[arg-type]
-        finally:
-            engine.dispose()
     except WalletError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"created {enrolment.role} {enrolment.username!r} ({enrolment.user_id})")
@@ -373,6 +361,17 @@ def totp(
         typer.echo(pyotp.TOTP(secret).now())
     except (ValueError, TypeError, binascii.Error):
         raise _fail("that is not a base32 TOTP secret") from None
+
+
+@contextlib.contextmanager
+def _database(url: str) -> Iterator[Engine]:
+    """An engine on the database at `url`, migrated to the newest schema; disposed on exit."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _configure_logging() -> None:

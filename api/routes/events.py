@@ -12,6 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.deps import CurrentPrincipal, ServicesDep
 from api.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 from wallet.bank.events import event_json
+from wallet.db.models import Webhook
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -62,24 +63,17 @@ def register_webhook(
     the HMAC-SHA256 of `"<t>.<body>"` under the secret returned here (once); failed deliveries are
     retried with exponential backoff."""
     reg = services.webhooks.register(principal, body.url, list(body.event_types))
-    w = reg.webhook
-    return WebhookCreated(
-        id=w.id,
-        url=w.url,
-        event_types=w.event_types,
-        active=w.active,
-        created_at=w.created_at,
-        secret=reg.secret,
-    )
+    return WebhookCreated(**_webhook(reg.webhook).model_dump(), secret=reg.secret)
 
 
 @router.get("/webhooks", response_model=list[WebhookOut], tags=["webhooks"])
 def list_webhooks(principal: CurrentPrincipal, services: ServicesDep) -> list[WebhookOut]:
     """Operator: every webhook."""
-    return [
-        WebhookOut(id=w.id, url=w.url, event_types=w.event_types, active=w.active, created_at=w.created_at)
-        for w in services.webhooks.all(principal)
-    ]
+    return [_webhook(w) for w in services.webhooks.all(principal)]
+
+
+def _webhook(w: Webhook) -> WebhookOut:
+    return WebhookOut(id=w.id, url=w.url, event_types=w.event_types, active=w.active, created_at=w.created_at)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["webhooks"])

@@ -7,7 +7,6 @@ payees (anyone else's is "not found", so ids cannot be probed); bank staff may r
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -96,9 +95,7 @@ class AccountService:
                 raise ConflictError(f"you have a {currency} account already")
             kyc_tx_id = next((a.kyc_tx_id for a in mine if a.kyc_tx_id), None)
             if kyc_tx_id is None:
-                expiry = int(time.time()) + self.bank.config.kyc_valid_seconds
-                call = self.bank.registry.functions.setKyc(address, expiry, self.bank.config.kyc_jurisdiction)
-                kyc_tx_id = self.bank.enqueue(session, "compliance", call, kind="kyc").id
+                kyc_tx_id = self.bank.enqueue_kyc(session, address).id
             account = WalletAccount(
                 id=uuid.uuid4().hex, user_id=principal.user_id, currency=currency, token=token.address,
                 address=address, kyc_tx_id=kyc_tx_id,

@@ -8,6 +8,7 @@ written as an outbox intent inside the caller's database transaction, next to th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -169,6 +170,13 @@ class Bank:
             name, args = self.decoder.decode(raw)
             raise ContractRevertError(name, args, raw=raw) from None
         return outbox.enqueue(session, kind=kind, to=to, data=data, gas_limit=gas * 5 // 4 + 10_000)
+
+    def enqueue_kyc(self, session: Session, address: str, *, kind: str = "kyc") -> ChainTx:
+        """Registers `address` as KYC-verified (for the configured validity and jurisdiction) through
+        the compliance key's outbox, inside `session`'s transaction."""
+        expiry = int(time.time()) + self.config.kyc_valid_seconds
+        call = self.registry.functions.setKyc(address, expiry, self.config.kyc_jurisdiction)
+        return self.enqueue(session, "compliance", call, kind=kind)
 
     def chain_tx(self, tx_id: str | None) -> ChainTx | None:
         """The outbox row `tx_id`."""

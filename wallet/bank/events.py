@@ -133,7 +133,11 @@ class EventPump:
                     .with_for_update()
                 ).all()
             )
-            fresh = [c for c in changes if c[0].id in stored and stored[c[0].id] == c[0].notified_state]
+            fresh = [
+                (request, state, payload)
+                for request, state, payload in changes
+                if request.id in stored and stored[request.id] == request.notified_state
+            ]
             if not fresh:
                 return 0
             # One statement each for all rows: per-row ORM updates held the write lock for most of a pass.

@@ -162,10 +162,7 @@ def register_redemption_address(bank: Bank) -> ChainTx | None:
         )
         if underway is not None:
             return None
-        call = bank.registry.functions.setKyc(
-            burner, int(time.time()) + bank.config.kyc_valid_seconds, bank.config.kyc_jurisdiction
-        )
-        return bank.enqueue(session, "compliance", call, kind=REDEMPTION_KYC)
+        return bank.enqueue_kyc(session, burner, kind=REDEMPTION_KYC)
 
 
 # ------------------------------------------------------------------------------------ workers ---

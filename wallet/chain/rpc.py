@@ -10,7 +10,7 @@ types. There the call takes web3's formatted path and the answer is turned back 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from eth_tester.exceptions import BlockNotFound
 from web3 import Web3
@@ -20,7 +20,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 def request(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
     """`method(params)` on `w3`'s node: the JSON-RPC response, `result` or `error`."""
     if not isinstance(w3.provider, EthereumTesterProvider):
-        return dict(w3.provider.make_request(method, params))  # type: ignore[arg-type]
+        return cast(dict[str, Any], w3.provider.make_request(method, params))  # type: ignore[arg-type]
     try:
         result = w3.manager.request_blocking(method, params)  # type: ignore[arg-type]
     except BlockNotFound:
