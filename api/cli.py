@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import pyotp
 import typer
 import uvicorn
@@ -658,7 +657,7 @@ def bench_api(
         raise _fail(f"{logins_path} has no operator login")
     try:
         result = api_bench.run(url, seconds=seconds, clients=clients, operator=operator)
-    except (api_bench.BenchError, httpx.HTTPError) as exc:
+    except WalletError as exc:
         raise _fail(str(exc)) from None
     _print_json(result, json_output)
 

@@ -1,18 +1,17 @@
 """RFC 9457 problem details for every error the API returns.
 
-Each `WalletError` subclass has its own stable `type` (`urn:tdw:problem:` and the class name in
-kebab case, without "Error"), and the HTTP status of its nearest mapped ancestor. Request validation
-errors and HTTP errors are problem details too, and anything unexpected becomes a 500 problem that
-names no internals.
+Each `WalletError` subclass has its own stable `type` (`urn:tdw:problem:` and the `code` the class
+declares) and `title` (declared too), and the HTTP status of its nearest mapped ancestor. Request
+validation errors and HTTP errors are problem details too, and anything unexpected becomes a 500
+problem that names no internals. A node that does not answer is a `NodeUnreachableError` by the time
+it gets here (`wallet.chain.node.NodeProvider`): a 503.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-import requests
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -42,6 +41,7 @@ STATUS: dict[type[BaseException], int] = {
     errors.ChainError: 503,
     errors.LedgerError: 503,
     errors.ConfigurationError: 503,
+    errors.BenchError: 503,
     WalletError: 500,
 }
 
@@ -78,10 +78,9 @@ def problem_responses() -> dict[int | str, dict[str, Any]]:
     }
 
 
-def problem_type(exc_type: type[BaseException]) -> str:
+def problem_type(exc_type: type[WalletError]) -> str:
     """The stable `type` URI of an error class: `ContractRevertError` -> `urn:tdw:problem:contract-revert`."""
-    name = exc_type.__name__.removesuffix("Error") or exc_type.__name__
-    return TYPE_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+    return TYPE_PREFIX + exc_type.code
 
 
 def status_of(exc_type: type[BaseException]) -> int:
@@ -114,7 +113,7 @@ def _extensions(exc: WalletError) -> dict[str, Any]:
         extra["error_name"] = exc.error_name
         extra["error_args"] = {k: str(v) if isinstance(v, int) else v for k, v in exc.error_args.items()}
     if isinstance(exc, errors.UnknownCurrencyError):
-        extra["currency"] = exc.code
+        extra["currency"] = exc.currency
     if isinstance(exc, errors.AccountLockedError):
         extra["locked_until"] = exc.until
     return extra
@@ -128,10 +127,15 @@ def install(app: FastAPI) -> None:
         status = status_of(type(exc))
         if status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        title = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0]
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return problem(
-            status, problem_type(type(exc)), title, str(exc), request.url.path, headers, **_extensions(exc)
+            status,
+            problem_type(type(exc)),
+            exc.title,
+            str(exc),
+            request.url.path,
+            headers,
+            **_extensions(exc),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -155,14 +159,6 @@ def install(app: FastAPI) -> None:
         return problem(
             exc.status_code, TYPE_PREFIX + f"http-{exc.status_code}", str(exc.detail), str(exc.detail),
             request.url.path, dict(exc.headers) if exc.headers else None,
-        )  # fmt: skip
-
-    @app.exception_handler(requests.exceptions.RequestException)
-    async def node_unreachable(request: Request, exc: Exception) -> JSONResponse:
-        log.error("chain node unreachable on %s: %s", request.url.path, exc)
-        return problem(
-            503, TYPE_PREFIX + "node-unreachable", "The chain node cannot be reached.",
-            "the chain node did not answer; try again shortly", request.url.path,
         )  # fmt: skip
 
     @app.exception_handler(Exception)

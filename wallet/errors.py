@@ -3,56 +3,135 @@
 Groups (`ChainError`, `SigningError`, ...) let callers catch a whole area; leaves carry structured fields
 (the contract error's name and arguments, the transaction hash) so the API can map them to problem
 details without parsing messages. Leaves that are also a built-in error inherit it too, as web3.py does.
+
+Each class declares its `code` (the stable kind a front end shows, `urn:tdw:problem:<code>` in the API)
+and its `title` (one line for people) in its own body: they are public, so neither follows a rename of
+the class or an edit of its docstring. Defining an error class without both is a `TypeError` at import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 
 class WalletError(Exception):
     """Root of every error raised by the custody layer."""
 
+    code: ClassVar[str] = "wallet"
+    title: ClassVar[str] = "Root of every error raised by the custody layer."
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in ("code", "title") if name not in cls.__dict__]
+        if missing:
+            raise TypeError(f"{cls.__name__} must declare its own {' and '.join(missing)}")
+
 
 class ConfigurationError(WalletError):
     """Settings are missing, inconsistent or unsafe for the environment."""
+
+    code = "configuration"
+    title = "Settings are missing, inconsistent or unsafe for the environment."
 
 
 class InvalidRequestError(WalletError, ValueError):
     """A request is malformed or asks for something that cannot be done as asked."""
 
+    code = "invalid-request"
+    title = "A request is malformed or asks for something that cannot be done as asked."
+
 
 class MoneyError(InvalidRequestError):
     """An amount or currency is not acceptable."""
+
+    code = "money"
+    title = "An amount or currency is not acceptable."
 
 
 class UnknownCurrencyError(MoneyError):
     """The code is not an ISO 4217 currency with a minor-unit exponent."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(f"unknown currency {code!r}: expected an ISO 4217 code with minor units, like 'USD'")
-        self.code = code
+    code = "unknown-currency"
+    title = "The code is not an ISO 4217 currency with a minor-unit exponent."
+
+    def __init__(self, currency: str) -> None:
+        super().__init__(
+            f"unknown currency {currency!r}: expected an ISO 4217 code with minor units, like 'USD'"
+        )
+        self.currency = currency
+
+
+class TransferError(InvalidRequestError):
+    """A transfer request is malformed."""
+
+    code = "transfer"
+    title = "A transfer request is malformed."
 
 
 class SigningError(WalletError):
     """A key could not be loaded or could not sign."""
 
+    code = "signing"
+    title = "A key could not be loaded or could not sign."
+
+
+class UnknownKeyError(SigningError, KeyError):
+    """No key is stored under the label or address asked for."""
+
+    code = "unknown-key"
+    title = "No key is stored under the label or address asked for."
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no key {key!r}")
+        self.key = key
+
+    def __str__(self) -> str:  # KeyError's own would quote the whole message again
+        return f"no key {self.key!r}"
+
 
 class ChainError(WalletError):
     """Talking to the chain, compiling or deploying failed."""
+
+    code = "chain"
+    title = "Talking to the chain, compiling or deploying failed."
 
 
 class CompilerError(ChainError):
     """The Solidity compiler could not be run or reported errors."""
 
+    code = "compiler"
+    title = "The Solidity compiler could not be run or reported errors."
+
+
+class CompilerMissingError(CompilerError):
+    """Node.js or the npm solc package is not there, and no prebuilt output fits the sources."""
+
+    code = "compiler-missing"
+    title = "The Solidity compiler is not installed."
+
 
 class NodeError(ChainError):
     """A local chain node could not be started or reached."""
 
+    code = "node"
+    title = "A local chain node could not be started or reached."
+
+
+class NodeUnreachableError(NodeError):
+    """The chain node did not answer: the connection was refused, broke or timed out."""
+
+    code = "node-unreachable"
+    title = "The chain node cannot be reached."
+
 
 class ContractRevertError(ChainError):
     """A contract call or transaction reverted; `error_name` and `error_args` are the decoded custom error."""
+
+    code = "contract-revert"
+    title = (
+        "A contract call or transaction reverted; `error_name` and `error_args` are the decoded custom error."
+    )
 
     def __init__(
         self,
@@ -74,22 +153,63 @@ class ContractRevertError(ChainError):
 class VerificationError(ChainError):
     """Code on chain does not match a fresh compile of the sources."""
 
+    code = "verification"
+    title = "Code on chain does not match a fresh compile of the sources."
+
     def __init__(self, mismatches: Mapping[str, str]) -> None:
         lines = "; ".join(f"{name}: {why}" for name, why in mismatches.items())
         super().__init__(f"on-chain code does not match the sources: {lines}")
         self.mismatches = dict(mismatches)
 
 
+class ManifestError(ChainError, ValueError):
+    """A deployment manifest is unreadable or does not fit the chain it names."""
+
+    code = "manifest"
+    title = "A deployment manifest is unreadable or does not fit the chain it names."
+
+
 class LedgerError(WalletError):
     """The ledger mirror cannot follow the chain or disagrees with it."""
 
+    code = "ledger"
+    title = "The ledger mirror cannot follow the chain or disagrees with it."
 
-class ManifestError(ChainError, ValueError):
-    """A deployment manifest is unreadable or does not fit the chain it names."""
+
+class DeepReorgError(LedgerError):
+    """The chain reorganised deeper than the confirmations after which entries are final."""
+
+    code = "deep-reorg"
+    title = "The chain reorganised deeper than the confirmations after which entries are final."
+
+    def __init__(self, fork_block: int, final_before: int) -> None:
+        super().__init__(
+            f"reorg below final entries: rolled back to block {fork_block}, "
+            f"entries up to block {final_before} were final"
+        )
+        self.fork_block = fork_block
+        self.final_before = final_before
+
+
+class LogRangeTooLargeError(LedgerError):
+    """The node refused an `eth_getLogs` block range, even one block, as too large (blocks or logs)."""
+
+    code = "log-range-too-large"
+    title = "The node refused a block range of logs as too large."
+
+
+class BenchError(WalletError):
+    """A benchmark could not run as asked (no server, a failed setup step)."""
+
+    code = "bench"
+    title = "A benchmark could not run as asked."
 
 
 class NotFoundError(WalletError, LookupError):
     """The thing asked for does not exist, or the caller may not know that it does."""
+
+    code = "not-found"
+    title = "The thing asked for does not exist, or the caller may not know that it does."
 
     def __init__(self, what: str, ident: str) -> None:
         super().__init__(f"no {what} {ident!r}")
@@ -100,9 +220,15 @@ class NotFoundError(WalletError, LookupError):
 class ConflictError(WalletError):
     """The request contradicts what is stored already."""
 
+    code = "conflict"
+    title = "The request contradicts what is stored already."
+
 
 class IdempotencyConflictError(ConflictError):
     """The idempotency key was used before with a different request body."""
+
+    code = "idempotency-conflict"
+    title = "The idempotency key was used before with a different request body."
 
     def __init__(self, idempotency_key: str) -> None:
         super().__init__(f"idempotency key {idempotency_key!r} was used for a different request")
@@ -112,13 +238,22 @@ class IdempotencyConflictError(ConflictError):
 class AuthError(WalletError):
     """Who the caller is could not be established, or they may not do what they asked."""
 
+    code = "auth"
+    title = "Who the caller is could not be established, or they may not do what they asked."
+
 
 class AuthenticationError(AuthError):
     """Credentials or a token are wrong, expired or revoked."""
 
+    code = "authentication"
+    title = "Credentials or a token are wrong, expired or revoked."
+
 
 class AccountLockedError(AuthenticationError):
     """Too many failed logins: the user is locked out until `until` (ISO 8601, UTC)."""
+
+    code = "account-locked"
+    title = "Too many failed logins: the user is locked out until `until` (ISO 8601, UTC)."
 
     def __init__(self, until: str) -> None:
         super().__init__(f"too many failed logins; locked until {until}")
@@ -128,6 +263,12 @@ class AccountLockedError(AuthenticationError):
 class TotpRequiredError(AuthError):
     """This operation needs a fresh TOTP code, and none or a used or wrong one was given."""
 
+    code = "totp-required"
+    title = "This operation needs a fresh TOTP code, and none or a used or wrong one was given."
+
 
 class PermissionDeniedError(AuthError):
     """The caller's role does not allow this operation."""
+
+    code = "permission-denied"
+    title = "The caller's role does not allow this operation."

@@ -32,7 +32,7 @@ from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import BankRoles, Manifest, bank_contracts, deploy_bank, onboard
 from wallet.chain.transact import Transactor
 from wallet.db.models import ChainTx, User
-from wallet.errors import ConfigurationError, WalletError
+from wallet.errors import ConfigurationError, UnknownKeyError, WalletError
 from wallet.keys.base import Signer
 from wallet.keys.keystore import OPERATIONAL_ROLES, Keystore, operational_keys
 from wallet.settings import Settings
@@ -73,7 +73,7 @@ def operational_signers(settings: Settings, keystore: Keystore) -> dict[str, Sig
     for role in OPERATIONAL_ROLES:
         try:
             signers[role] = token.signer(f"role:{role}")
-        except KeyError:
+        except UnknownKeyError:
             signers[role] = token.generate(f"role:{role}")
     return signers
 

@@ -21,12 +21,10 @@ from typing import Any
 import httpx
 import pyotp
 
+from wallet.errors import BenchError
+
 CURRENCY = "USD"
 MINT_EACH = "1000000.00"
-
-
-class BenchError(RuntimeError):
-    """The API answered something the benchmark did not expect."""
 
 
 async def _login(client: httpx.AsyncClient, username: str, password: str, secret: str) -> dict[str, str]:
@@ -205,4 +203,7 @@ def run(url: str, *, seconds: float, clients: int, operator: dict[str, str]) -> 
     """Runs the benchmark against the API at `url` with the operator's login (to mint balances)."""
     if clients < 2:
         raise BenchError("the benchmark needs at least 2 clients (customers pay each other in a ring)")
-    return asyncio.run(_run(url.rstrip("/"), seconds, clients, operator))
+    try:
+        return asyncio.run(_run(url.rstrip("/"), seconds, clients, operator))
+    except httpx.HTTPError as exc:
+        raise BenchError(f"the API at {url} did not answer: {exc}") from exc

@@ -18,7 +18,7 @@ from typing import Any
 import solcx
 from solcx.exceptions import SolcError
 
-from wallet.errors import CompilerError
+from wallet.errors import CompilerError, CompilerMissingError
 
 _OUTPUTS = [
     "abi",
@@ -117,7 +117,7 @@ def compile_contracts(project_root: Path, cache_dir: Path | None = None) -> Comp
     std_input = standard_input(project_root, settings)
     try:
         output, input_hash = _compiler_output(project_root, cache_dir, std_input, config["version"])
-    except _CompilerMissingError as missing:
+    except CompilerMissingError as missing:
         output, input_hash = _prebuilt(project_root, std_input, config["version"], missing)
     return Compilation(
         solc_version=config["version"],
@@ -148,15 +148,11 @@ def write_prebuilt(project_root: Path, cache_dir: Path | None = None) -> Path:
     return path
 
 
-class _CompilerMissingError(CompilerError):
-    """Node.js or the npm solc package is not there."""
-
-
 def _compiler_output(
     project_root: Path, cache_dir: Path | None, std_input: dict[str, Any], solc_version: str
 ) -> tuple[dict[str, Any], str]:
     """The real compiler's output for `std_input` and its input hash, from the cache when possible.
-    Raises `_CompilerMissingError` when it would have to run and cannot."""
+    Raises `CompilerMissingError` when it would have to run and cannot."""
     input_hash = _input_hash(std_input, _dependency_versions(project_root), solc_version)
     cache_file = (cache_dir / "solc" / f"{input_hash}.json") if cache_dir else None
     if cache_file is not None and cache_file.exists():
@@ -164,7 +160,7 @@ def _compiler_output(
     try:
         binary = solc_binary(project_root)
     except CompilerError as exc:
-        raise _CompilerMissingError(str(exc)) from None
+        raise CompilerMissingError(str(exc)) from None
     output = _run_solc(binary, project_root, std_input, solc_version)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)

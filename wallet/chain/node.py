@@ -12,19 +12,39 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import requests
 from eth_typing import ChecksumAddress
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint
 
-from wallet.errors import NodeError
+from wallet.errors import NodeError, NodeUnreachableError
 
 ANVIL_RELATIVE_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 HARDFORK = "cancun"  # the evmVersion in contracts/compiler.json
 
 
+class NodeProvider(HTTPProvider):
+    """web3's HTTP provider, with transport failures (refused, reset, timed out) raised as
+    `NodeUnreachableError`: what `requests` raises stays inside `wallet.chain`, so every caller above
+    sees one `WalletError` for a node that is away."""
+
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        try:
+            return super()._make_request(method, request_data)
+        except requests.exceptions.RequestException as exc:
+            # The message reaches API clients; the URL (which may carry a provider's key) stays in the cause.
+            raise NodeUnreachableError("the chain node did not answer; try again shortly") from exc
+
+
+def http_web3(url: str, *, timeout: float = 30.0) -> Web3:
+    """A `Web3` on the JSON-RPC node at `url` through `NodeProvider`; it does not call the node."""
+    return Web3(NodeProvider(url, request_kwargs={"timeout": timeout}))
+
+
 def connect(url: str, *, timeout: float = 30.0) -> Web3:
     """A `Web3` on the JSON-RPC node at `url`; raises `NodeError` when nothing answers there."""
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    w3 = http_web3(url, timeout=timeout)
     try:
         w3.eth.chain_id  # noqa: B018 - a cheap call that proves the node answers
     except Exception as exc:
@@ -160,7 +180,7 @@ class AnvilNode:
             self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         deadline = time.monotonic() + self.startup_timeout
-        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+        w3 = http_web3(self.url)
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise NodeError(f"anvil exited with {self._process.returncode}: {self._log_tail()}")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.db.engine import readonly
 from wallet.db.models import SigningKey
-from wallet.errors import ConfigurationError, SigningError
+from wallet.errors import ConfigurationError, SigningError, UnknownKeyError
 from wallet.keys.local import PrivateKeySigner
 
 
@@ -102,7 +102,7 @@ class Keystore:
         """The key under `label`, created if there is none yet (safe against a concurrent creator)."""
         try:
             return self.signer(label)
-        except KeyError:
+        except UnknownKeyError:
             pass
         try:
             return self.create(label)
@@ -110,15 +110,15 @@ class Keystore:
             return self.signer(label)
 
     def signer(self, label: str) -> PrivateKeySigner:
-        """The signer for the key under `label`; `KeyError` when there is none."""
+        """The signer for the key under `label`; `UnknownKeyError` when there is none."""
         with self._readers() as session:
             row = session.get(SigningKey, label)
         if row is None:
-            raise KeyError(label)
+            raise UnknownKeyError(label)
         return self._open(row)
 
     def signer_for_address(self, address: str) -> PrivateKeySigner:
-        """The signer for the key with `address`; `KeyError` when there is none."""
+        """The signer for the key with `address`; `UnknownKeyError` when there is none."""
         with self._cache_lock:
             cached = self._cache.get(address)
             if cached is not None:
@@ -127,7 +127,7 @@ class Keystore:
         with self._readers() as session:
             row = session.scalars(select(SigningKey).where(SigningKey.address == address)).one_or_none()
         if row is None:
-            raise KeyError(address)
+            raise UnknownKeyError(address)
         signer = self._open(row)
         if self._cache_size:
             with self._cache_lock:

@@ -30,7 +30,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 from pydantic import SecretStr
 
-from wallet.errors import SigningError
+from wallet.errors import SigningError, UnknownKeyError
 from wallet.keys.base import Signature, SignedTransaction
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -79,7 +79,7 @@ class Pkcs11Token:
         return Pkcs11Signer(self, label)
 
     def signer(self, label: str) -> Pkcs11Signer:
-        """The signer for the key pair under `label`; `KeyError` when there is none."""
+        """The signer for the key pair under `label`; `UnknownKeyError` when there is none."""
         return Pkcs11Signer(self, label)
 
     def _find(self, object_class: ObjectClass, label: str) -> Any:
@@ -105,7 +105,7 @@ class Pkcs11Signer:
             private = token._find(ObjectClass.PRIVATE_KEY, label)
             public = token._find(ObjectClass.PUBLIC_KEY, label)
             if private is None or public is None:
-                raise KeyError(label)
+                raise UnknownKeyError(label)
             self._private = private
             point = bytes(public[Attribute.EC_POINT])
         # EC_POINT is a DER OCTET STRING around the 65-byte uncompressed point.

@@ -34,7 +34,7 @@ from wallet.chain import rpc
 from wallet.chain.confirmations import confirmation_state
 from wallet.db.engine import readonly
 from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
-from wallet.errors import LedgerError
+from wallet.errors import DeepReorgError, LedgerError, LogRangeTooLargeError
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +68,6 @@ EVENTS: dict[bytes, tuple[str, int, list[str], list[str]]] = {
     _topic("BlockedUpdated(address,bool)"): ("BlockedUpdated", 1, ["bool"], ["blocked"]),
 }  # fmt: skip
 TOPICS = [TRANSFER, *EVENTS]
-
-
-class DeepReorgError(LedgerError):
-    """The chain reorganised deeper than the confirmations after which entries are final."""
-
-    def __init__(self, fork_block: int, final_before: int) -> None:
-        super().__init__(
-            f"reorg below final entries: rolled back to block {fork_block}, "
-            f"entries up to block {final_before} were final"
-        )
-        self.fork_block = fork_block
-        self.final_before = final_before
 
 
 @dataclass
@@ -139,7 +127,7 @@ class Indexer:
             end = min(head, start + self._range - 1)
             try:
                 logs = self._get_logs(start, end)
-            except _RangeTooLargeError:
+            except LogRangeTooLargeError:
                 if self._range == 1:
                     raise
                 self._range = max(1, self._range // 2)
@@ -185,11 +173,11 @@ class Indexer:
         if "error" in response:
             message = str(response["error"].get("message", "")).lower()
             if any(word in message for word in ("range", "too many", "limit", "size", "exceed")):
-                raise _RangeTooLargeError(message)
+                raise LogRangeTooLargeError(message)
             raise LedgerError(f"eth_getLogs {start}..{end} failed: {response['error']}")
         logs: list[dict[str, Any]] = response["result"]
         if len(logs) > self.config.max_logs_per_range and end > start:
-            raise _RangeTooLargeError(f"{len(logs)} logs")
+            raise LogRangeTooLargeError(f"{len(logs)} logs")
         return logs
 
     def _block_or_none(self, number: int) -> dict[str, Any] | None:
@@ -423,10 +411,6 @@ class Indexer:
         return StepResult(
             from_block=ancestor + 1, to_block=head, entries=0, events=0, rolled_back_to=ancestor
         )
-
-
-class _RangeTooLargeError(LedgerError):
-    """The node refused the block range (too many blocks or logs)."""
 
 
 @functools.lru_cache(maxsize=65_536)

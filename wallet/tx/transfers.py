@@ -35,7 +35,7 @@ from wallet.chain.eip3009 import ZERO_REFERENCE, TokenDomain, nonce_from_key, si
 from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, TransferRequest
-from wallet.errors import IdempotencyConflictError, InvalidRequestError
+from wallet.errors import IdempotencyConflictError, TransferError
 from wallet.keys.base import Signature, Signer
 from wallet.tx.outbox import Outbox
 
@@ -45,10 +45,6 @@ AUTHORIZATION_USED = keccak(text="AuthorizationUsed(address,bytes32)")
 AUTHORIZATION_FAILED = keccak(text="AuthorizationFailed(address,bytes32,bytes)")
 BATCH_BASE_GAS = 80_000
 BATCH_GAS_PER_AUTHORIZATION = 70_000  # measured ~42,400 by `tdw bench gas`; the rest is headroom
-
-
-class TransferError(InvalidRequestError):
-    """A transfer request is malformed."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select, update
 from wallet.chain.eip3009 import TokenDomain, typed_data
 from wallet.db import session_factory
 from wallet.db.models import SigningKey
-from wallet.errors import ConfigurationError, SigningError
+from wallet.errors import ConfigurationError, SigningError, UnknownKeyError
 from wallet.keys.keystore import Keystore
 
 KEK_A = SecretStr("a1" * 32)
@@ -71,8 +71,8 @@ def test_get_or_create_returns_the_same_key_every_time(keystore: Keystore) -> No
     assert keystore.labels() == ["customer:7"]
 
 
-def test_an_unknown_label_is_a_key_error(keystore: Keystore) -> None:
-    with pytest.raises(KeyError):
+def test_an_unknown_label_is_an_unknown_key_error(keystore: Keystore) -> None:
+    with pytest.raises(UnknownKeyError, match="nobody"):
         keystore.signer("nobody")
 
 

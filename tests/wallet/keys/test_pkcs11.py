@@ -14,7 +14,7 @@ from wallet.chain.deploy import BankRoles, deploy_bank
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization, typed_data
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.transact import Transactor
-from wallet.errors import SigningError
+from wallet.errors import SigningError, UnknownKeyError
 from wallet.keys import Signer
 from wallet.keys.pkcs11 import SECP256K1_N, Pkcs11Signer, Pkcs11Token
 from wallet.settings import Settings
@@ -119,6 +119,6 @@ def test_a_duplicate_label_is_refused(hsm_token: Pkcs11Token, hsm_signer: Pkcs11
         hsm_token.generate("role:relayer")
 
 
-def test_an_unknown_label_is_a_key_error(hsm_token: Pkcs11Token) -> None:
-    with pytest.raises(KeyError):
+def test_an_unknown_label_is_an_unknown_key_error(hsm_token: Pkcs11Token) -> None:
+    with pytest.raises(UnknownKeyError, match="nobody"):
         hsm_token.signer("nobody")

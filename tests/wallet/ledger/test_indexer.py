@@ -5,7 +5,8 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from wallet.db.models import ChainEvent, JournalEntry, JournalLeg, LedgerAccount
-from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS, DeepReorgError
+from wallet.errors import DeepReorgError
+from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS
 from wallet.ledger.reconcile import mirrored_balances, reconcile
 
 

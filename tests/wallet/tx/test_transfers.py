@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from wallet.db.models import ChainTx, TransferRequest
-from wallet.tx.transfers import IdempotencyConflictError, TransferError
+from wallet.errors import IdempotencyConflictError, TransferError
 
 
 def _balances(custody) -> list[int]:
