@@ -18,7 +18,8 @@ from sqlalchemy.engine import make_url
 from web3 import Web3
 
 from wallet.chain.compiler import Compilation, compile_contracts
-from wallet.chain.node import AnvilNode, eth_tester, fund_from_dev_account
+from wallet.chain.inprocess import eth_tester
+from wallet.chain.node import AnvilNode, fund_from_dev_account
 from wallet.db import make_engine, upgrade
 from wallet.keys import PrivateKeySigner
 from wallet.keys.pkcs11 import Pkcs11Token

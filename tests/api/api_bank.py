@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from wallet.bank.runtime import Services, Workers, build_services, deploy_dev
+from api.cli.demo import deploy_dev
+from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.webhooks import WebhookConfig
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode, BlockTicker, connect, fund_from_dev_account

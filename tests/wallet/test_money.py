@@ -14,7 +14,7 @@ def test_unknown_or_unitless_currencies_are_refused(code: str) -> None:
     with pytest.raises(UnknownCurrencyError) as info:
         currency(code)
     assert isinstance(info.value, MoneyError) and isinstance(info.value, ValueError)
-    assert info.value.code == code
+    assert info.value.currency == code
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import Web3RPCError
 
 from wallet.chain.addresses import checksum
 from wallet.chain.deploy import Manifest
 from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.revert import ErrorDecoder
-from wallet.chain.transact import revert_data
+from wallet.chain.transact import revert_data, revert_errors
 from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import ContractRevertError, NotFoundError, UnknownCurrencyError
@@ -34,10 +34,7 @@ from wallet.money import currency as iso_currency
 from wallet.tx.outbox import Outbox, OutboxConfig
 from wallet.tx.transfers import TokenInfo, TransferService
 
-try:  # eth-tester's failure, when the chain is in-process
-    from eth_tester.exceptions import TransactionFailed
-except ImportError:  # pragma: no cover - eth-tester is a dependency
-    TransactionFailed = RuntimeError
+REDEMPTION_KYC = "kyc-redemption"  # the outbox kind of the redemption address's registration
 
 # The roles that send transactions, each from its own key and outbox.
 SENDING_ROLES = ("relayer", "minter", "burner", "admin", "compliance")
@@ -161,9 +158,10 @@ class Bank:
         outbox = self.outboxes[role]
         data = bytes.fromhex(call._encode_transaction_data()[2:])
         to = call.address
+        refusals: tuple[type[Exception], ...] = (*revert_errors(), Web3RPCError)
         try:
             gas = self.w3.eth.estimate_gas({"from": outbox.sender, "to": to, "data": data})
-        except (ContractLogicError, TransactionFailed, Web3RPCError) as exc:
+        except refusals as exc:
             raw = revert_data(exc)
             if not raw and isinstance(exc, Web3RPCError):
                 raise
@@ -177,6 +175,23 @@ class Bank:
         expiry = int(time.time()) + self.config.kyc_valid_seconds
         call = self.registry.functions.setKyc(address, expiry, self.config.kyc_jurisdiction)
         return self.enqueue(session, "compliance", call, kind=kind)
+
+    def register_redemption_address(self) -> ChainTx | None:
+        """Customers redeem by paying the burner's address, so the registry must allow it to hold
+        tokens. When the registry has never seen that address (a fresh deployment) and no registration
+        is on its way, the compliance key's outbox gets one; returns it. An address the registry knows
+        is left as compliance set it: a revoked or blocked redemption address is a decision, not a gap."""
+        burner = self.role_address("burner")
+        verified, blocked, expiry, jurisdiction = self.registry.functions.statusOf(burner).call()
+        if verified or blocked or expiry or jurisdiction:
+            return None
+        with self.sessions.begin() as session:
+            underway = session.scalar(
+                select(ChainTx.id).where(ChainTx.kind == REDEMPTION_KYC, ChainTx.status != "failed").limit(1)
+            )
+            if underway is not None:
+                return None
+            return self.enqueue_kyc(session, burner, kind=REDEMPTION_KYC)
 
     def chain_tx(self, tx_id: str | None) -> ChainTx | None:
         """The outbox row `tx_id`."""

@@ -5,19 +5,15 @@ the contracts to operational keys and seeds demo users with accounts and balance
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
-from eth_utils.address import to_checksum_address
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
@@ -26,15 +22,12 @@ from wallet.bank.core import SENDING_ROLES, Bank, BankConfig
 from wallet.bank.events import EventFeed, EventPump
 from wallet.bank.operations import OperationsService
 from wallet.bank.payments import PaymentService
-from wallet.bank.users import AuthConfig, Principal, UserService
+from wallet.bank.users import AuthConfig, UserService
 from wallet.bank.webhooks import WebhookConfig, WebhookService
-from wallet.chain.compiler import Compilation
-from wallet.chain.deploy import BankRoles, Manifest, bank_contracts, deploy_bank, onboard
-from wallet.chain.transact import Transactor
-from wallet.db.models import ChainTx, User
-from wallet.errors import ConfigurationError, UnknownKeyError, WalletError
+from wallet.chain.deploy import Manifest
+from wallet.keys import operational_signers
 from wallet.keys.base import Signer
-from wallet.keys.keystore import OPERATIONAL_ROLES, Keystore, operational_keys
+from wallet.keys.keystore import Keystore
 from wallet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,25 +50,6 @@ class Services:
     def close(self) -> None:
         """Releases HTTP clients."""
         self.webhooks.close()
-
-
-def operational_signers(settings: Settings, keystore: Keystore) -> dict[str, Signer]:
-    """The bank's key per role: from the local keystore, or generated in and used from the PKCS#11
-    token (`TDW_SIGNER=pkcs11`)."""
-    if settings.signer == "keystore":
-        return dict(operational_keys(keystore))
-    from wallet.keys.pkcs11 import Pkcs11Token  # needs the PKCS#11 module only when configured
-
-    if settings.pkcs11_pin is None:
-        raise ConfigurationError("TDW_SIGNER=pkcs11 needs TDW_PKCS11_PIN")
-    token = Pkcs11Token(settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_pin)
-    signers: dict[str, Signer] = {}
-    for role in OPERATIONAL_ROLES:
-        try:
-            signers[role] = token.signer(f"role:{role}")
-        except UnknownKeyError:
-            signers[role] = token.generate(f"role:{role}")
-    return signers
 
 
 def build_services(
@@ -144,27 +118,6 @@ def user_service(
     )
 
 
-REDEMPTION_KYC = "kyc-redemption"
-
-
-def register_redemption_address(bank: Bank) -> ChainTx | None:
-    """Customers redeem by paying the burner's address, so the registry must allow it to hold tokens.
-    When the registry has never seen that address (a fresh deployment) and no registration is on its
-    way, the compliance key's outbox gets one; returns it. An address the registry knows is left as
-    compliance set it: a revoked or blocked redemption address is a decision, not a gap."""
-    burner = bank.role_address("burner")
-    verified, blocked, expiry, jurisdiction = bank.registry.functions.statusOf(burner).call()
-    if verified or blocked or expiry or jurisdiction:
-        return None
-    with bank.sessions.begin() as session:
-        underway = session.scalar(
-            select(ChainTx.id).where(ChainTx.kind == REDEMPTION_KYC, ChainTx.status != "failed").limit(1)
-        )
-        if underway is not None:
-            return None
-        return bank.enqueue_kyc(session, burner, kind=REDEMPTION_KYC)
-
-
 # ------------------------------------------------------------------------------------ workers ---
 
 
@@ -226,97 +179,4 @@ class Workers:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-# ------------------------------------------------------------------------------ development ---
-
-
-def deploy_dev(
-    w3: Web3, compilation: Compilation, deployer: Signer, signers: Mapping[str, Signer], *, bank_name: str,
-    currencies: list[str], minter_allowance: int,
-) -> Manifest:  # fmt: skip
-    """Deploys a development bank whose roles are the operational keys, funds every key with gas from
-    the node's first account, and registers the redemption (burner) address with the registry."""
-    from wallet.chain.node import fund_from_dev_account  # development chains only
-
-    for signer in [deployer, *signers.values()]:
-        if w3.eth.get_balance(signer.address) < 10**20:
-            fund_from_dev_account(w3, signer.address, 10**21)
-    abis = [c.abi for c in compilation.contracts.values()]
-    roles = BankRoles(
-        admin=signers["admin"].address, minter=signers["minter"].address, burner=signers["burner"].address,
-        pauser=signers["pauser"].address, compliance=signers["compliance"].address,
-    )  # fmt: skip
-    manifest = deploy_bank(
-        w3, Transactor(w3, deployer, abis), compilation, bank_name=bank_name, currencies=currencies,
-        roles=roles, minter_allowance=minter_allowance,
-    )  # fmt: skip
-    onboard(
-        Transactor(w3, signers["compliance"], abis), bank_contracts(w3, compilation, manifest), [roles.burner]
-    )
-    return manifest
-
-
-def manifest_fits(manifest: Manifest, signers: Mapping[str, Signer]) -> bool:
-    """Whether a manifest's roles are held by these operational keys."""
-    roles = manifest.roles.model_dump()
-    return all(to_checksum_address(roles[r]) == signers[r].address for r in roles)
-
-
-DEMO_USERS = (
-    ("admin", "admin"),
-    ("operator", "operator"),
-    ("compliance", "compliance"),
-    ("alice", "customer"),
-    ("bob", "customer"),
-)
-DEMO_BALANCES = {"USD": "1000.00", "EUR": "500.00"}
-
-
-def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) -> list[dict[str, str]]:
-    """Creates the demo users, opens the customers' accounts and mints them a balance; safe to run
-    again after an interruption (each step checks what exists; mints are idempotent). The background
-    workers must be running. Returns the logins, kept in `logins_path` (development only: demo
-    credentials)."""
-    if logins_path.exists():
-        logins: list[dict[str, str]] = json.loads(logins_path.read_text())
-    else:
-        with services.bank.readers() as session:
-            if session.scalar(select(func.count()).select_from(User)):
-                raise WalletError(
-                    f"the database has users but {logins_path} is missing; use a new data folder"
-                )
-        logins = []
-        for username, role in DEMO_USERS:
-            password = f"{username}-demo-password"
-            enrolment = services.users.create(username, password, role)  # type: ignore[arg-type]
-            logins.append(
-                {"username": username, "password": password, "role": role,
-                 "totp_secret": enrolment.totp_secret, "totp_uri": enrolment.totp_uri}
-            )  # fmt: skip
-        logins_path.parent.mkdir(parents=True, exist_ok=True)
-        logins_path.write_text(json.dumps(logins, indent=2) + "\n")
-    principals = {}
-    for login in logins:
-        user = services.users.by_username(login["username"])
-        if user is None:
-            raise WalletError(f"{logins_path} names {login['username']!r}, who is not in the database")
-        principals[login["username"]] = Principal(user.id, user.username, user.role)  # type: ignore[arg-type]
-    accounts = []
-    for name in ("alice", "bob"):
-        have = {a.currency: a for a in services.accounts.accounts_of(principals[name])}
-        for code in services.bank.tokens:
-            accounts.append(have[code] if code in have else services.accounts.open(principals[name], code))
-    deadline = time.monotonic() + timeout
-    for account in accounts:
-        while services.accounts.get(principals["admin"], account.id).status != "active":
-            if time.monotonic() > deadline:
-                raise WalletError("the demo accounts' KYC registration did not reach the chain")
-            time.sleep(0.1)
-    for account in accounts:
-        services.operations.mint(
-            principals["operator"], idempotency_key=f"demo-seed-{account.id}", currency=account.currency,
-            amount=DEMO_BALANCES.get(account.currency, "100"), to_account=account.id,
-        )  # fmt: skip
-    return logins
-
-
-__all__ = ["SENDING_ROLES", "Services", "Workers", "build_services", "deploy_dev", "seed_demo"]
+__all__ = ["SENDING_ROLES", "Services", "Workers", "build_services", "user_service"]

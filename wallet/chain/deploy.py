@@ -4,7 +4,7 @@ verifies code on chain against a fresh compile of the sources."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,6 +19,7 @@ from web3.types import TxReceipt
 from wallet.chain.compiler import Compilation, mask_immutables
 from wallet.chain.transact import Transactor
 from wallet.errors import ChainError, ManifestError
+from wallet.keys.base import Signer
 from wallet.money import currency
 
 MANIFEST_FORMAT = "tdw-deployment/1"
@@ -291,6 +292,12 @@ def deploy_dev_bank(
         roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
     )  # fmt: skip
     return admin, manifest, bank_contracts(w3, compilation, manifest)
+
+
+def manifest_fits(manifest: Manifest, signers: Mapping[str, Signer]) -> bool:
+    """Whether a manifest's roles are held by these operational keys."""
+    roles = manifest.roles.model_dump()
+    return all(to_checksum_address(roles[r]) == signers[r].address for r in roles)
 
 
 def load_contract(w3: Web3, compilation: Compilation, name: str, address: str) -> Contract:

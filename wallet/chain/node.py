@@ -15,7 +15,6 @@ from typing import IO, Any
 import requests
 from eth_typing import ChecksumAddress
 from web3 import HTTPProvider, Web3
-from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint
 
 from wallet.errors import NodeError, NodeUnreachableError
@@ -50,25 +49,6 @@ def connect(url: str, *, timeout: float = 30.0) -> Web3:
     except Exception as exc:
         raise NodeError(f"no JSON-RPC node answers at {url}: {exc}") from exc
     return w3
-
-
-class _SerialEthereumTesterProvider(EthereumTesterProvider):
-    """py-evm is not thread-safe; a service calls its chain from many threads (API requests, the
-    relayer, the indexer, a block ticker), so each call here runs alone."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-
-    def make_request(self, method: Any, params: Any) -> Any:
-        with self._lock:
-            return super().make_request(method, params)
-
-
-def eth_tester() -> Web3:
-    """A `Web3` on a fresh in-process py-evm chain with funded, unlocked accounts; safe to share
-    between threads."""
-    return Web3(_SerialEthereumTesterProvider())
 
 
 class BlockTicker:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from eth_tester.exceptions import BlockNotFound
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
+
+from wallet.chain.inprocess import loaded_exception
 
 
 def request(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
@@ -23,7 +24,10 @@ def request(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
         return cast(dict[str, Any], w3.provider.make_request(method, params))  # type: ignore[arg-type]
     try:
         result = w3.manager.request_blocking(method, params)  # type: ignore[arg-type]
-    except BlockNotFound:
+    except Exception as exc:
+        block_not_found = loaded_exception("BlockNotFound")
+        if block_not_found is None or not isinstance(exc, block_not_found):
+            raise
         result = None
     return {"jsonrpc": "2.0", "result": as_json_rpc(result)}
 

@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
@@ -19,6 +18,7 @@ from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
+from wallet.chain.inprocess import loaded_exception
 from wallet.chain.revert import ErrorDecoder
 from wallet.errors import ContractRevertError
 from wallet.keys.base import Signer
@@ -60,7 +60,7 @@ class Transactor:
             params["gas"] = gas
         try:
             tx = call.build_transaction(params)  # type: ignore[arg-type]
-        except (ContractLogicError, TransactionFailed) as exc:
+        except revert_errors() as exc:
             raise self._revert_error(exc) from None
         signed = self.signer.sign_transaction(tx)
         self.w3.eth.send_raw_transaction(signed.raw)
@@ -98,13 +98,26 @@ def replay_revert(w3: Web3, decoder: ErrorDecoder, tx_hash: bytes, receipt: TxRe
     hex_hash = "0x" + tx_hash.hex()
     try:
         w3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
-    except (ContractLogicError, TransactionFailed) as exc:
+    except revert_errors() as exc:
         raw = revert_data(exc)
         name, args = decoder.decode(raw)
         return ContractRevertError(name, args, tx_hash=hex_hash, raw=raw)
     return ContractRevertError(
         "UnknownError", {"reason": "reverted on chain; replay succeeded"}, tx_hash=hex_hash
     )
+
+
+def revert_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean a call or an estimate reverted: web3's `ContractLogicError`, and
+    eth-tester's `TransactionFailed` once the in-process chain is loaded (only it can raise that, so
+    this never imports eth-tester)."""
+    failed = loaded_exception("TransactionFailed")
+    return (ContractLogicError,) if failed is None else (ContractLogicError, failed)
+
+
+def _is_eth_tester_failure(exc: BaseException) -> bool:
+    failed = loaded_exception("TransactionFailed")
+    return failed is not None and isinstance(exc, failed)
 
 
 def revert_data(exc: BaseException) -> bytes:
@@ -114,7 +127,7 @@ def revert_data(exc: BaseException) -> bytes:
     while seen is not None:
         if isinstance(seen, ContractLogicError) and isinstance(seen.data, str):
             return bytes(HexBytes(seen.data))
-        if isinstance(seen, TransactionFailed) and seen.args:
+        if _is_eth_tester_failure(seen) and seen.args:
             # eth-tester wraps py-evm's Revert(bytes) as TransactionFailed(Revert(bytes)).
             inner = seen.args[0]
             if isinstance(inner, BaseException) and inner.args:

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from wallet.chain.deploy import deploy_dev_bank, onboard
-from wallet.chain.node import AnvilNode, eth_tester
+from wallet.chain.inprocess import eth_tester
+from wallet.chain.node import AnvilNode
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.ledger.indexer import Indexer, IndexerConfig

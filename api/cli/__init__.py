@@ -1,0 +1,14 @@
+"""The `tdw` command line. It is the process entry point, so it sits in `api/`, the outermost layer: it
+composes `wallet` services and serves HTTP. Each command is a thin shell over a `wallet` function; the
+modules here group them by area, and importing this package registers them all on `app`.
+
+- `app`: the Typer application, its `WalletError` -> exit code 2 handling, shared helpers
+- `serve`: `tdw dev` and `tdw serve`; `demo`: the development bank `tdw dev` deploys and seeds
+- `chain`: compile, deploy, verify, keys; `ledger`: index, reconcile, statement
+- `users`: add-user, totp; `bench`: `tdw bench ...`
+"""
+
+from api.cli import bench, chain, ledger, serve, users
+from api.cli.app import app
+
+__all__ = ["app", "bench", "chain", "ledger", "serve", "users"]

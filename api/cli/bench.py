@@ -1,0 +1,119 @@
+"""`tdw bench ...`: benchmarks; each prints JSON and compares against a reference measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from web3 import Web3
+
+from api.cli.app import app, compile_project, fail, print_json
+from wallet.bench import api as api_bench
+from wallet.bench import gas as gas_bench
+from wallet.bench import index as index_bench
+from wallet.bench import transfers as transfers_bench
+from wallet.chain.compiler import Compilation
+from wallet.chain.node import AnvilNode, connect
+from wallet.settings import get_settings
+
+bench_app = typer.Typer(
+    help="Benchmarks; each prints JSON and compares against a reference from the same run."
+)
+app.add_typer(bench_app, name="bench")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print only the JSON document")]
+
+
+def _run_bench(
+    run: Callable[[Web3, Compilation, Path], dict[str, Any]], rpc: str | None = None
+) -> dict[str, Any]:
+    """Compiles and runs a benchmark on `rpc`, or on a fresh anvil, with a scratch folder it may use."""
+    settings = get_settings()
+    compilation = compile_project(settings)
+    with tempfile.TemporaryDirectory(prefix="tdw-bench-") as folder:
+        if rpc:
+            return run(connect(rpc), compilation, Path(folder))
+        with AnvilNode(settings.project_root) as w3:
+            return run(w3, compilation, Path(folder))
+
+
+@bench_app.command("gas")
+def bench_gas(
+    json_output: JsonOption = False,
+    rpc: Annotated[
+        str | None, typer.Option(help="Use this development node instead of a fresh anvil")
+    ] = None,
+) -> None:
+    """Gas of DepositToken's transfer, mint, burn and authorizations against a plain OpenZeppelin ERC-20."""
+    result = _run_bench(lambda w3, compilation, _: gas_bench.run(w3, compilation), rpc)
+    print_json(result, json_output)
+    if not json_output:
+        typer.echo(f"transfer costs {result['transfer_ratio']:.2f}x a plain OpenZeppelin ERC-20 transfer")
+
+
+@bench_app.command("transfers")
+def bench_transfers(
+    n: Annotated[int, typer.Option("--n", help="How many transfers each way", min=1)] = 2000,
+    json_output: JsonOption = False,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: a fresh SQLite file)")] = None,
+) -> None:
+    """Customer transfers through keystore, relayer and outbox against plain pre-signed transfers."""
+    settings = get_settings()
+    result = _run_bench(
+        lambda w3, compilation, folder: transfers_bench.run(
+            w3,
+            compilation,
+            n=n,
+            db_url=db or f"sqlite:///{folder}/bench.db",
+            project_root=settings.project_root,
+            pkcs11_module=settings.pkcs11_module,
+        )
+    )
+    print_json(result, json_output)
+
+
+@bench_app.command("index")
+def bench_index(
+    events: Annotated[int, typer.Option(help="How many transfer events to generate", min=1)] = 100_000,
+    json_output: JsonOption = False,
+    postgres: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL whose server may create a scratch database")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+) -> None:
+    """Indexing speed into SQLite and PostgreSQL against raw eth_getLogs decoding, and a large statement."""
+    result = _run_bench(
+        lambda w3, compilation, folder: index_bench.run(
+            w3,
+            compilation,
+            events=events,
+            sqlite_url=f"sqlite:///{folder}/index.db",
+            postgres_admin_url=postgres or None,
+        )
+    )
+    print_json(result, json_output)
+
+
+@bench_app.command("api")
+def bench_api(
+    url: Annotated[str, typer.Option(help="Base URL of a running `tdw dev`")] = "http://127.0.0.1:8000",
+    seconds: Annotated[float, typer.Option(help="How long to send transfers", min=1)] = 30,
+    clients: Annotated[int, typer.Option(help="Concurrent customers", min=2)] = 32,
+    json_output: JsonOption = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The instance's data folder (its demo operator login mints balances)")
+    ] = None,
+) -> None:
+    """POST /v1/transfers between many customer pairs against a running API: accepted and final per
+    second and latency percentiles, against an authenticated GET measured in the same run."""
+    settings = get_settings()
+    logins_path = (data_dir or settings.data_dir) / "demo-logins.json"
+    if not logins_path.exists():
+        raise fail(f"{logins_path} is missing; point --data-dir at the folder of the running `tdw dev`")
+    operator = next((x for x in json.loads(logins_path.read_text()) if x["role"] == "operator"), None)
+    if operator is None:
+        raise fail(f"{logins_path} has no operator login")
+    print_json(api_bench.run(url, seconds=seconds, clients=clients, operator=operator), json_output)

@@ -1,0 +1,125 @@
+"""The development bank that `tdw dev` runs: deployed to the operational keys on a development chain,
+and seeded with demo users, accounts and balances. Development only: nothing here runs in `tdw serve`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy import func, select
+from web3 import Web3
+
+from wallet.bank.runtime import Services
+from wallet.bank.users import Principal
+from wallet.chain.compiler import Compilation
+from wallet.chain.deploy import BankRoles, Manifest, bank_contracts, deploy_bank, onboard
+from wallet.chain.node import fund_from_dev_account
+from wallet.chain.transact import Transactor
+from wallet.db.models import User
+from wallet.errors import WalletError
+from wallet.keys import Signer
+
+DEMO_USERS = (
+    ("admin", "admin"),
+    ("operator", "operator"),
+    ("compliance", "compliance"),
+    ("alice", "customer"),
+    ("bob", "customer"),
+)
+DEMO_BALANCES = {"USD": "1000.00", "EUR": "500.00"}
+
+
+def deploy_dev(
+    w3: Web3,
+    compilation: Compilation,
+    deployer: Signer,
+    signers: Mapping[str, Signer],
+    *,
+    bank_name: str,
+    currencies: list[str],
+    minter_allowance: int,
+) -> Manifest:
+    """Deploys a development bank whose roles are the operational keys, funds every key with gas from
+    the node's first account, and registers the redemption (burner) address with the registry."""
+    for signer in [deployer, *signers.values()]:
+        if w3.eth.get_balance(signer.address) < 10**20:
+            fund_from_dev_account(w3, signer.address, 10**21)
+    abis = [c.abi for c in compilation.contracts.values()]
+    roles = BankRoles(
+        admin=signers["admin"].address,
+        minter=signers["minter"].address,
+        burner=signers["burner"].address,
+        pauser=signers["pauser"].address,
+        compliance=signers["compliance"].address,
+    )
+    manifest = deploy_bank(
+        w3,
+        Transactor(w3, deployer, abis),
+        compilation,
+        bank_name=bank_name,
+        currencies=currencies,
+        roles=roles,
+        minter_allowance=minter_allowance,
+    )
+    onboard(
+        Transactor(w3, signers["compliance"], abis), bank_contracts(w3, compilation, manifest), [roles.burner]
+    )
+    return manifest
+
+
+def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) -> list[dict[str, str]]:
+    """Creates the demo users, opens the customers' accounts and mints them a balance; safe to run
+    again after an interruption (each step checks what exists; mints are idempotent). The background
+    workers must be running. Returns the logins, kept in `logins_path` (development only: demo
+    credentials)."""
+    if logins_path.exists():
+        logins: list[dict[str, str]] = json.loads(logins_path.read_text())
+    else:
+        with services.bank.readers() as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                raise WalletError(
+                    f"the database has users but {logins_path} is missing; use a new data folder"
+                )
+        logins = []
+        for username, role in DEMO_USERS:
+            password = f"{username}-demo-password"
+            enrolment = services.users.create(username, password, role)  # type: ignore[arg-type]
+            logins.append(
+                {
+                    "username": username,
+                    "password": password,
+                    "role": role,
+                    "totp_secret": enrolment.totp_secret,
+                    "totp_uri": enrolment.totp_uri,
+                }
+            )
+        logins_path.parent.mkdir(parents=True, exist_ok=True)
+        logins_path.write_text(json.dumps(logins, indent=2) + "\n")
+    principals = {}
+    for login in logins:
+        user = services.users.by_username(login["username"])
+        if user is None:
+            raise WalletError(f"{logins_path} names {login['username']!r}, who is not in the database")
+        principals[login["username"]] = Principal(user.id, user.username, user.role)  # type: ignore[arg-type]
+    accounts = []
+    for name in ("alice", "bob"):
+        have = {a.currency: a for a in services.accounts.accounts_of(principals[name])}
+        for code in services.bank.tokens:
+            accounts.append(have[code] if code in have else services.accounts.open(principals[name], code))
+    deadline = time.monotonic() + timeout
+    for account in accounts:
+        while services.accounts.get(principals["admin"], account.id).status != "active":
+            if time.monotonic() > deadline:
+                raise WalletError("the demo accounts' KYC registration did not reach the chain")
+            time.sleep(0.1)
+    for account in accounts:
+        services.operations.mint(
+            principals["operator"],
+            idempotency_key=f"demo-seed-{account.id}",
+            currency=account.currency,
+            amount=DEMO_BALANCES.get(account.currency, "100"),
+            to_account=account.id,
+        )
+    return logins
