@@ -10,7 +10,6 @@ SSE stream, the webhook dispatcher) follow the event ids.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from sqlalchemy import Select, bindparam, insert, select, text, update
@@ -75,17 +74,6 @@ class EventPump:
     def step(self) -> int:
         """Publishes what changed since the last step; returns how many events were written."""
         return self._transfers() + self._incoming()
-
-    def run(self, stop: threading.Event, interval: float = 0.2, busy_interval: float = 0.05) -> None:
-        """Steps until `stop` is set, every `interval` seconds when idle and every `busy_interval` while
-        there is work (so it does not rescan open transfers back to back); errors are logged and retried."""
-        while not stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:
-                log.exception("event pump step failed; retrying")
-                busy = 0
-            stop.wait(busy_interval if busy else interval)
 
     def _transfers(self) -> int:
         # Read and build the events outside the write transaction; write them in a short one, each

@@ -9,8 +9,6 @@ The contract is the authority: a mint above the minter's allowance is refused by
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,13 +16,14 @@ from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from wallet.bank.accounts import AccountService
 from wallet.bank.core import ROLE_NAMES, Bank
 from wallet.bank.users import Principal
 from wallet.db.models import BankOperation, ChainTx
-from wallet.errors import ConflictError, IdempotencyConflictError, InvalidRequestError, NotFoundError
+from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
+from wallet.idempotency import insert_or_replay, replay, request_hash, scoped_key
 from wallet.money import parse_amount
 
 DEFAULT_ADMIN_ROLE = bytes(32)
@@ -222,38 +221,41 @@ class OperationsService:
         details: dict[str, Any],
     ) -> tuple[OperationView, bool]:
         body = {"kind": kind, "currency": currency, "target": target, "amount": str(amount), **details}
-        request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        key = None
-        if idempotency_key is not None:
-            if not idempotency_key or len(idempotency_key) > 100 or not idempotency_key.isprintable():
-                raise InvalidRequestError("the Idempotency-Key header must be 1 to 100 printable characters")
-            key = f"{principal.user_id}:{idempotency_key}"
+        body_hash = request_hash(body)
+        key = scoped_key(principal.user_id, idempotency_key) if idempotency_key is not None else None
+        if key is not None:
             existing = self._by_key(key)
             if existing is not None:
-                return self._same(existing, request_hash, idempotency_key), False
-        row = BankOperation(
-            id=uuid.uuid4().hex, kind=kind, requested_by=principal.user_id, idempotency_key=key,
-            request_hash=request_hash, currency=currency, target=target, amount=amount, details=details,
-        )  # fmt: skip
-        try:
-            with self.bank.sessions.begin() as session:
-                row.chain_tx_id = self.bank.enqueue(session, role, call, kind=kind).id
-                session.add(row)
-        except IntegrityError:
-            existing = self._by_key(key) if key else None
-            if existing is None or idempotency_key is None:
-                raise
-            return self._same(existing, request_hash, idempotency_key), False
-        return self._view(row), True
+                return self._view(replay(existing, body_hash, idempotency_key or key)), False
+
+        def insert(session: Session) -> BankOperation:
+            row = BankOperation(
+                id=uuid.uuid4().hex,
+                kind=kind,
+                requested_by=principal.user_id,
+                idempotency_key=key,
+                request_hash=body_hash,
+                currency=currency,
+                target=target,
+                amount=amount,
+                details=details,
+            )
+            row.chain_tx_id = self.bank.enqueue(session, role, call, kind=kind).id
+            session.add(row)
+            return row
+
+        row, created = insert_or_replay(
+            self.bank.sessions,
+            insert,
+            lambda: self._by_key(key) if key is not None else None,
+            body_hash=body_hash,
+            key=idempotency_key or "",
+        )
+        return self._view(row), created
 
     def _by_key(self, key: str) -> BankOperation | None:
         with self.bank.readers() as session:
             return session.scalars(select(BankOperation).where(BankOperation.idempotency_key == key)).first()
-
-    def _same(self, existing: BankOperation, request_hash: str, key: str) -> OperationView:
-        if existing.request_hash != request_hash:
-            raise IdempotencyConflictError(key)
-        return self._view(existing)
 
     def _view(self, row: BankOperation) -> OperationView:
         tx = self.bank.chain_tx(row.chain_tx_id)

@@ -21,6 +21,7 @@ from wallet.chain.addresses import checksum
 from wallet.chain.eip3009 import ZERO_REFERENCE
 from wallet.db.models import ChainTx, TransferRequest
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
+from wallet.idempotency import scoped_key
 from wallet.money import parse_amount
 
 TRANSFER_STATES = ("pending", "submitted", "executed", "confirmed", "final", "failed")
@@ -111,8 +112,7 @@ class PaymentService:
     ) -> tuple[TransferView, bool]:
         """Submits a transfer; returns it and whether it was created now (False: a repeated request)."""
         principal.require("customer")
-        if not idempotency_key or len(idempotency_key) > 100 or not idempotency_key.isprintable():
-            raise InvalidRequestError("the Idempotency-Key header must be 1 to 100 printable characters")
+        key = scoped_key(principal.user_id, idempotency_key)
         account = self.accounts.owned(principal, from_account)
         self.bank.token(currency)  # an unknown currency is named as such
         if currency != account.currency:
@@ -122,7 +122,6 @@ class PaymentService:
         if payee == account.address:
             raise InvalidRequestError("the payer and the payee are the same address")
         payment_reference = encode_reference(reference)
-        key = f"{principal.user_id}:{idempotency_key}"
         threshold = self.bank.config.totp_transfer_threshold * 10 ** self.bank.token(currency).decimals
         # A repeat of a stored request gets the original back without a second TOTP code.
         if value > threshold and self.bank.transfers.by_key(key) is None:

@@ -29,6 +29,7 @@ from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
 from wallet.settings import Settings
+from wallet.workers import run_forever
 
 log = logging.getLogger(__name__)
 
@@ -121,34 +122,15 @@ def user_service(
 # ------------------------------------------------------------------------------------ workers ---
 
 
-def relay_forever(bank: Bank, stop: threading.Event, idle: float = 0.05) -> None:
-    """The relayer: packs pending transfers into batches and moves every outbox forward, until `stop`."""
-    failures = 0
-    while not stop.is_set():
-        try:
-            busy = 0
-            while bank.transfers.relay(bank.outboxes["relayer"]) is not None:
-                busy += 1
-            for outbox in bank.outboxes.values():
-                busy += outbox.process()
-            failures = 0
-        except Exception:
-            failures += 1
-            log.exception("relayer pass failed; retrying")
-            stop.wait(min(5.0, 0.1 * 2**failures))
-            continue
-        if not busy:
-            stop.wait(idle)
-
-
-def index_forever(bank: Bank, stop: threading.Event, interval: float = 0.2) -> None:
-    """The indexer, following the chain until `stop`; errors (a node restart) are logged and retried."""
-    while not stop.is_set():
-        try:
-            bank.indexer.follow(stop, interval)
-        except Exception:
-            log.exception("indexer failed; retrying")
-            stop.wait(1.0)
+def relay_step(bank: Bank) -> int:
+    """One pass of the relayer: packs pending transfers into batches, then moves every outbox forward;
+    returns how much it did."""
+    busy = 0
+    while bank.transfers.relay(bank.outboxes["relayer"]) is not None:
+        busy += 1
+    for outbox in bank.outboxes.values():
+        busy += outbox.process()
+    return busy
 
 
 class Workers:
@@ -157,13 +139,25 @@ class Workers:
     def __init__(self, services: Services) -> None:
         self.stop_event = threading.Event()
         bank = services.bank
-        targets: dict[str, Callable[[], None]] = {
-            "relayer": lambda: relay_forever(bank, self.stop_event),
-            "indexer": lambda: index_forever(bank, self.stop_event),
-            "events": lambda: services.pump.run(self.stop_event),
-            "webhooks": lambda: services.webhooks.run(self.stop_event),
+        stop = self.stop_event
+        # (step, seconds to wait after an idle step, after a busy one): the event pump pauses between
+        # busy passes too, so that it does not rescan open transfers back to back.
+        loops: dict[str, tuple[Callable[[], int], float, float]] = {
+            "relayer": (lambda: relay_step(bank), 0.05, 0.0),
+            "indexer": (bank.indexer.follow_step, 0.2, 0.0),
+            "events": (services.pump.step, 0.2, 0.05),
+            "webhooks": (services.webhooks.step, 0.2, 0.0),
         }
-        self.threads = [threading.Thread(target=t, name=f"tdw-{n}", daemon=True) for n, t in targets.items()]
+        self.threads = [
+            threading.Thread(
+                target=run_forever,
+                args=(step, stop),
+                kwargs={"name": name, "idle": idle, "busy": busy},
+                name=f"tdw-{name}",
+                daemon=True,
+            )
+            for name, (step, idle, busy) in loops.items()
+        ]
 
     def start(self) -> Workers:
         """Starts every worker."""

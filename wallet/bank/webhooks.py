@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -151,17 +150,6 @@ class WebhookService:
         many attempts were made."""
         self._fan_out()
         return self._deliver(now or datetime.now(UTC))
-
-    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
-        """Steps until `stop` is set; errors are logged and retried."""
-        while not stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:
-                log.exception("webhook step failed; retrying")
-                busy = 0
-            if not busy:
-                stop.wait(interval)
 
     def close(self) -> None:
         """Closes the HTTP client."""

@@ -35,6 +35,7 @@ from wallet.chain.confirmations import confirmation_state
 from wallet.db.engine import readonly
 from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import DeepReorgError, LedgerError, LogRangeTooLargeError
+from wallet.workers import run_forever
 
 log = logging.getLogger(__name__)
 
@@ -139,16 +140,18 @@ class Indexer:
         self._update_states(head)
         return result
 
+    def follow_step(self) -> int:
+        """One step for a worker loop: 0 at the head, else 1. A deep reorg is logged loudly (by the
+        rollback) and following goes on from the fork."""
+        try:
+            return 0 if self.step() is None else 1
+        except DeepReorgError:
+            return 1
+
     def follow(self, stop: threading.Event, poll_interval: float = 1.0) -> None:
-        """Steps until `stop` is set, waiting `poll_interval` whenever the mirror is at the head. A deep
-        reorg is logged loudly (by the rollback) and following goes on."""
-        while not stop.is_set():
-            try:
-                result = self.step()
-            except DeepReorgError:
-                continue
-            if result is None:
-                stop.wait(poll_interval)
+        """Steps until `stop` is set, waiting `poll_interval` whenever the mirror is at the head; a
+        failing step (the node away, a block it lost) is logged and retried with a backoff."""
+        run_forever(self.follow_step, stop, name="indexer", idle=poll_interval)
 
     def run_until_head(self, max_steps: int = 1_000_000) -> int:
         """Steps until the mirror is at the head; returns how many entries were applied."""

@@ -12,8 +12,6 @@ again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,7 +23,6 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.types import TxReceipt
@@ -35,7 +32,8 @@ from wallet.chain.eip3009 import ZERO_REFERENCE, TokenDomain, nonce_from_key, si
 from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, TransferRequest
-from wallet.errors import IdempotencyConflictError, TransferError
+from wallet.errors import TransferError
+from wallet.idempotency import insert_or_replay, request_hash
 from wallet.keys.base import Signature, Signer
 from wallet.tx.outbox import Outbox
 
@@ -132,7 +130,7 @@ class TransferService:
         }  # fmt: skip
         if memo:
             body["memo"] = memo  # only when given, so hashes of requests stored before memos stay valid
-        request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        body_hash = request_hash(body)
 
         # Optimistic: sign and insert; a repeated key hits the unique constraint and gets the stored
         # request back. One database transaction in the common case instead of a look-up and an insert.
@@ -146,21 +144,19 @@ class TransferService:
             valid_before=valid_before, nonce=nonce, payment_reference=payment_reference,
         )  # fmt: skip
         request = TransferRequest(
-            id=uuid.uuid4().hex, idempotency_key=idempotency_key, request_hash=request_hash,
+            id=uuid.uuid4().hex, idempotency_key=idempotency_key, request_hash=body_hash,
             token=token_address, payer=payer_address, payee=payee_address, value=value,
             payment_reference=payment_reference, valid_before=valid_before, auth_nonce=nonce,
             signature=auth.signature.to_bytes(), status="pending", owner_id=owner_id, memo=memo or None,
         )  # fmt: skip
-        try:
-            with self._sessions.begin() as session:
-                session.add(request)
-        except IntegrityError:
-            # The key was used before (or by a concurrent submit): answer with the stored request.
-            existing = self._by_key(idempotency_key)
-            if existing is None:
-                raise
-            return self._same(existing, request_hash, idempotency_key), False
-        return request, True
+        # The key was used before (or by a concurrent submit): the stored request is the answer.
+        return insert_or_replay(
+            self._sessions,
+            lambda session: _added(session, request),
+            lambda: self._by_key(idempotency_key),
+            body_hash=body_hash,
+            key=idempotency_key,
+        )
 
     def get(self, request_id: str) -> TransferRequest | None:
         """The request with `request_id`."""
@@ -176,12 +172,6 @@ class TransferService:
             return session.scalars(
                 select(TransferRequest).where(TransferRequest.idempotency_key == idempotency_key)
             ).one_or_none()
-
-    @staticmethod
-    def _same(existing: TransferRequest, request_hash: str, key: str) -> TransferRequest:
-        if existing.request_hash != request_hash:
-            raise IdempotencyConflictError(key)
-        return existing
 
     def _token(self, token: str) -> ChecksumAddress:
         address = _address(token, "token")
@@ -289,6 +279,11 @@ def batch_calldata(structs: list[tuple[Any, ...]]) -> bytes:
     """Calldata of `batchTransferWithAuthorization(structs)`. Encoded with eth-abi directly: web3's
     `encode_abi` validates every field of every struct and costs ~1.5 ms per authorization."""
     return BATCH_SELECTOR + encode([f"{AUTHORIZATION_TUPLE}[]"], [structs])
+
+
+def _added(session: Session, request: TransferRequest) -> TransferRequest:
+    session.add(request)
+    return request
 
 
 def _address(value: str, what: str) -> ChecksumAddress:
