@@ -92,9 +92,14 @@ def status_of(exc_type: type[BaseException]) -> int:
 
 
 def problem(
-    status: int, type_: str, title: str, detail: str, instance: str, headers: dict[str, str] | None = None,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
     **extensions: Any,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     """A problem details response."""
     body = {
         "type": type_,
@@ -157,14 +162,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(
-            exc.status_code, TYPE_PREFIX + f"http-{exc.status_code}", str(exc.detail), str(exc.detail),
-            request.url.path, dict(exc.headers) if exc.headers else None,
-        )  # fmt: skip
+            exc.status_code,
+            TYPE_PREFIX + f"http-{exc.status_code}",
+            str(exc.detail),
+            str(exc.detail),
+            request.url.path,
+            dict(exc.headers) if exc.headers else None,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
         return problem(
-            500, TYPE_PREFIX + "internal", "Internal error.", "an unexpected error happened; it was logged",
+            500,
+            TYPE_PREFIX + "internal",
+            "Internal error.",
+            "an unexpected error happened; it was logged",
             request.url.path,
-        )  # fmt: skip
+        )

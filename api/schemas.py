@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from wallet.money import format_amount
+from wallet.vocabulary import AccountStatus, DeliveryStatus, OperationState, Role, TransferState
 
 
 def _decimal_string(value: Any) -> Any:
@@ -56,13 +57,13 @@ class SignupRequest(Strict):
 
 
 class UserCreate(SignupRequest):
-    role: Literal["customer", "operator", "compliance", "admin"]
+    role: Role
 
 
 class EnrolmentOut(BaseModel):
     user_id: str
     username: str
-    role: str
+    role: Role
     totp_secret: str = Field(description="The TOTP secret, shown once; add it to an authenticator")
     totp_uri: str = Field(description="otpauth:// URI of the TOTP secret (for a QR code)")
 
@@ -72,7 +73,7 @@ class TokenOut(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
     refresh_token: str
-    role: str
+    role: Role
 
 
 class RevokeRequest(Strict):
@@ -82,7 +83,7 @@ class RevokeRequest(Strict):
 class UserOut(BaseModel):
     id: str
     username: str
-    role: str
+    role: Role
     created_at: Timestamp
 
 
@@ -99,7 +100,7 @@ class AccountOut(BaseModel):
     currency: str
     address: str
     token: str
-    status: Literal["pending", "active", "rejected"]
+    status: AccountStatus
     created_at: Timestamp
 
 
@@ -148,7 +149,7 @@ class TransferError(BaseModel):
 
 class TransferOut(BaseModel):
     id: str
-    state: Literal["pending", "submitted", "executed", "confirmed", "final", "failed"]
+    state: TransferState
     currency: str
     amount: str
     payer: str
@@ -180,7 +181,7 @@ class BurnRequest(Strict):
 class OperationOut(BaseModel):
     id: str
     kind: str
-    state: Literal["pending", "broadcast", "executed", "confirmed", "final", "failed"]
+    state: OperationState
     currency: str | None
     amount: str | None
     target: str | None
@@ -253,7 +254,7 @@ class WebhookCreated(WebhookOut):
 class DeliveryOut(BaseModel):
     id: int
     event_id: int
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: Timestamp
     last_status_code: int | None

@@ -123,8 +123,10 @@ def hsm_token(project_root: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     folder = tmp_path_factory.mktemp("softhsm")
     out = subprocess.run(
         [str(project_root / "scripts" / "softhsm-token"), str(folder), "tdw-test", HSM_PIN],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     os.environ["SOFTHSM2_CONF"] = out.strip().split("=", 1)[1]
     token = Pkcs11Token(Settings().pkcs11_module, "tdw-test", SecretStr(HSM_PIN))
     yield token

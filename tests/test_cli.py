@@ -16,8 +16,11 @@ def tdw(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_deploy_then_verify_passes(anvil: AnvilNode, tmp_path: Path) -> None:
@@ -76,8 +79,14 @@ def test_bench_gas_prints_both_tokens_and_a_transfer_ratio_within_budget() -> No
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     deposit, reference = doc["deposit_token"], doc["reference_erc20"]
-    for key in ("transfer", "transfer_to_fresh_address", "mint", "burn", "transfer_with_authorization",
-                "batch_authorization_per_transfer"):  # fmt: skip
+    for key in (
+        "transfer",
+        "transfer_to_fresh_address",
+        "mint",
+        "burn",
+        "transfer_with_authorization",
+        "batch_authorization_per_transfer",
+    ):
         assert deposit[key] > 21_000, key
     for key in ("transfer", "transfer_to_fresh_address", "mint", "burn"):
         assert reference[key] > 21_000, key
@@ -118,9 +127,17 @@ def test_index_then_reconcile_agree_and_a_tampered_mirror_exits_1(anvil: AnvilNo
         holder = LedgerAccount(chain_id=31337, token=token, holder="0x" + "12" * 20)
         issuance = LedgerAccount(chain_id=31337, token=token, holder="0x" + "00" * 20)
         entry = JournalEntry(
-            chain_id=31337, token=token, block_number=1, block_hash="0x", block_time=0, tx_hash="0xfeed",
-            log_index=0, kind="mint", state="final", posted=False,
-        )  # fmt: skip
+            chain_id=31337,
+            token=token,
+            block_number=1,
+            block_hash="0x",
+            block_time=0,
+            tx_hash="0xfeed",
+            log_index=0,
+            kind="mint",
+            state="final",
+            posted=False,
+        )
         s.add_all([holder, issuance, entry])
         s.flush()
         legs = [(holder.id, 5), (issuance.id, -5)]
@@ -137,8 +154,18 @@ def test_statement_writes_every_format_and_refuses_bad_input(anvil: AnvilNode, t
     assert tdw("deploy", "--rpc", anvil.url, "--currency", "EUR", "--manifest", str(manifest)).returncode == 0
     assert tdw("index", "--once", "--manifest", str(manifest), "--rpc", anvil.url, "--db", db).returncode == 0
     account = "0x" + "ab" * 20
-    common = ["--account", account, "--from", "2026-01-01", "--to", "2026-12-31", "--manifest", str(manifest),
-              "--db", db]  # fmt: skip
+    common = [
+        "--account",
+        account,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--manifest",
+        str(manifest),
+        "--db",
+        db,
+    ]
     as_json = tdw("statement", *common)
     assert as_json.returncode == 0, as_json.stderr
     doc = json.loads(as_json.stdout)

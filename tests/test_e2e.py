@@ -56,13 +56,24 @@ class DevServer:
 
     def start(self) -> str:
         args = [
-            sys.executable, "-m", "api.cli", "dev", "--port", str(self.port), "--data-dir", str(self.folder),
-            "--anvil-port", str(self.anvil_port),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "api.cli",
+            "dev",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.folder),
+            "--anvil-port",
+            str(self.anvil_port),
+        ]
         self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env=None if self.env is None else {**os.environ, **self.env},
-        )  # fmt: skip
+        )
         assert self.process.stdout is not None
         self.output = []
         for line in self.process.stdout:
@@ -110,9 +121,13 @@ def _login(client: httpx.Client, username: str, password: str, secret: str) -> d
     for _ in range(3):
         r = client.post(
             "/v1/auth/token",
-            data={"grant_type": "password", "username": username, "password": password,
-                  "totp": pyotp.TOTP(secret).now()},
-        )  # fmt: skip
+            data={
+                "grant_type": "password",
+                "username": username,
+                "password": password,
+                "totp": pyotp.TOTP(secret).now(),
+            },
+        )
         if r.status_code == 200:
             return {"Authorization": "Bearer " + r.json()["access_token"]}
         time.sleep(31 - time.time() % 30)  # this step's code was used already
@@ -164,10 +179,15 @@ def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(serve
     bank = client.get("/v1/bank", headers=erin).json()
     sent = client.post(
         "/v1/transfers",
-        json={"from_account": account["id"], "to_address": bank["redemption_address"], "amount": "40.50",
-              "currency": "USD", "reference": "REDEEM-1"},
+        json={
+            "from_account": account["id"],
+            "to_address": bank["redemption_address"],
+            "amount": "40.50",
+            "currency": "USD",
+            "reference": "REDEEM-1",
+        },
         headers={**erin, "Idempotency-Key": "e2e-1"},
-    )  # fmt: skip
+    )
     assert sent.status_code == 201
     final = _until(
         lambda: (
@@ -257,9 +277,11 @@ def test_without_node_tdw_dev_runs_on_eth_tester_from_the_prebuilt_contracts(tmp
     project = tmp_path / "project"
     shutil.copytree(Path(__file__).resolve().parent.parent / "contracts", project / "contracts")
     dev = DevServer(
-        tmp_path / "data", free_port(), free_port(),
+        tmp_path / "data",
+        free_port(),
+        free_port(),
         env={"TDW_PROJECT_ROOT": str(project), "TDW_CACHE_DIR": str(tmp_path / "cache")},
-    )  # fmt: skip
+    )
     out = dev.start()
     try:
         assert "in-process eth-tester chain" in out and "deployed the demo bank" in out
@@ -332,12 +354,17 @@ def _serve_a_production_bank(
     fund_from_dev_account(w3, deployer.address, 10**20)
     port = free_port()
     env = {
-        **os.environ, "TDW_ENVIRONMENT": "production", "TDW_RPC_URL": rpc_url,
-        "TDW_DATABASE_URL": database_url, "TDW_KEK": secrets.token_hex(32),
-        "TDW_TOKEN_SECRET": secrets.token_urlsafe(48), "TDW_DEPLOYER_KEY": deployer.key.hex(),
-        "TDW_MANIFEST_PATH": str(folder / "deployment.json"), "TDW_API_PORT": str(port),
+        **os.environ,
+        "TDW_ENVIRONMENT": "production",
+        "TDW_RPC_URL": rpc_url,
+        "TDW_DATABASE_URL": database_url,
+        "TDW_KEK": secrets.token_hex(32),
+        "TDW_TOKEN_SECRET": secrets.token_urlsafe(48),
+        "TDW_DEPLOYER_KEY": deployer.key.hex(),
+        "TDW_MANIFEST_PATH": str(folder / "deployment.json"),
+        "TDW_API_PORT": str(port),
         "TDW_DATA_DIR": str(folder),
-    }  # fmt: skip
+    }
 
     # The operational keys, created in the database's keystore; the same on every call.
     keys = _tdw("keys", "--json", env=env)
@@ -355,10 +382,14 @@ def _serve_a_production_bank(
     assert refused.returncode == 2 and "not held by this service's operational keys" in refused.stderr
 
     deployed = _tdw(
-        "deploy", "--currency", "USD", "--manifest", str(folder / "deployment.json"),
+        "deploy",
+        "--currency",
+        "USD",
+        "--manifest",
+        str(folder / "deployment.json"),
         *(f"--{role}={roles[role]}" for role in ("admin", "minter", "burner", "pauser", "compliance")),
         env=env,
-    )  # fmt: skip
+    )
     assert deployed.returncode == 0, deployed.stderr
     admin_password = "first admin password"
     added = _tdw("add-user", "root", "--role", "admin", "--password", admin_password, env=env)
@@ -368,9 +399,12 @@ def _serve_a_production_bank(
     )
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env=env,
-    )  # fmt: skip
+        [sys.executable, "-m", "api.cli", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         assert process.stdout is not None
         banner = process.stdout.readline()
@@ -379,9 +413,10 @@ def _serve_a_production_bank(
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             admin = _login(client, "root", admin_password, admin_secret)
             operator = client.post(
-                "/v1/admin/users", json={"username": "ops", "password": PASSWORD, "role": "operator"},
+                "/v1/admin/users",
+                json={"username": "ops", "password": PASSWORD, "role": "operator"},
                 headers=admin,
-            ).json()  # fmt: skip
+            ).json()
             signup = client.post("/v1/auth/signup", json={"username": "frank", "password": PASSWORD}).json()
             frank = _login(client, "frank", PASSWORD, signup["totp_secret"])
             account = client.post("/v1/accounts", json={"currency": "USD"}, headers=frank).json()
@@ -392,9 +427,10 @@ def _serve_a_production_bank(
             )
             ops = _login(client, "ops", PASSWORD, operator["totp_secret"])
             mint = client.post(
-                "/v1/bank/mint", json={"currency": "USD", "amount": "25.00", "to_account": account["id"]},
+                "/v1/bank/mint",
+                json={"currency": "USD", "amount": "25.00", "to_account": account["id"]},
                 headers={**ops, "Idempotency-Key": uuid.uuid4().hex},
-            )  # fmt: skip
+            )
             assert mint.status_code == 202, mint.text
             balance = f"/v1/accounts/{account['id']}/balance"
             _until(lambda: client.get(balance, headers=frank).json()["balance"] == "25.00")

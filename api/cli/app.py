@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import click
 import typer
 from sqlalchemy import Engine
 from typer.core import TyperGroup
@@ -25,7 +24,7 @@ class _WalletErrorsExit(TyperGroup):
     """The command group whose commands may raise any `WalletError`: it is printed as one line on
     standard error (no traceback: the message is for the operator) and the process exits 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
         try:
             return super().invoke(ctx)
         except WalletError as exc:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from eth_typing import ChecksumAddress
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from api.cli.app import app, compile_project, fail, open_database, rpc_url
 from wallet.chain.compiler import write_prebuilt

@@ -20,13 +20,14 @@ from wallet.chain.transact import Transactor
 from wallet.db.models import User
 from wallet.errors import WalletError
 from wallet.keys import Signer
+from wallet.vocabulary import AccountStatus, Role
 
 DEMO_USERS = (
-    ("admin", "admin"),
-    ("operator", "operator"),
-    ("compliance", "compliance"),
-    ("alice", "customer"),
-    ("bob", "customer"),
+    ("admin", Role.ADMIN),
+    ("operator", Role.OPERATOR),
+    ("compliance", Role.COMPLIANCE),
+    ("alice", Role.CUSTOMER),
+    ("bob", Role.CUSTOMER),
 )
 DEMO_BALANCES = {"USD": "1000.00", "EUR": "500.00"}
 
@@ -85,12 +86,12 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
         logins = []
         for username, role in DEMO_USERS:
             password = f"{username}-demo-password"
-            enrolment = services.users.create(username, password, role)  # type: ignore[arg-type]
+            enrolment = services.users.create(username, password, role)
             logins.append(
                 {
                     "username": username,
                     "password": password,
-                    "role": role,
+                    "role": role.value,
                     "totp_secret": enrolment.totp_secret,
                     "totp_uri": enrolment.totp_uri,
                 }
@@ -102,7 +103,7 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
         user = services.users.by_username(login["username"])
         if user is None:
             raise WalletError(f"{logins_path} names {login['username']!r}, who is not in the database")
-        principals[login["username"]] = Principal(user.id, user.username, user.role)  # type: ignore[arg-type]
+        principals[login["username"]] = Principal(user.id, user.username, user.role)
     accounts = []
     for name in ("alice", "bob"):
         have = {a.currency: a for a in services.accounts.accounts_of(principals[name])}
@@ -110,7 +111,7 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
             accounts.append(have[code] if code in have else services.accounts.open(principals[name], code))
     deadline = time.monotonic() + timeout
     for account in accounts:
-        while services.accounts.get(principals["admin"], account.id).status != "active":
+        while services.accounts.get(principals["admin"], account.id).status != AccountStatus.ACTIVE:
             if time.monotonic() > deadline:
                 raise WalletError("the demo accounts' KYC registration did not reach the chain")
             time.sleep(0.1)

@@ -12,12 +12,13 @@ from api.cli.app import app, fail, open_database
 from wallet.bank.runtime import user_service
 from wallet.db import session_factory
 from wallet.settings import get_settings
+from wallet.vocabulary import Role
 
 
 @app.command("add-user")
 def add_user(
     username: Annotated[str, typer.Argument(help="Login name")],
-    role: Annotated[str, typer.Option(help="customer, operator, compliance or admin")] = "admin",
+    role: Annotated[Role, typer.Option(help="The user's role")] = Role.ADMIN,
     password: Annotated[
         str,
         typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given"),
@@ -27,8 +28,7 @@ def add_user(
     users are created over the API by an admin). Prints the TOTP secret and otpauth URI once."""
     settings = get_settings()
     with open_database(settings.effective_database_url) as engine:
-        # create() checks the role against the four there are.
-        enrolment = user_service(settings, session_factory(engine)).create(username, password, role)  # type: ignore[arg-type]
+        enrolment = user_service(settings, session_factory(engine)).create(username, password, role)
     typer.echo(f"created {enrolment.role} {enrolment.username!r} ({enrolment.user_id})")
     typer.echo(f"TOTP secret {enrolment.totp_secret}")
     typer.echo(f"TOTP URI    {enrolment.totp_uri}")

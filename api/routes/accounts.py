@@ -24,10 +24,14 @@ EXTENSIONS = {"json": "json", "csv": "csv", "pdf": "pdf", "camt053": "xml"}
 
 def _account(a: AccountView) -> AccountOut:
     return AccountOut(
-        id=a.id, user_id=a.user_id, currency=a.currency, address=a.address, token=a.token,
-        status=a.status,  # type: ignore[arg-type]
+        id=a.id,
+        user_id=a.user_id,
+        currency=a.currency,
+        address=a.address,
+        token=a.token,
+        status=a.status,
         created_at=a.created_at,
-    )  # fmt: skip
+    )
 
 
 @router.post("/accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)

@@ -10,6 +10,7 @@ from api.deps import CurrentPrincipal, ServicesDep
 from api.schemas import EnrolmentOut, RevokeRequest, SignupRequest, TokenOut, UserCreate, UserOut
 from wallet.bank.users import Enrolment, TokenPair
 from wallet.errors import InvalidRequestError
+from wallet.vocabulary import Role
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -33,7 +34,7 @@ def _tokens(pair: TokenPair) -> TokenOut:
 def signup(body: SignupRequest, services: ServicesDep) -> EnrolmentOut:
     """Creates a customer and enrols their TOTP second factor: add the returned secret (or the
     otpauth URI as a QR code) to an authenticator; every login needs a code from it."""
-    return _enrolment(services.users.create(body.username, body.password, "customer"))
+    return _enrolment(services.users.create(body.username, body.password, Role.CUSTOMER))
 
 
 @router.post("/auth/token", response_model=TokenOut)
@@ -73,5 +74,5 @@ def me(principal: CurrentPrincipal, services: ServicesDep) -> UserOut:
 @router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut, tags=["admin"])
 def create_user(body: UserCreate, principal: CurrentPrincipal, services: ServicesDep) -> EnrolmentOut:
     """Creates a user with any role (admin only)."""
-    principal.require("admin")
+    principal.require(Role.ADMIN)
     return _enrolment(services.users.create(body.username, body.password, body.role))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -22,18 +22,25 @@ from api.schemas import (
 from wallet.bank.operations import OperationView
 
 router = APIRouter(prefix="/v1", tags=["bank"])
-ACCEPTED = {200: {"model": OperationOut, "description": "A repeated request: the original operation"}}
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    200: {"model": OperationOut, "description": "A repeated request: the original operation"}
+}
 
 
 def _operation(o: OperationView) -> OperationOut:
     return OperationOut(
-        id=o.id, kind=o.kind, state=o.state,  # type: ignore[arg-type]
+        id=o.id,
+        kind=o.kind,
+        state=o.state,
         currency=o.currency,
         amount=money(o.amount, o.decimals) if o.amount is not None and o.decimals is not None else None,
-        target=o.target, details=o.details, sender=o.sender, tx_hash=o.tx_hash,
+        target=o.target,
+        details=o.details,
+        sender=o.sender,
+        tx_hash=o.tx_hash,
         error=TransferError(name=o.error["name"], args=o.error["args"]) if o.error else None,
         created_at=o.created_at,
-    )  # fmt: skip
+    )
 
 
 @router.get("/bank", response_model=BankOut)
@@ -41,28 +48,37 @@ def bank_info(principal: CurrentPrincipal, services: ServicesDep) -> BankOut:
     """The bank's contracts and its redemption address."""
     bank = services.bank
     return BankOut(
-        name=bank.manifest.bank_name, chain_id=bank.chain_id, registry=bank.manifest.registry.address,
+        name=bank.manifest.bank_name,
+        chain_id=bank.chain_id,
+        registry=bank.manifest.registry.address,
         tokens=[
             TokenInfoOut(currency=t.currency, address=t.address, decimals=t.decimals, name=t.name)
             for t in bank.tokens.values()
         ],
         redemption_address=bank.role_address("burner"),
-    )  # fmt: skip
+    )
 
 
 @router.post(
     "/bank/mint", status_code=status.HTTP_202_ACCEPTED, response_model=OperationOut, responses=ACCEPTED
 )
 def mint(
-    body: MintRequest, principal: CurrentPrincipal, services: ServicesDep, idempotency_key: IdempotencyKey,
+    body: MintRequest,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey,
     response: Response,
-) -> OperationOut:  # fmt: skip
+) -> OperationOut:
     """Operator: mints tokens for a fiat deposit, to a customer's account or a KYC'd address. The
     minter allowance is enforced by the contract: above it, the answer is a 422 naming the allowance."""
     view, created = services.operations.mint(
-        principal, idempotency_key=idempotency_key, currency=body.currency, amount=body.amount,
-        to_account=body.to_account, to_address=body.to_address,
-    )  # fmt: skip
+        principal,
+        idempotency_key=idempotency_key,
+        currency=body.currency,
+        amount=body.amount,
+        to_account=body.to_account,
+        to_address=body.to_address,
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return _operation(view)
@@ -72,9 +88,12 @@ def mint(
     "/bank/burn", status_code=status.HTTP_202_ACCEPTED, response_model=OperationOut, responses=ACCEPTED
 )
 def burn(
-    body: BurnRequest, principal: CurrentPrincipal, services: ServicesDep, idempotency_key: IdempotencyKey,
+    body: BurnRequest,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey,
     response: Response,
-) -> OperationOut:  # fmt: skip
+) -> OperationOut:
     """Operator: burns redeemed tokens from the redemption address (the fiat was paid out)."""
     view, created = services.operations.burn(
         principal, idempotency_key=idempotency_key, currency=body.currency, amount=body.amount
@@ -89,11 +108,13 @@ def minter(currency: str, principal: CurrentPrincipal, services: ServicesDep) ->
     """Operator or admin: the minter's remaining allowance and the redemption balance."""
     info = services.operations.minter(principal, currency)
     return MinterOut(
-        currency=info.currency, minter=info.minter, allowance=money(info.allowance, info.decimals),
+        currency=info.currency,
+        minter=info.minter,
+        allowance=money(info.allowance, info.decimals),
         redemption_address=info.redemption_address,
         redemption_balance=money(info.redemption_balance, info.decimals),
         total_supply=money(info.total_supply, info.decimals),
-    )  # fmt: skip
+    )
 
 
 @router.get("/bank/operations", response_model=list[OperationOut])

@@ -16,12 +16,20 @@ router = APIRouter(prefix="/v1", tags=["transfers"])
 def transfer_out(t: TransferView) -> TransferOut:
     """The API body of a transfer."""
     return TransferOut(
-        id=t.id, state=t.state,  # type: ignore[arg-type]
-        currency=t.currency, amount=money(t.amount, t.decimals), payer=t.payer, payee=t.payee,
-        reference=t.reference, memo=t.memo, tx_hash=t.tx_hash, block_number=t.block_number,
+        id=t.id,
+        state=t.state,
+        currency=t.currency,
+        amount=money(t.amount, t.decimals),
+        payer=t.payer,
+        payee=t.payee,
+        reference=t.reference,
+        memo=t.memo,
+        tx_hash=t.tx_hash,
+        block_number=t.block_number,
         error=TransferError(name=t.error["name"], args=t.error["args"]) if t.error else None,
-        created_at=t.created_at, updated_at=t.updated_at,
-    )  # fmt: skip
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+    )
 
 
 @router.post(
@@ -42,10 +50,18 @@ def create_transfer(
     with GET /v1/transfers/{id} or the event stream. Above the bank's threshold a fresh TOTP code is
     required in `totp`."""
     view, created = services.payments.submit(
-        principal, idempotency_key=idempotency_key, from_account=body.from_account, amount=body.amount,
-        currency=body.currency, to_account=body.to_account, to_address=body.to_address,
-        to_payee=body.to_payee, reference=body.reference, memo=body.memo, totp=body.totp,
-    )  # fmt: skip
+        principal,
+        idempotency_key=idempotency_key,
+        from_account=body.from_account,
+        amount=body.amount,
+        currency=body.currency,
+        to_account=body.to_account,
+        to_address=body.to_address,
+        to_payee=body.to_payee,
+        reference=body.reference,
+        memo=body.memo,
+        totp=body.totp,
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return transfer_out(view)

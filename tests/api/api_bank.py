@@ -68,10 +68,13 @@ class ApiBank:
         tokens = self.login(username, PASSWORD, pyotp.TOTP(body["totp_secret"]).now())
         assert tokens.status_code == 200, tokens.text
         return User(
-            user_id=body["user_id"], username=username, password=PASSWORD, secret=body["totp_secret"],
+            user_id=body["user_id"],
+            username=username,
+            password=PASSWORD,
+            secret=body["totp_secret"],
             headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
             refresh_token=tokens.json()["refresh_token"],
-        )  # fmt: skip
+        )
 
     def login(self, username: str, password: str, code: str) -> Any:
         return self.client.post(
@@ -134,24 +137,37 @@ def build_api_bank(
     db_url: str, anvil: AnvilNode, compilation: Compilation, folder: Path
 ) -> Iterator[ApiBank]:
     settings = Settings(
-        data_dir=folder, database_url=db_url, kek=SecretStr("ab" * 32), confirmations=2,
-        totp_transfer_threshold=1000, max_failed_logins=3,
-    )  # fmt: skip
+        data_dir=folder,
+        database_url=db_url,
+        kek=SecretStr("ab" * 32),
+        confirmations=2,
+        totp_transfer_threshold=1000,
+        max_failed_logins=3,
+    )
     w3 = connect(anvil.url)
     engine = make_engine(db_url)
     upgrade(engine)
     sessions = session_factory(engine)
     signers = dict(operational_keys(Keystore(sessions, settings.kek)))
     manifest = deploy_dev(
-        w3, compilation, _funded(w3), signers,
-        bank_name=f"API Bank {uuid.uuid4().hex[:6]}", currencies=["USD", "EUR"], minter_allowance=10**12,
-    )  # fmt: skip
+        w3,
+        compilation,
+        _funded(w3),
+        signers,
+        bank_name=f"API Bank {uuid.uuid4().hex[:6]}",
+        currencies=["USD", "EUR"],
+        minter_allowance=10**12,
+    )
     services = build_services(
-        settings, w3, sessions, manifest, {n: c.abi for n, c in compilation.contracts.items()},
+        settings,
+        w3,
+        sessions,
+        manifest,
+        {n: c.abi for n, c in compilation.contracts.items()},
         role_signers=signers,
         hasher=PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
         webhook_config=WebhookConfig(max_attempts=4, backoff_base=0.2),
-    )  # fmt: skip
+    )
     workers = Workers(services).start()
     # The session's anvil mines only on transactions; a real chain keeps producing blocks, which is
     # what makes transactions final. Mine one every 0.3 s while this bank runs.

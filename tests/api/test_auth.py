@@ -100,12 +100,14 @@ def test_requests_without_a_valid_token_are_unauthenticated(bank: ApiBank, custo
     now = datetime.now(UTC)
     expired = jwt.encode(
         {
-            "sub": customer.user_id, "role": "customer", "iss": "tdw",
+            "sub": customer.user_id,
+            "role": "customer",
+            "iss": "tdw",
             "iat": int((now - timedelta(hours=2)).timestamp()),
             "exp": int((now - timedelta(hours=1)).timestamp()),
         },
         secret,
-    )  # fmt: skip
+    )
     r = bank.client.get("/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401
     assert "expired" in r.json()["detail"]

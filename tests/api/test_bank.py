@@ -73,10 +73,17 @@ def test_redemption_customer_pays_the_bank_and_the_operator_burns(
 ) -> None:
     payer, account = funded
     info = bank.client.get("/v1/bank/minters/USD", headers=operator.headers).json()
-    sent = _post(bank, payer, "/v1/transfers", {
-        "from_account": account["id"], "to_address": info["redemption_address"], "amount": "100.00",
-        "currency": "USD",
-    })  # fmt: skip
+    sent = _post(
+        bank,
+        payer,
+        "/v1/transfers",
+        {
+            "from_account": account["id"],
+            "to_address": info["redemption_address"],
+            "amount": "100.00",
+            "currency": "USD",
+        },
+    )
     assert bank.follow(payer, sent.json()["id"])["state"] == "final"
     burn = _post(bank, operator, "/v1/bank/burn", {"currency": "USD", "amount": "100.00"})
     assert burn.status_code == 202

@@ -24,8 +24,11 @@ def test_transfer_states_and_incoming_funds_become_events_for_their_customers(
     feed = bank.services.feed
 
     def states() -> list[str] | None:
-        seen = [e.payload["state"] for e in feed.since(payer.user_id, 0, 1000) if e.type == "transfer.state"
-                and e.payload["transfer_id"] == transfer_id]  # fmt: skip
+        seen = [
+            e.payload["state"]
+            for e in feed.since(payer.user_id, 0, 1000)
+            if e.type == "transfer.state" and e.payload["transfer_id"] == transfer_id
+        ]
         return seen if seen and seen[-1] == "final" else None
 
     seen = wait_for(states)
@@ -63,10 +66,14 @@ def test_pumps_running_side_by_side_publish_each_state_once(
         for n in range(6):
             r = bank.client.post(
                 "/v1/transfers",
-                json={"from_account": account["id"], "to_account": target["id"], "amount": f"1.0{n}",
-                      "currency": "USD"},
+                json={
+                    "from_account": account["id"],
+                    "to_account": target["id"],
+                    "amount": f"1.0{n}",
+                    "currency": "USD",
+                },
                 headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex},
-            )  # fmt: skip
+            )
             assert r.status_code == 201, r.text
             ids.append(r.json()["id"])
         feed = bank.services.feed

@@ -23,10 +23,18 @@ def test_a_transfer_to_another_account_reaches_final_and_moves_the_balances(
 ) -> None:
     payer, account = funded
     payee_account = bank.open_account(customer)
-    r = _send(bank, payer, {
-        "from_account": account["id"], "to_account": payee_account["id"], "amount": "12.34",
-        "currency": "USD", "reference": "INV-2026-001", "memo": "rent",
-    })  # fmt: skip
+    r = _send(
+        bank,
+        payer,
+        {
+            "from_account": account["id"],
+            "to_account": payee_account["id"],
+            "amount": "12.34",
+            "currency": "USD",
+            "reference": "INV-2026-001",
+            "memo": "rent",
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["state"] in ("pending", "submitted", "executed")
     assert r.json()["amount"] == "12.34" and r.json()["reference"] == "INV-2026-001"
@@ -110,10 +118,16 @@ def test_a_customer_cannot_move_another_customers_money(
     _, victim_account = funded
     thief_account = bank.open_account(customer)
     before = _stored(bank)
-    r = _send(bank, customer, {
-        "from_account": victim_account["id"], "to_account": thief_account["id"], "amount": "1.00",
-        "currency": "USD",
-    })  # fmt: skip
+    r = _send(
+        bank,
+        customer,
+        {
+            "from_account": victim_account["id"],
+            "to_account": thief_account["id"],
+            "amount": "1.00",
+            "currency": "USD",
+        },
+    )
     assert r.status_code == 404
     assert _stored(bank) == before
 
@@ -133,8 +147,11 @@ def test_a_customer_cannot_pay_through_another_customers_payee_or_list_their_tra
     )
     assert r.status_code == 404 and r.json()["type"] == "urn:tdw:problem:not-found"
     assert _stored(bank) == before
-    mine = _send(bank, payer, {"from_account": account["id"], "to_address": "0x" + "34" * 20, "amount": "1",
-                               "currency": "USD"})  # fmt: skip
+    mine = _send(
+        bank,
+        payer,
+        {"from_account": account["id"], "to_address": "0x" + "34" * 20, "amount": "1", "currency": "USD"},
+    )
     assert mine.status_code == 201
     assert bank.client.get("/v1/transfers", headers=customer.headers).json() == []
     assert bank.client.get(f"/v1/transfers/{mine.json()['id']}", headers=customer.headers).status_code == 404

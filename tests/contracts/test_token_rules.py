@@ -113,10 +113,16 @@ def rules_bank(anvil_w3: Web3, compilation) -> dict[str, Any]:
         assert receipt["status"] == 1
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     return {
-        "w3": w3, "token": token, "registry": registry, "minter": minter, "officer": officer,
-        "customers": customers, "outsider": outsider, "snapshot": snapshot,
+        "w3": w3,
+        "token": token,
+        "registry": registry,
+        "minter": minter,
+        "officer": officer,
+        "customers": customers,
+        "outsider": outsider,
+        "snapshot": snapshot,
         "decoder": ErrorDecoder([compilation["DepositToken"].abi, compilation["ComplianceRegistry"].abi]),
-    }  # fmt: skip
+    }
 
 
 class TokenRules(RuleBasedStateMachine):
@@ -191,10 +197,12 @@ class TokenRules(RuleBasedStateMachine):
     def mint(self, to: int, value: int) -> None:
         m, a = self.model, self.accounts[to]
         predicted = (
-            "EnforcedPause" if m.paused
-            else "DepositTokenMinterAllowanceExceeded" if value > m.allowance
+            "EnforcedPause"
+            if m.paused
+            else "DepositTokenMinterAllowanceExceeded"
+            if value > m.allowance
             else m.allowed_error(a)
-        )  # fmt: skip
+        )
         self.expect(self.token.functions.mint(a, value), self.minter, predicted)
         if predicted is None:
             m.balance[a] += value
@@ -312,7 +320,9 @@ def test_token_rules_hold_for_random_histories(rules_bank: dict[str, Any]) -> No
     run_state_machine_as_test(
         TokenRules,
         settings=settings(
-            max_examples=25, stateful_step_count=30, deadline=None,
+            max_examples=25,
+            stateful_step_count=30,
+            deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
-    )  # fmt: skip
+    )

@@ -19,9 +19,15 @@ def test_unknown_or_unitless_currencies_are_refused(code: str) -> None:
 
 @pytest.mark.parametrize(
     ("units", "exponent", "text"),
-    [(1234, 2, "12.34"), (-5, 2, "-0.05"), (0, 2, "0.00"), (7, 0, "7"), (1, 3, "0.001"),
-     (2**96 - 1, 2, "792281625142643375935439503.35")],
-)  # fmt: skip
+    [
+        (1234, 2, "12.34"),
+        (-5, 2, "-0.05"),
+        (0, 2, "0.00"),
+        (7, 0, "7"),
+        (1, 3, "0.001"),
+        (2**96 - 1, 2, "792281625142643375935439503.35"),
+    ],
+)
 def test_format_amount_is_exact(units: int, exponent: int, text: str) -> None:
     from wallet.money import format_amount
 

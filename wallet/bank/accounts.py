@@ -22,6 +22,7 @@ from wallet.db.models import ChainTx, Payee, WalletAccount
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
 from wallet.keys.keystore import Keystore, customer_key
 from wallet.ledger.statements import FORMATS, Statement, build_statement, render
+from wallet.vocabulary import AccountStatus, Role, TxStatus
 
 MAX_STATEMENT_DAYS = 366
 
@@ -35,7 +36,7 @@ class AccountView:
     currency: str
     address: ChecksumAddress
     token: ChecksumAddress
-    status: str  # pending (KYC registration on its way), active, or rejected
+    status: AccountStatus  # pending (KYC registration on its way), active, or rejected
     created_at: datetime
 
 
@@ -50,13 +51,13 @@ class Balance:
     as_of_block: int | None
 
 
-def account_status(kyc_tx: ChainTx | None) -> str:
+def account_status(kyc_tx: ChainTx | None) -> AccountStatus:
     """An account is active once its KYC registration is on chain."""
     if kyc_tx is None:
-        return "active"
-    if kyc_tx.status in ("included", "confirmed", "final"):
-        return "active"
-    return "rejected" if kyc_tx.status == "failed" else "pending"
+        return AccountStatus.ACTIVE
+    if kyc_tx.status in (TxStatus.INCLUDED, TxStatus.CONFIRMED, TxStatus.FINAL):
+        return AccountStatus.ACTIVE
+    return AccountStatus.REJECTED if kyc_tx.status == TxStatus.FAILED else AccountStatus.PENDING
 
 
 class AccountService:
@@ -75,16 +76,16 @@ class AccountService:
         if account.id in self._final_kyc:
             return True
         tx = self.bank.chain_tx(account.kyc_tx_id)
-        if tx is not None and tx.status == "final":
+        if tx is not None and tx.status == TxStatus.FINAL:
             self._final_kyc.add(account.id)
-        return account_status(tx) == "active"
+        return account_status(tx) == AccountStatus.ACTIVE
 
     # -------------------------------------------------------------------------------- accounts ---
 
     def open(self, principal: Principal, currency: str) -> AccountView:
         """Opens `principal`'s account in `currency`: their custodial address (created on first use)
         is registered with the compliance registry by the compliance key, once for all currencies."""
-        principal.require("customer")
+        principal.require(Role.CUSTOMER)
         token = self.bank.token(currency)
         address = customer_key(self.keystore, principal.user_id).address
         with self.bank.sessions.begin() as session:
@@ -97,9 +98,13 @@ class AccountService:
             if kyc_tx_id is None:
                 kyc_tx_id = self.bank.enqueue_kyc(session, address).id
             account = WalletAccount(
-                id=uuid.uuid4().hex, user_id=principal.user_id, currency=currency, token=token.address,
-                address=address, kyc_tx_id=kyc_tx_id,
-            )  # fmt: skip
+                id=uuid.uuid4().hex,
+                user_id=principal.user_id,
+                currency=currency,
+                token=token.address,
+                address=address,
+                kyc_tx_id=kyc_tx_id,
+            )
             session.add(account)
             try:
                 session.flush()
@@ -164,10 +169,16 @@ class AccountService:
         names = self.bank.names()
         names[account.address] = f"account {account.id}"
         statement = build_statement(
-            self.bank.sessions, chain_id=self.bank.chain_id, token=token.address, currency=account.currency,
-            exponent=token.decimals, account=account.address, period_from=period_from,
-            period_to=period_to, names=names,
-        )  # fmt: skip
+            self.bank.sessions,
+            chain_id=self.bank.chain_id,
+            token=token.address,
+            currency=account.currency,
+            exponent=token.decimals,
+            account=account.address,
+            period_from=period_from,
+            period_to=period_to,
+            names=names,
+        )
         return statement, render(statement, fmt)
 
     def by_address(self, address: str, currency: str) -> WalletAccount | None:
@@ -199,16 +210,20 @@ class AccountService:
 
     def _view(self, account: WalletAccount) -> AccountView:
         return AccountView(
-            id=account.id, user_id=account.user_id, currency=account.currency,
-            address=to_checksum_address(account.address), token=to_checksum_address(account.token),
-            status=account_status(self.bank.chain_tx(account.kyc_tx_id)), created_at=account.created_at,
-        )  # fmt: skip
+            id=account.id,
+            user_id=account.user_id,
+            currency=account.currency,
+            address=to_checksum_address(account.address),
+            token=to_checksum_address(account.token),
+            status=account_status(self.bank.chain_tx(account.kyc_tx_id)),
+            created_at=account.created_at,
+        )
 
     # ---------------------------------------------------------------------------------- payees ---
 
     def add_payee(self, principal: Principal, name: str, address: str) -> Payee:
         """Saves `address` under `name` for the caller."""
-        principal.require("customer")
+        principal.require(Role.CUSTOMER)
         name = name.strip()
         if not 1 <= len(name) <= 100:
             raise InvalidRequestError("a payee name is 1 to 100 characters")

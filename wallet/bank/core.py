@@ -33,15 +33,19 @@ from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
 from wallet.money import currency as iso_currency
 from wallet.tx.outbox import Outbox, OutboxConfig
 from wallet.tx.transfers import TokenInfo, TransferService
+from wallet.vocabulary import TxStatus
 
 REDEMPTION_KYC = "kyc-redemption"  # the outbox kind of the redemption address's registration
 
 # The roles that send transactions, each from its own key and outbox.
 SENDING_ROLES = ("relayer", "minter", "burner", "admin", "compliance")
 ROLE_NAMES = {
-    "minter": "MINTER_ROLE", "burner": "BURNER_ROLE", "pauser": "PAUSER_ROLE",
-    "compliance": "COMPLIANCE_ROLE", "admin": "DEFAULT_ADMIN_ROLE",
-}  # fmt: skip
+    "minter": "MINTER_ROLE",
+    "burner": "BURNER_ROLE",
+    "pauser": "PAUSER_ROLE",
+    "compliance": "COMPLIANCE_ROLE",
+    "admin": "DEFAULT_ADMIN_ROLE",
+}
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,14 @@ class Bank:
         self.registry = w3.eth.contract(address=manifest.registry.address, abi=abis["ComplianceRegistry"])
         self.tokens = {
             code: Token(
-                currency=code, address=t.address, decimals=t.decimals, name=t.name,
+                currency=code,
+                address=t.address,
+                decimals=t.decimals,
+                name=t.name,
                 contract=w3.eth.contract(address=t.address, abi=abis["DepositToken"]),
             )
             for code, t in manifest.tokens.items()
-        }  # fmt: skip
+        }
         self._by_address = {t.address: t for t in self.tokens.values()}
         self.role_signers = dict(role_signers)
         self.transfers = TransferService(
@@ -115,11 +122,15 @@ class Bank:
         outbox_config = OutboxConfig(confirmations=self.config.confirmations, stuck_after=stuck_after)
         self.outboxes = {
             role: Outbox(
-                sessions, w3, role_signers[role], decoder=self.decoder,
-                listener=self.transfers if role == "relayer" else None, config=outbox_config,
+                sessions,
+                w3,
+                role_signers[role],
+                decoder=self.decoder,
+                listener=self.transfers if role == "relayer" else None,
+                config=outbox_config,
             )
             for role in SENDING_ROLES
-        }  # fmt: skip
+        }
         self.indexer = Indexer(
             sessions,
             w3,
@@ -187,7 +198,9 @@ class Bank:
             return None
         with self.sessions.begin() as session:
             underway = session.scalar(
-                select(ChainTx.id).where(ChainTx.kind == REDEMPTION_KYC, ChainTx.status != "failed").limit(1)
+                select(ChainTx.id)
+                .where(ChainTx.kind == REDEMPTION_KYC, ChainTx.status != TxStatus.FAILED)
+                .limit(1)
             )
             if underway is not None:
                 return None

@@ -102,11 +102,17 @@ class EventPump:
                 continue
             view = self.payments.view(request, tx)
             payload = {
-                "transfer_id": view.id, "state": state, "currency": view.currency,
-                "amount": format_amount(view.amount, view.decimals), "payer": view.payer, "payee": view.payee,
-                "reference": view.reference, "tx_hash": view.tx_hash, "block_number": view.block_number,
+                "transfer_id": view.id,
+                "state": state,
+                "currency": view.currency,
+                "amount": format_amount(view.amount, view.decimals),
+                "payer": view.payer,
+                "payee": view.payee,
+                "reference": view.reference,
+                "tx_hash": view.tx_hash,
+                "block_number": view.block_number,
                 "error": view.error,
-            }  # fmt: skip
+            }
             changes.append((request, state, payload))
         if not changes:
             return 0
@@ -179,13 +185,16 @@ class EventPump:
                         user_id=account.user_id,
                         type="funds.received",
                         payload={
-                            "account_id": account.id, "currency": account.currency,
-                            "amount": format_amount(amount, token.decimals), "kind": entry.kind,
-                            "tx_hash": entry.tx_hash, "block_number": entry.block_number,
+                            "account_id": account.id,
+                            "currency": account.currency,
+                            "amount": format_amount(amount, token.decimals),
+                            "kind": entry.kind,
+                            "tx_hash": entry.tx_hash,
+                            "block_number": entry.block_number,
                             "reference": entry.payment_reference,
                         },
                     )
-                )  # fmt: skip
+                )
                 written += 1
             if len(rows) < self.batch:
                 # Nothing of ours up to the newest leg: skip legs of other holders next time.

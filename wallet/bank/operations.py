@@ -25,15 +25,18 @@ from wallet.db.models import BankOperation, ChainTx
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
 from wallet.idempotency import insert_or_replay, replay, request_hash, scoped_key
 from wallet.money import parse_amount
+from wallet.vocabulary import OperationKind, OperationState, Role, TxStatus
 
 DEFAULT_ADMIN_ROLE = bytes(32)
 
 
-def operation_state(tx: ChainTx | None) -> str:
+def operation_state(tx: ChainTx | None) -> OperationState:
     """pending (not yet broadcast), broadcast, executed (mined), confirmed, final, or failed."""
-    if tx is None or tx.status in ("intent", "signed"):
-        return "pending"
-    return "executed" if tx.status == "included" else tx.status
+    if tx is None or tx.status in (TxStatus.INTENT, TxStatus.SIGNED):
+        return OperationState.PENDING
+    if tx.status == TxStatus.INCLUDED:
+        return OperationState.EXECUTED
+    return OperationState(tx.status.value)
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class OperationView:
     """A bank operation and where its transaction is."""
 
     id: str
-    kind: str
-    state: str
+    kind: OperationKind
+    state: OperationState
     currency: str | None
     decimals: int | None
     target: str | None
@@ -87,7 +90,7 @@ class OperationsService:
         to_address: str | None = None,
     ) -> tuple[OperationView, bool]:
         """Mints `amount` to a customer's account (a fiat deposit arrived) or a KYC'd address."""
-        principal.require("operator")
+        principal.require(Role.OPERATOR)
         token = self.bank.token(currency)
         value = parse_amount(amount, currency)
         if (to_account is None) == (to_address is None):
@@ -108,35 +111,52 @@ class OperationsService:
             target = to_checksum_address(to_address)
         call = token.contract.functions.mint(target, value)
         return self._submit(
-            principal, idempotency_key, "minter", call, kind="mint", currency=currency, target=target,
-            amount=value, details={"to_account": to_account} if to_account else {},
-        )  # fmt: skip
+            principal,
+            idempotency_key,
+            "minter",
+            call,
+            kind=OperationKind.MINT,
+            currency=currency,
+            target=target,
+            amount=value,
+            details={"to_account": to_account} if to_account else {},
+        )
 
     def burn(
         self, principal: Principal, *, idempotency_key: str, currency: str, amount: object
     ) -> tuple[OperationView, bool]:
         """Burns `amount` from the redemption address (where customers send what they redeem)."""
-        principal.require("operator")
+        principal.require(Role.OPERATOR)
         token = self.bank.token(currency)
         value = parse_amount(amount, currency)
         call = token.contract.functions.burn(value)
         return self._submit(
-            principal, idempotency_key, "burner", call, kind="burn", currency=currency,
-            target=self.bank.role_address("burner"), amount=value, details={},
-        )  # fmt: skip
+            principal,
+            idempotency_key,
+            "burner",
+            call,
+            kind=OperationKind.BURN,
+            currency=currency,
+            target=self.bank.role_address("burner"),
+            amount=value,
+            details={},
+        )
 
     def minter(self, principal: Principal, currency: str) -> MinterInfo:
         """The minter's remaining allowance and the redemption address's balance."""
-        principal.require("operator", "admin")
+        principal.require(Role.OPERATOR, Role.ADMIN)
         token = self.bank.token(currency)
         minter, burner = self.bank.role_address("minter"), self.bank.role_address("burner")
         functions = token.contract.functions
         return MinterInfo(
-            currency=currency, decimals=token.decimals, minter=minter,
-            allowance=functions.minterAllowance(minter).call(), redemption_address=burner,
+            currency=currency,
+            decimals=token.decimals,
+            minter=minter,
+            allowance=functions.minterAllowance(minter).call(),
+            redemption_address=burner,
             redemption_balance=functions.balanceOf(burner).call(),
             total_supply=functions.totalSupply().call(),
-        )  # fmt: skip
+        )
 
     # ---------------------------------------------------------------------------------- admin ---
 
@@ -144,7 +164,7 @@ class OperationsService:
         self, principal: Principal, *, role: str, address: str, grant: bool, currency: str | None = None
     ) -> OperationView:
         """Grants or revokes `role` on a token (or, without a currency, on the registry)."""
-        principal.require("admin")
+        principal.require(Role.ADMIN)
         if role not in ROLE_NAMES:
             raise InvalidRequestError(f"the role must be one of {', '.join(ROLE_NAMES)}, not {role!r}")
         if not is_address(address):
@@ -163,25 +183,39 @@ class OperationsService:
             )
         fn = contract.functions.grantRole if grant else contract.functions.revokeRole
         view, _ = self._submit(
-            principal, None, "admin", fn(role_id, target), kind="grant_role" if grant else "revoke_role",
-            currency=currency, target=target, amount=None, details={"role": role},
-        )  # fmt: skip
+            principal,
+            None,
+            "admin",
+            fn(role_id, target),
+            kind=OperationKind.GRANT_ROLE if grant else OperationKind.REVOKE_ROLE,
+            currency=currency,
+            target=target,
+            amount=None,
+            details={"role": role},
+        )
         return view
 
     def set_allowance(
         self, principal: Principal, *, currency: str, minter: str, amount: object
     ) -> OperationView:
         """Makes `minter` a minter of `currency` with an allowance of `amount` (replacing the old one)."""
-        principal.require("admin")
+        principal.require(Role.ADMIN)
         token = self.bank.token(currency)
         if not is_address(minter):
             raise InvalidRequestError(f"{minter!r} is not an Ethereum address")
         value = 0 if amount == "0" else parse_amount(amount, currency)
         target = to_checksum_address(minter)
         view, _ = self._submit(
-            principal, None, "admin", token.contract.functions.configureMinter(target, value),
-            kind="set_allowance", currency=currency, target=target, amount=value or None, details={},
-        )  # fmt: skip
+            principal,
+            None,
+            "admin",
+            token.contract.functions.configureMinter(target, value),
+            kind=OperationKind.SET_ALLOWANCE,
+            currency=currency,
+            target=target,
+            amount=value or None,
+            details={},
+        )
         return view
 
     # ---------------------------------------------------------------------------------- reads ---
@@ -198,7 +232,7 @@ class OperationsService:
 
     def recent(self, principal: Principal, *, limit: int = 50) -> list[OperationView]:
         """The newest operations; staff only."""
-        principal.require("operator", "compliance", "admin")
+        principal.require(Role.OPERATOR, Role.COMPLIANCE, Role.ADMIN)
         with self.bank.readers() as session:
             rows = list(
                 session.scalars(select(BankOperation).order_by(BankOperation.created_at.desc()).limit(limit))
@@ -214,7 +248,7 @@ class OperationsService:
         role: str,
         call: Any,
         *,
-        kind: str,
+        kind: OperationKind,
         currency: str | None,
         target: str | None,
         amount: int | None,
@@ -260,10 +294,22 @@ class OperationsService:
     def _view(self, row: BankOperation) -> OperationView:
         tx = self.bank.chain_tx(row.chain_tx_id)
         token = self.bank.tokens.get(row.currency) if row.currency else None
-        error = {"name": tx.error_name, "args": tx.error_args or {}} if tx and tx.status == "failed" else None
+        error = (
+            {"name": tx.error_name, "args": tx.error_args or {}}
+            if tx and tx.status == TxStatus.FAILED
+            else None
+        )
         return OperationView(
-            id=row.id, kind=row.kind, state=operation_state(tx), currency=row.currency,
-            decimals=token.decimals if token else None, target=row.target, amount=row.amount,
-            details=row.details, sender=tx.sender if tx else "", tx_hash=tx.tx_hash if tx else None,
-            error=error, created_at=row.created_at,
-        )  # fmt: skip
+            id=row.id,
+            kind=row.kind,
+            state=operation_state(tx),
+            currency=row.currency,
+            decimals=token.decimals if token else None,
+            target=row.target,
+            amount=row.amount,
+            details=row.details,
+            sender=tx.sender if tx else "",
+            tx_hash=tx.tx_hash if tx else None,
+            error=error,
+            created_at=row.created_at,
+        )

@@ -23,20 +23,25 @@ from wallet.db.models import ChainTx, TransferRequest
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
 from wallet.idempotency import scoped_key
 from wallet.money import parse_amount
+from wallet.vocabulary import RequestStatus, Role, TransferState, TxStatus
 
-TRANSFER_STATES = ("pending", "submitted", "executed", "confirmed", "final", "failed")
+TRANSFER_STATES = tuple(TransferState)
 
 
-def transfer_state(request_status: str, tx_status: str | None) -> str:
+def transfer_state(request_status: str, tx_status: str | None) -> TransferState:
     """The state a customer sees: pending (signed, waiting for the relayer), submitted (in a batch on
     its way to the chain), executed (mined), confirmed, final, or failed."""
-    if request_status in ("pending", "failed"):
-        return request_status
-    if request_status == "queued":
-        return "submitted"
-    if tx_status in ("confirmed", "final"):
-        return tx_status
-    return "executed"
+    if request_status == RequestStatus.PENDING:
+        return TransferState.PENDING
+    if request_status == RequestStatus.FAILED:
+        return TransferState.FAILED
+    if request_status == RequestStatus.QUEUED:
+        return TransferState.SUBMITTED
+    if tx_status == TxStatus.CONFIRMED:
+        return TransferState.CONFIRMED
+    if tx_status == TxStatus.FINAL:
+        return TransferState.FINAL
+    return TransferState.EXECUTED
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class TransferView:
     """A transfer as its owner sees it."""
 
     id: str
-    state: str
+    state: TransferState
     currency: str
     decimals: int
     amount: int
@@ -111,7 +116,7 @@ class PaymentService:
         totp: str | None = None,
     ) -> tuple[TransferView, bool]:
         """Submits a transfer; returns it and whether it was created now (False: a repeated request)."""
-        principal.require("customer")
+        principal.require(Role.CUSTOMER)
         key = scoped_key(principal.user_id, idempotency_key)
         account = self.accounts.owned(principal, from_account)
         self.bank.token(currency)  # an unknown currency is named as such
@@ -129,9 +134,15 @@ class PaymentService:
         if not self.accounts.is_active(account):
             raise ConflictError(f"the account {account.id} is not active yet (KYC registration pending)")
         request, created = self.bank.transfers.submit_or_get(
-            idempotency_key=key, token=account.token, payer=account.address, payee=payee, value=value,
-            payment_reference=payment_reference, owner_id=principal.user_id, memo=memo or None,
-        )  # fmt: skip
+            idempotency_key=key,
+            token=account.token,
+            payer=account.address,
+            payee=payee,
+            value=value,
+            payment_reference=payment_reference,
+            owner_id=principal.user_id,
+            memo=memo or None,
+        )
         return self.view(request), created
 
     def get(self, principal: Principal, transfer_id: str) -> TransferView:
@@ -162,18 +173,26 @@ class PaymentService:
         token = self.bank.token_at(request.token)
         error = (
             {"name": request.error_name, "args": request.error_args or {}}
-            if request.status == "failed"
+            if request.status == RequestStatus.FAILED
             else None
         )
-        mined = request.status == "executed" and tx is not None
+        mined = request.status == RequestStatus.EXECUTED and tx is not None
         return TransferView(
-            id=request.id, state=transfer_state(request.status, tx.status if tx else None),
-            currency=token.currency, decimals=token.decimals, amount=request.value, payer=request.payer,
-            payee=request.payee, reference=decode_reference(bytes(request.payment_reference)),
-            memo=request.memo, tx_hash=tx.tx_hash if mined and tx else None,
-            block_number=tx.block_number if mined and tx else None, error=error,
-            created_at=request.created_at, updated_at=request.updated_at,
-        )  # fmt: skip
+            id=request.id,
+            state=transfer_state(request.status, tx.status if tx else None),
+            currency=token.currency,
+            decimals=token.decimals,
+            amount=request.value,
+            payer=request.payer,
+            payee=request.payee,
+            reference=decode_reference(bytes(request.payment_reference)),
+            memo=request.memo,
+            tx_hash=tx.tx_hash if mined and tx else None,
+            block_number=tx.block_number if mined and tx else None,
+            error=error,
+            created_at=request.created_at,
+            updated_at=request.updated_at,
+        )
 
     def _payee(
         self,

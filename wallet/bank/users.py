@@ -18,7 +18,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import jwt
 import pyotp
@@ -41,9 +40,9 @@ from wallet.errors import (
     TotpRequiredError,
 )
 from wallet.keys.keystore import KeyEncryptionKey
+from wallet.vocabulary import Role
 
-Role = Literal["customer", "operator", "compliance", "admin"]
-STAFF_ROLES = ("operator", "compliance", "admin")
+STAFF_ROLES = (Role.OPERATOR, Role.COMPLIANCE, Role.ADMIN)
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{2,63}$")
 TOTP_ISSUER = "tdw"
 JWT_ALGORITHM = "HS256"
@@ -123,7 +122,7 @@ class UserService:
     # ------------------------------------------------------------------------------ enrolment ---
 
     def create(
-        self, username: str, password: str, role: Role = "customer", *, totp_secret: str | None = None
+        self, username: str, password: str, role: Role = Role.CUSTOMER, *, totp_secret: str | None = None
     ) -> Enrolment:
         """Creates a user with a fresh TOTP secret (or `totp_secret`, for seeding a demo)."""
         username = username.strip().lower()
@@ -139,9 +138,16 @@ class UserService:
         user_id = uuid.uuid4().hex
         wrapped, nonce = self._kek.wrap(secret.encode(), f"totp:{user_id}")
         user = User(
-            id=user_id, username=username, password_hash=self._hasher.hash(password), role=role,
-            totp_wrapped=wrapped, totp_nonce=nonce, totp_confirmed=False, totp_last_step=0, failed_logins=0,
-        )  # fmt: skip
+            id=user_id,
+            username=username,
+            password_hash=self._hasher.hash(password),
+            role=role,
+            totp_wrapped=wrapped,
+            totp_nonce=nonce,
+            totp_confirmed=False,
+            totp_last_step=0,
+            failed_logins=0,
+        )
         try:
             with self._sessions.begin() as session:
                 session.add(user)
@@ -304,10 +310,14 @@ class UserService:
 
     def _issue(self, user: User, now: datetime) -> TokenPair:
         claims = {
-            "sub": user.id, "name": user.username, "role": user.role, "iss": TOTP_ISSUER,
-            "iat": int(now.timestamp()), "exp": int((now + self.config.access_ttl).timestamp()),
+            "sub": user.id,
+            "name": user.username,
+            "role": user.role,
+            "iss": TOTP_ISSUER,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.config.access_ttl).timestamp()),
             "jti": uuid.uuid4().hex,
-        }  # fmt: skip
+        }
         access = jwt.encode(claims, self._token_secret.get_secret_value(), algorithm=JWT_ALGORITHM)
         refresh = secrets.token_urlsafe(32)
         with self._sessions.begin() as session:
@@ -320,7 +330,7 @@ class UserService:
             access_token=access,
             refresh_token=refresh,
             expires_in=int(self.config.access_ttl.total_seconds()),
-            role=user.role,  # type: ignore[arg-type]
+            role=user.role,
         )
 
 

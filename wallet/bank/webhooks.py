@@ -31,6 +31,7 @@ from wallet.bank.users import Principal
 from wallet.db.models import Event, EventCursor, Webhook, WebhookDelivery
 from wallet.errors import InvalidRequestError, NotFoundError
 from wallet.keys.keystore import KeyEncryptionKey
+from wallet.vocabulary import DeliveryStatus, Role
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class WebhookService:
 
     def register(self, principal: Principal, url: str, event_types: list[str] | None = None) -> Registration:
         """Registers `url` for `event_types` (all when empty) and returns it with its new secret."""
-        principal.require("operator", "admin")
+        principal.require(Role.OPERATOR, Role.ADMIN)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
             raise InvalidRequestError(f"a webhook URL is an http or https URL, not {url!r}")
@@ -98,9 +99,14 @@ class WebhookService:
         webhook_id = uuid.uuid4().hex
         wrapped, nonce = self._kek.wrap(secret.encode(), f"webhook:{webhook_id}")
         webhook = Webhook(
-            id=webhook_id, url=url, secret_wrapped=wrapped, secret_nonce=nonce, event_types=types,
-            active=True, created_by=principal.user_id,
-        )  # fmt: skip
+            id=webhook_id,
+            url=url,
+            secret_wrapped=wrapped,
+            secret_nonce=nonce,
+            event_types=types,
+            active=True,
+            created_by=principal.user_id,
+        )
         with self.bank.sessions.begin() as session:
             session.add(webhook)
             # Starts with the next event, not the whole history.
@@ -109,13 +115,13 @@ class WebhookService:
 
     def all(self, principal: Principal) -> list[Webhook]:
         """Every webhook."""
-        principal.require("operator", "admin")
+        principal.require(Role.OPERATOR, Role.ADMIN)
         with self.bank.readers() as session:
             return list(session.scalars(select(Webhook).order_by(Webhook.created_at)))
 
     def deactivate(self, principal: Principal, webhook_id: str) -> None:
         """Stops deliveries to a webhook (pending ones are dropped)."""
-        principal.require("operator", "admin")
+        principal.require(Role.OPERATOR, Role.ADMIN)
         with self.bank.sessions.begin() as session:
             webhook = session.get(Webhook, webhook_id)
             if webhook is None:
@@ -123,14 +129,14 @@ class WebhookService:
             webhook.active = False
             for delivery in session.scalars(
                 select(WebhookDelivery).where(
-                    WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.status == "pending"
+                    WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.status == DeliveryStatus.PENDING
                 )
             ):
-                delivery.status, delivery.last_error = "failed", "webhook deactivated"
+                delivery.status, delivery.last_error = DeliveryStatus.FAILED, "webhook deactivated"
 
     def deliveries(self, principal: Principal, webhook_id: str, limit: int = 100) -> list[WebhookDelivery]:
         """A webhook's newest deliveries."""
-        principal.require("operator", "admin")
+        principal.require(Role.OPERATOR, Role.ADMIN)
         with self.bank.readers() as session:
             if session.get(Webhook, webhook_id) is None:
                 raise NotFoundError("webhook", webhook_id)
@@ -168,7 +174,9 @@ class WebhookService:
                 for event_id, event_type in events:
                     if not webhook.event_types or event_type in webhook.event_types:
                         session.add(
-                            WebhookDelivery(webhook_id=webhook.id, event_id=event_id, status="pending")
+                            WebhookDelivery(
+                                webhook_id=webhook.id, event_id=event_id, status=DeliveryStatus.PENDING
+                            )
                         )
                     cursor.position = event_id
 
@@ -178,7 +186,9 @@ class WebhookService:
                 select(WebhookDelivery, Webhook, Event)
                 .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
                 .join(Event, Event.id == WebhookDelivery.event_id)
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .where(
+                    WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= now
+                )
                 .order_by(WebhookDelivery.id)
                 .limit(50)
             ).all()
@@ -210,13 +220,13 @@ class WebhookService:
         attempts = delivery.attempts + 1
         with self.bank.sessions.begin() as session:
             row = session.get(WebhookDelivery, delivery.id)
-            if row is None or row.status != "pending":
+            if row is None or row.status != DeliveryStatus.PENDING:
                 return
             row.attempts, row.last_status_code, row.last_error = attempts, status_code, error
             if error is None:
-                row.status, row.delivered_at = "delivered", datetime.now(UTC)
+                row.status, row.delivered_at = DeliveryStatus.DELIVERED, datetime.now(UTC)
             elif attempts >= self.config.max_attempts:
-                row.status = "failed"
+                row.status = DeliveryStatus.FAILED
             else:
                 delay = min(self.config.backoff_base * 2 ** (attempts - 1), self.config.backoff_max)
                 row.next_attempt_at = now + timedelta(seconds=delay)

@@ -102,11 +102,13 @@ async def _load(
                 r = await client.post(
                     "/v1/transfers",
                     json={
-                        "from_account": me["account"], "to_account": payee["account"],
-                        "amount": "0.01", "currency": CURRENCY,
+                        "from_account": me["account"],
+                        "to_account": payee["account"],
+                        "amount": "0.01",
+                        "currency": CURRENCY,
                     },
                     headers={**me["headers"], "Idempotency-Key": uuid.uuid4().hex},
-                )  # fmt: skip
+                )
                 ok = r.status_code == 201
                 if ok:
                     accepted.append((i, r.json()["id"]))

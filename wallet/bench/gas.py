@@ -56,18 +56,30 @@ def measure_gas(w3: Web3, compilation: Compilation, *, batch_size: int = BATCH_S
     deposit["transfer_with_authorization"] = _gas(
         by_relayer.send(
             token.functions.transferWithAuthorization(
-                single.from_, single.to, single.value, single.valid_after, single.valid_before, single.nonce,
-                s.v, s.r, s.s,
+                single.from_,
+                single.to,
+                single.value,
+                single.valid_after,
+                single.valid_before,
+                single.nonce,
+                s.v,
+                s.r,
+                s.s,
             )
         )
-    )  # fmt: skip
+    )
     batch = [
         sign_transfer_authorization(
-            payer, domain, to=bob.address, value=1_00, valid_after=0, valid_before=now + 3600,
+            payer,
+            domain,
+            to=bob.address,
+            value=1_00,
+            valid_after=0,
+            valid_before=now + 3600,
             nonce=i.to_bytes(32, "big"),
         ).as_tuple()
         for i, payer in enumerate(payers)
-    ]  # fmt: skip
+    ]
     receipt = by_relayer.send(token.functions.batchTransferWithAuthorization(batch))
     executed = token.events.AuthorizationUsed().process_receipt(receipt, errors=DISCARD)
     if len(executed) != batch_size:

@@ -58,11 +58,16 @@ def generate_transfers(
     for start in range(0, transfers, PER_BATCH):
         batch = [
             sign_transfer_authorization(
-                payers[i % PAYERS], domain, to=busy if i % 2 == 0 else addresses[(i * 7 + 3) % PAYERS],
-                value=1 + rng.randrange(1000), valid_after=0, valid_before=2**40, nonce=i.to_bytes(32, "big"),
+                payers[i % PAYERS],
+                domain,
+                to=busy if i % 2 == 0 else addresses[(i * 7 + 3) % PAYERS],
+                value=1 + rng.randrange(1000),
+                valid_after=0,
+                valid_before=2**40,
+                nonce=i.to_bytes(32, "big"),
             ).as_tuple()
             for i in range(start, min(start + PER_BATCH, transfers))
-        ]  # fmt: skip
+        ]
         pending.append(admin.submit(token.functions.batchTransferWithAuthorization(batch), gas=14_000_000))
     for tx in pending:
         admin.wait(tx)
@@ -79,8 +84,12 @@ def _raw_fetch(w3: Web3, chain: GeneratedChain, step: int) -> tuple[int, float]:
     count = 0
     total = 0
     for start in range(chain.manifest.start_block, head + 1, step):
-        params = {"fromBlock": hex(start), "toBlock": hex(min(head, start + step - 1)), "address": [token],
-                  "topics": [["0x" + TRANSFER.hex()]]}  # fmt: skip
+        params = {
+            "fromBlock": hex(start),
+            "toBlock": hex(min(head, start + step - 1)),
+            "address": [token],
+            "topics": [["0x" + TRANSFER.hex()]],
+        }
         for item in w3.provider.make_request("eth_getLogs", [params])["result"]:  # type: ignore[arg-type]
             topics = item["topics"]
             total += (
@@ -136,10 +145,15 @@ def run(
     today = datetime.now(UTC).date()
     started = time.perf_counter()
     statement = build_statement(
-        sqlite_sessions, chain_id=w3.eth.chain_id, token=chain.manifest.tokens["USD"].address, currency="USD",
-        exponent=2, account=chain.busy_account, period_from=today - timedelta(days=1),
+        sqlite_sessions,
+        chain_id=w3.eth.chain_id,
+        token=chain.manifest.tokens["USD"].address,
+        currency="USD",
+        exponent=2,
+        account=chain.busy_account,
+        period_from=today - timedelta(days=1),
         period_to=today + timedelta(days=1),
-    )  # fmt: skip
+    )
     body = render(statement, "json")
     result[f"statement_{len(statement.lines) // 1000}k_s"] = round(time.perf_counter() - started, 3)
     result["statement_entries"] = len(statement.lines)

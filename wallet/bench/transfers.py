@@ -35,6 +35,7 @@ from wallet.keys import PrivateKeySigner, Signer
 from wallet.keys.keystore import Keystore
 from wallet.tx.outbox import Outbox, OutboxConfig
 from wallet.tx.transfers import TokenInfo, TransferService
+from wallet.vocabulary import RequestStatus
 
 BENCH_KEK = SecretStr("be" * 32)
 CUSTOMERS = 100
@@ -96,9 +97,16 @@ def _raw_transfers(w3: Web3, token: Any, customers: list[PrivateKeySigner], n: i
         payee = customers[(i + 1) % len(customers)]
         data = token.encode_abi("transfer", args=[payee.address, 1])
         tx = {
-            "type": 2, "chainId": chain_id, "nonce": nonces[payer.address], "to": token.address, "value": 0,
-            "data": data, "gas": 80_000, "maxFeePerGas": 4 * base + 10**9, "maxPriorityFeePerGas": 10**9,
-        }  # fmt: skip
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonces[payer.address],
+            "to": token.address,
+            "value": 0,
+            "data": data,
+            "gas": 80_000,
+            "maxFeePerGas": 4 * base + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
         nonces[payer.address] += 1
         signed.append(payer.sign_transaction(tx).raw)
     started = time.perf_counter()
@@ -113,28 +121,46 @@ def _raw_transfers(w3: Web3, token: Any, customers: list[PrivateKeySigner], n: i
 
 
 def _e2e_transfers(
-    w3: Web3, sessions: Any, keystore: Keystore, token: Any, token_name: str, relayer: Signer,
-    addresses: Sequence[str], n: int, abis: list[Any],
-) -> float:  # fmt: skip
+    w3: Web3,
+    sessions: Any,
+    keystore: Keystore,
+    token: Any,
+    token_name: str,
+    relayer: Signer,
+    addresses: Sequence[str],
+    n: int,
+    abis: list[Any],
+) -> float:
     """Seconds for n customer transfers from request to confirmed batch."""
     decoder = ErrorDecoder(abis)
     domain = TokenDomain(name=token_name, chain_id=w3.eth.chain_id, address=token.address)
     signers = {a: keystore.signer_for_address(a) for a in addresses}  # unwrapped once, as a service would
     transfers = TransferService(
-        sessions, w3, {token.address: TokenInfo(domain=domain, abi=token.abi)}, signers.__getitem__,
-        decoder=decoder, batch_size=BATCH_SIZE,
-    )  # fmt: skip
+        sessions,
+        w3,
+        {token.address: TokenInfo(domain=domain, abi=token.abi)},
+        signers.__getitem__,
+        decoder=decoder,
+        batch_size=BATCH_SIZE,
+    )
     outbox = Outbox(
-        sessions, w3, relayer, decoder=decoder, listener=transfers,
+        sessions,
+        w3,
+        relayer,
+        decoder=decoder,
+        listener=transfers,
         config=OutboxConfig(confirmations=1, stuck_after=60),
-    )  # fmt: skip
+    )
     run_id = os.urandom(4).hex()
     started = time.perf_counter()
     for i in range(n):
         transfers.submit(
-            idempotency_key=f"{run_id}-{i}", token=token.address, payer=addresses[i % len(addresses)],
-            payee=addresses[(i + 1) % len(addresses)], value=1,
-        )  # fmt: skip
+            idempotency_key=f"{run_id}-{i}",
+            token=token.address,
+            payer=addresses[i % len(addresses)],
+            payee=addresses[(i + 1) % len(addresses)],
+            value=1,
+        )
         if i % BATCH_SIZE == BATCH_SIZE - 1:
             transfers.relay(outbox)
             outbox.process()
@@ -145,7 +171,8 @@ def _e2e_transfers(
     with sessions() as session:
         executed = session.scalar(
             select(func.count()).where(
-                TransferRequest.status == "executed", TransferRequest.idempotency_key.startswith(run_id)
+                TransferRequest.status == RequestStatus.EXECUTED,
+                TransferRequest.idempotency_key.startswith(run_id),
             )
         )
     if executed != n:
@@ -171,8 +198,10 @@ def _pkcs11_rate(project_root: Path, module: Path, domain: TokenDomain) -> float
     folder = Path(tempfile.mkdtemp(prefix="tdw-bench-hsm-"))
     out = subprocess.run(
         [str(project_root / "scripts" / "softhsm-token"), str(folder), "tdw-bench", "4321"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     os.environ["SOFTHSM2_CONF"] = out.strip().split("=", 1)[1]
     token = Pkcs11Token(module, "tdw-bench", SecretStr("4321"))
     try:

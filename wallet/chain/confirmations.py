@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-ConfirmationState = Literal["included", "confirmed", "final"]
+from wallet.vocabulary import EntryState
 
 
-def confirmation_state(confirmations: int, required: int) -> ConfirmationState:
+def confirmation_state(confirmations: int, required: int) -> EntryState:
     """`final` from `required` confirmations on, `included` with one (or none), `confirmed` between."""
     if confirmations >= required:
-        return "final"
-    return "included" if confirmations <= 1 else "confirmed"
+        return EntryState.FINAL
+    return EntryState.INCLUDED if confirmations <= 1 else EntryState.CONFIRMED

@@ -138,12 +138,16 @@ def deploy_bank(
     pending = [
         transactor.submit(
             token_factory.constructor(
-                token_name(bank_name, spec.code), token_symbol(spec.code), spec.code, spec.exponent,
-                deployer, registry.address,
+                token_name(bank_name, spec.code),
+                token_symbol(spec.code),
+                spec.code,
+                spec.exponent,
+                deployer,
+                registry.address,
             )
         )
         for spec in specs
-    ]  # fmt: skip
+    ]
     receipts = [transactor.wait(tx) for tx in pending]
     tokens = {
         spec.code: load_contract(w3, compilation, "DepositToken", _created(r))
@@ -288,9 +292,14 @@ def deploy_dev_bank(
     fund_from_dev_account(w3, admin_signer.address, 10**22)
     admin = Transactor(w3, admin_signer, [c.abi for c in compilation.contracts.values()])
     manifest = deploy_bank(
-        w3, admin, compilation, bank_name=bank_name, currencies=list(currencies),
-        roles=BankRoles.single(admin_signer.address), minter_allowance=2**96 - 1,
-    )  # fmt: skip
+        w3,
+        admin,
+        compilation,
+        bank_name=bank_name,
+        currencies=list(currencies),
+        roles=BankRoles.single(admin_signer.address),
+        minter_allowance=2**96 - 1,
+    )
     return admin, manifest, bank_contracts(w3, compilation, manifest)
 
 

@@ -82,9 +82,17 @@ class Authorization:
         """The `IDepositToken.Authorization` struct as a tuple for the ABI encoder."""
         sig = self.signature
         return (
-            self.from_, self.to, self.value, self.valid_after, self.valid_before,
-            self.nonce, self.payment_reference, sig.v, sig.r, sig.s,
-        )  # fmt: skip
+            self.from_,
+            self.to,
+            self.value,
+            self.valid_after,
+            self.valid_before,
+            self.nonce,
+            self.payment_reference,
+            sig.v,
+            sig.r,
+            sig.s,
+        )
 
 
 def nonce_from_key(authorizer: str, idempotency_key: str) -> bytes:
@@ -119,10 +127,15 @@ def domain_separator(domain: TokenDomain) -> bytes:
     return keccak(
         encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [_DOMAIN_TYPEHASH, keccak(text=domain.name), keccak(text=domain.version), domain.chain_id,
-             domain.address],
+            [
+                _DOMAIN_TYPEHASH,
+                keccak(text=domain.name),
+                keccak(text=domain.version),
+                domain.chain_id,
+                domain.address,
+            ],
         )
-    )  # fmt: skip
+    )
 
 
 def authorization_digest(domain: TokenDomain, primary: str, message: dict[str, Any]) -> bytes:
@@ -163,11 +176,9 @@ def sign_transfer_authorization(
     else:
         primary = "TransferWithReferenceAuthorization"
         message["paymentReference"] = payment_reference
-    sign_hash = getattr(signer, "sign_hash", None)
-    if sign_hash is not None:
-        signature = sign_hash(authorization_digest(domain, primary, message))
-    else:
-        signature = signer.sign_typed_data(typed_data(domain, primary, message))
+    # The digest computed here directly is ~10x cheaper than eth-account's typed-data encoding (tested
+    # equal in test_eip3009_digest).
+    signature = signer.sign_hash(authorization_digest(domain, primary, message))
     return Authorization(
         from_=signer.address,
         to=to,

@@ -137,13 +137,19 @@ class AnvilNode:
         """The anvil command line."""
         cmd = [
             str(anvil_binary(self.project_root)),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--hardfork", HARDFORK,
-            "--accounts", "10",
-            "--balance", "1000000",
-        ]  # fmt: skip
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--hardfork",
+            HARDFORK,
+            "--accounts",
+            "10",
+            "--balance",
+            "1000000",
+        ]
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
             if self.mixed_mining:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from wallet.errors import MoneyError
+from wallet.vocabulary import (
+    DeliveryStatus,
+    EntryState,
+    OperationKind,
+    RequestStatus,
+    Role,
+    TransferState,
+    TxStatus,
+    values,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -117,8 +128,26 @@ class SignedAmount(Amount):
         return value
 
 
-TX_STATUSES = ("intent", "signed", "broadcast", "included", "confirmed", "final", "failed")
-REQUEST_STATUSES = ("pending", "queued", "executed", "failed")
+TX_STATUSES = values(TxStatus)
+REQUEST_STATUSES = values(RequestStatus)
+
+
+class Term(TypeDecorator[Any]):
+    """A word of one of `wallet.vocabulary`'s enums, stored as its text. Binding checks it (a typo in a
+    query is a `ValueError`, not a silent miss) and loading gives back the enum member."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, vocabulary: type[StrEnum]) -> None:
+        super().__init__()
+        self.vocabulary = vocabulary
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.vocabulary(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.vocabulary(value)
 
 
 class RelayerNonce(Base):
@@ -164,7 +193,7 @@ class ChainTx(Base):
     gas_limit: Mapped[int] = mapped_column(BigInteger)
     max_fee_per_gas: Mapped[int] = mapped_column(Amount)
     max_priority_fee_per_gas: Mapped[int] = mapped_column(Amount)
-    status: Mapped[str] = mapped_column(String(16), default="intent", index=True)
+    status: Mapped[TxStatus] = mapped_column(Term(TxStatus), default=TxStatus.INTENT, index=True)
     raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     # Every hash this row was ever broadcast under (replacements keep the nonce, change the hash).
@@ -214,7 +243,9 @@ class TransferRequest(Base):
     valid_before: Mapped[int] = mapped_column(BigInteger)
     auth_nonce: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[RequestStatus] = mapped_column(
+        Term(RequestStatus), default=RequestStatus.PENDING, index=True
+    )
     chain_tx_id: Mapped[str | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
     error_name: Mapped[str | None] = mapped_column(String(100))
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -222,12 +253,12 @@ class TransferRequest(Base):
     owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
     memo: Mapped[str | None] = mapped_column(String(140))
     # The last state an event was published for; the event pump compares it with the current one.
-    notified_state: Mapped[str | None] = mapped_column(String(16))
+    notified_state: Mapped[TransferState | None] = mapped_column(Term(TransferState))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-ENTRY_STATES = ("included", "confirmed", "final")
+ENTRY_STATES = values(EntryState)
 
 
 class IndexerCursor(Base):
@@ -285,7 +316,7 @@ class JournalEntry(Base):
     log_index: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     payment_reference: Mapped[str | None] = mapped_column(String(66))
-    state: Mapped[str] = mapped_column(String(16), default="included")
+    state: Mapped[EntryState] = mapped_column(Term(EntryState), default=EntryState.INCLUDED)
     posted: Mapped[bool] = mapped_column(default=False)
 
 
@@ -318,7 +349,7 @@ class ChainEvent(Base):
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-USER_ROLES = ("customer", "operator", "compliance", "admin")
+USER_ROLES = values(Role)
 
 
 class User(Base):
@@ -331,7 +362,7 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(Term(Role))
     totp_wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     totp_nonce: Mapped[bytes] = mapped_column(LargeBinary)
     totp_confirmed: Mapped[bool] = mapped_column(default=False)
@@ -383,7 +414,7 @@ class Payee(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-BANK_OPERATION_KINDS = ("mint", "burn", "grant_role", "revoke_role", "set_allowance")
+BANK_OPERATION_KINDS = values(OperationKind)
 
 
 class BankOperation(Base):
@@ -394,7 +425,7 @@ class BankOperation(Base):
     __table_args__ = (CheckConstraint(f"kind IN {BANK_OPERATION_KINDS}", name="kind"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[OperationKind] = mapped_column(Term(OperationKind))
     requested_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -444,7 +475,7 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
+DELIVERY_STATUSES = values(DeliveryStatus)
 
 
 class WebhookDelivery(Base):
@@ -460,7 +491,7 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[DeliveryStatus] = mapped_column(Term(DeliveryStatus), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_status_code: Mapped[int | None] = mapped_column(Integer)

@@ -43,3 +43,8 @@ class Signer(Protocol):
     def sign_typed_data(self, full_message: Mapping[str, Any]) -> Signature:
         """Signs EIP-712 typed data given as a full message (types, primaryType, domain, message)."""
         ...
+
+    def sign_hash(self, digest: bytes) -> Signature:
+        """Signs a 32-byte digest as it is. Dangerous: whoever chose the digest chose what is signed,
+        so only callers that computed it themselves (an EIP-712 digest they built) may use this."""
+        ...

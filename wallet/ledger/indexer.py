@@ -35,6 +35,7 @@ from wallet.chain.confirmations import confirmation_state
 from wallet.db.engine import readonly
 from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import DeepReorgError, LedgerError, LogRangeTooLargeError
+from wallet.vocabulary import EntryState
 from wallet.workers import run_forever
 
 log = logging.getLogger(__name__)
@@ -50,24 +51,39 @@ TRANSFER = _topic("Transfer(address,address,uint256)")
 # Non-money events and how to decode them: (name, indexed address topics, data types, data names).
 EVENTS: dict[bytes, tuple[str, int, list[str], list[str]]] = {
     _topic("TransferReferenced(address,address,uint256,bytes32)"): (
-        "TransferReferenced", 2, ["uint256"], ["value"],
+        "TransferReferenced",
+        2,
+        ["uint256"],
+        ["value"],
     ),
     _topic("TransferForced(address,address,uint256,uint16,bytes32)"): (
-        "TransferForced", 2, ["uint256", "uint16", "bytes32"], ["value", "reasonCode", "legalOrderHash"],
+        "TransferForced",
+        2,
+        ["uint256", "uint16", "bytes32"],
+        ["value", "reasonCode", "legalOrderHash"],
     ),
     _topic("AccountFrozen(address)"): ("AccountFrozen", 1, [], []),
     _topic("AccountUnfrozen(address)"): ("AccountUnfrozen", 1, [], []),
     _topic("FrozenAmountChanged(address,uint256,uint256)"): (
-        "FrozenAmountChanged", 1, ["uint256", "uint256"], ["previous", "current"],
+        "FrozenAmountChanged",
+        1,
+        ["uint256", "uint256"],
+        ["previous", "current"],
     ),
     _topic("AccountRecovered(address,address,uint256,bytes32)"): (
-        "AccountRecovered", 2, ["uint256", "bytes32"], ["value", "legalOrderHash"],
+        "AccountRecovered",
+        2,
+        ["uint256", "bytes32"],
+        ["value", "legalOrderHash"],
     ),
     _topic("KycUpdated(address,bool,uint40,uint16)"): (
-        "KycUpdated", 1, ["bool", "uint40", "uint16"], ["verified", "expiry", "jurisdiction"],
+        "KycUpdated",
+        1,
+        ["bool", "uint40", "uint16"],
+        ["verified", "expiry", "jurisdiction"],
     ),
     _topic("BlockedUpdated(address,bool)"): ("BlockedUpdated", 1, ["bool"], ["blocked"]),
-}  # fmt: skip
+}
 TOPICS = [TRANSFER, *EVENTS]
 
 
@@ -235,13 +251,21 @@ class Indexer:
                 kind = (
                     "mint" if sender == ZERO_ADDRESS else "burn" if receiver == ZERO_ADDRESS else "transfer"
                 )
-                entries.append({
-                    "chain_id": self.chain_id, "token": contract, "block_number": number,
-                    "block_hash": item["blockHash"], "block_time": times[number], "tx_hash": tx_hash,
-                    "log_index": log_index, "kind": kind, "payment_reference": None,
-                    "state": confirmation_state(head - number + 1, self.config.confirmations),
-                    "posted": False,
-                })  # fmt: skip
+                entries.append(
+                    {
+                        "chain_id": self.chain_id,
+                        "token": contract,
+                        "block_number": number,
+                        "block_hash": item["blockHash"],
+                        "block_time": times[number],
+                        "tx_hash": tx_hash,
+                        "log_index": log_index,
+                        "kind": kind,
+                        "payment_reference": None,
+                        "state": confirmation_state(head - number + 1, self.config.confirmations),
+                        "posted": False,
+                    }
+                )
                 transfers.append((contract, sender, receiver, value))
                 continue
             name, indexed, types, names = EVENTS[topic0]
@@ -254,10 +278,18 @@ class Indexer:
                 args["to"] = accounts[1]
             elif indexed == 2:
                 args["to"] = accounts[1]
-            events.append({
-                "chain_id": self.chain_id, "contract": contract, "block_number": number, "tx_hash": tx_hash,
-                "log_index": log_index, "name": name, "account": accounts[0], "args": args,
-            })  # fmt: skip
+            events.append(
+                {
+                    "chain_id": self.chain_id,
+                    "contract": contract,
+                    "block_number": number,
+                    "tx_hash": tx_hash,
+                    "log_index": log_index,
+                    "name": name,
+                    "account": accounts[0],
+                    "args": args,
+                }
+            )
         for entry in entries:
             entry["payment_reference"] = references.get((entry["tx_hash"], entry["log_index"]))
 
@@ -318,10 +350,11 @@ class Indexer:
             for token, holder in missing:
                 found = session.scalar(
                     select(LedgerAccount.id).where(
-                        LedgerAccount.chain_id == self.chain_id, LedgerAccount.token == token,
+                        LedgerAccount.chain_id == self.chain_id,
+                        LedgerAccount.token == token,
                         LedgerAccount.holder == holder,
                     )
-                )  # fmt: skip
+                )
                 if found is None:
                     found = session.scalar(
                         insert(LedgerAccount)
@@ -352,16 +385,17 @@ class Indexer:
             session.execute(
                 update(JournalEntry)
                 .where(
-                    JournalEntry.chain_id == self.chain_id, JournalEntry.state.in_(("included", "confirmed"))
+                    JournalEntry.chain_id == self.chain_id,
+                    JournalEntry.state.in_((EntryState.INCLUDED, EntryState.CONFIRMED)),
                 )
                 .where(JournalEntry.block_number <= final_at)
-                .values(state="final")
+                .values(state=EntryState.FINAL)
             )
             session.execute(
                 update(JournalEntry)
-                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state == "included")
+                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state == EntryState.INCLUDED)
                 .where(JournalEntry.block_number < head, JournalEntry.block_number > final_at)
-                .values(state="confirmed")
+                .values(state=EntryState.CONFIRMED)
             )
 
     # ------------------------------------------------------------------------------ reorgs ---
@@ -376,7 +410,7 @@ class Indexer:
             ).all()
             final_before = session.scalar(
                 select(JournalEntry.block_number)
-                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state == "final")
+                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state == EntryState.FINAL)
                 .order_by(JournalEntry.block_number.desc())
                 .limit(1)
             )

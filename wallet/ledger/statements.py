@@ -106,25 +106,35 @@ def build_statement(
                 or 0
             )
             # On the connection: the ORM's row loading cost a quarter of a 50,000-line statement.
-            rows = session.connection().execute(
-                select(
-                    JournalEntry.block_time, JournalEntry.block_number, JournalEntry.tx_hash,
-                    JournalEntry.log_index, JournalEntry.kind, JournalEntry.payment_reference,
-                    JournalLeg.amount, other_account.holder,
+            rows = (
+                session.connection()
+                .execute(
+                    select(
+                        JournalEntry.block_time,
+                        JournalEntry.block_number,
+                        JournalEntry.tx_hash,
+                        JournalEntry.log_index,
+                        JournalEntry.kind,
+                        JournalEntry.payment_reference,
+                        JournalLeg.amount,
+                        other_account.holder,
+                    )
+                    .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+                    .join(
+                        other_leg,
+                        and_(other_leg.entry_id == JournalLeg.entry_id, other_leg.id != JournalLeg.id),
+                    )
+                    .join(other_account, other_account.id == other_leg.account_id)
+                    .where(
+                        JournalLeg.account_id == account_id,
+                        JournalEntry.posted.is_(True),
+                        JournalEntry.block_time >= start,
+                        JournalEntry.block_time < end,
+                    )
+                    .order_by(JournalEntry.block_number, JournalEntry.log_index, JournalLeg.id)
                 )
-                .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
-                .join(
-                    other_leg, and_(other_leg.entry_id == JournalLeg.entry_id, other_leg.id != JournalLeg.id)
-                )
-                .join(other_account, other_account.id == other_leg.account_id)
-                .where(
-                    JournalLeg.account_id == account_id,
-                    JournalEntry.posted.is_(True),
-                    JournalEntry.block_time >= start,
-                    JournalEntry.block_time < end,
-                )
-                .order_by(JournalEntry.block_number, JournalEntry.log_index, JournalLeg.id)
-            ).all()  # fmt: skip
+                .all()
+            )
     balance = opening
     lines = []
     times: dict[int, datetime] = {}  # a block's lines share its time
@@ -135,17 +145,32 @@ def build_statement(
             when = times[block_time] = datetime.fromtimestamp(block_time, UTC)
         lines.append(
             StatementLine(
-                time=when, block_number=number, tx_hash=tx_hash,
-                log_index=log_index, kind=kind, counterparty=counterparty,
-                counterparty_name=names.get(counterparty), reference=reference, amount=amount,
+                time=when,
+                block_number=number,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                kind=kind,
+                counterparty=counterparty,
+                counterparty_name=names.get(counterparty),
+                reference=reference,
+                amount=amount,
                 balance=balance,
             )
-        )  # fmt: skip
+        )
     return Statement(
-        chain_id=chain_id, token=token, currency=currency, exponent=exponent, account=account,
-        account_name=names.get(account), period_from=period_from, period_to=period_to,
-        opening_balance=opening, closing_balance=balance, lines=lines, generated_at=datetime.now(UTC),
-    )  # fmt: skip
+        chain_id=chain_id,
+        token=token,
+        currency=currency,
+        exponent=exponent,
+        account=account,
+        account_name=names.get(account),
+        period_from=period_from,
+        period_to=period_to,
+        opening_balance=opening,
+        closing_balance=balance,
+        lines=lines,
+        generated_at=datetime.now(UTC),
+    )
 
 
 def render(statement: Statement, fmt: Format) -> bytes:
@@ -177,27 +202,48 @@ def to_json(statement: Statement) -> str:
         return text
 
     doc = {
-        "account": s.account, "account_name": s.account_name, "token": s.token, "chain_id": s.chain_id,
-        "currency": s.currency, "from": s.period_from.isoformat(), "to": s.period_to.isoformat(),
-        "generated_at": s.generated_at.isoformat(), "opening_balance": _money(s, s.opening_balance),
+        "account": s.account,
+        "account_name": s.account_name,
+        "token": s.token,
+        "chain_id": s.chain_id,
+        "currency": s.currency,
+        "from": s.period_from.isoformat(),
+        "to": s.period_to.isoformat(),
+        "generated_at": s.generated_at.isoformat(),
+        "opening_balance": _money(s, s.opening_balance),
         "closing_balance": _money(s, s.closing_balance),
         "entries": [
             {
-                "time": when(line.time), "block": line.block_number, "tx_hash": line.tx_hash,
-                "log_index": line.log_index, "kind": line.kind, "counterparty": line.counterparty,
-                "counterparty_name": line.counterparty_name, "reference": line.reference,
-                "amount": _money(s, line.amount), "balance": _money(s, line.balance),
+                "time": when(line.time),
+                "block": line.block_number,
+                "tx_hash": line.tx_hash,
+                "log_index": line.log_index,
+                "kind": line.kind,
+                "counterparty": line.counterparty,
+                "counterparty_name": line.counterparty_name,
+                "reference": line.reference,
+                "amount": _money(s, line.amount),
+                "balance": _money(s, line.balance),
             }
             for line in s.lines
         ],
-    }  # fmt: skip
+    }
     return json.dumps(doc, separators=(",", ":"))
 
 
 CSV_HEADER = [
-    "time", "block", "tx_hash", "log_index", "kind", "counterparty", "counterparty_name", "reference",
-    "amount", "balance", "currency",
-]  # fmt: skip
+    "time",
+    "block",
+    "tx_hash",
+    "log_index",
+    "kind",
+    "counterparty",
+    "counterparty_name",
+    "reference",
+    "amount",
+    "balance",
+    "currency",
+]
 
 
 def to_csv(statement: Statement) -> str:
@@ -207,11 +253,21 @@ def to_csv(statement: Statement) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for line in statement.lines:
-        writer.writerow([
-            line.time.isoformat(), line.block_number, line.tx_hash, line.log_index, line.kind,
-            line.counterparty, line.counterparty_name or "", line.reference or "",
-            _money(statement, line.amount), _money(statement, line.balance), statement.currency,
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                line.time.isoformat(),
+                line.block_number,
+                line.tx_hash,
+                line.log_index,
+                line.kind,
+                line.counterparty,
+                line.counterparty_name or "",
+                line.reference or "",
+                _money(statement, line.amount),
+                _money(statement, line.balance),
+                statement.currency,
+            ]
+        )
     return out.getvalue()
 
 
@@ -225,8 +281,13 @@ def to_pdf(statement: Statement) -> bytes:
 
     s = statement
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
-                            title=f"Statement {s.account} {s.period_from} to {s.period_to}")  # fmt: skip
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=landscape(A4),
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        title=f"Statement {s.account} {s.period_from} to {s.period_to}",
+    )
     styles = getSampleStyleSheet()
     story: list[Any] = [
         Paragraph(f"Account statement: {s.currency} deposit token", styles["Title"]),
@@ -240,16 +301,27 @@ def to_pdf(statement: Statement) -> bytes:
     rows = [["Date (UTC)", "Counterparty", "Reference", "Amount", "Balance"]]
     for line in s.lines:
         who = line.counterparty_name or line.counterparty
-        rows.append([
-            line.time.strftime("%Y-%m-%d %H:%M:%S"), who, _reference_text(line.reference),
-            _money(s, line.amount), _money(s, line.balance),
-        ])  # fmt: skip
+        rows.append(
+            [
+                line.time.strftime("%Y-%m-%d %H:%M:%S"),
+                who,
+                _reference_text(line.reference),
+                _money(s, line.amount),
+                _money(s, line.balance),
+            ]
+        )
     table = Table(rows, repeatRows=1, colWidths=[38 * mm, 100 * mm, 60 * mm, 32 * mm, 38 * mm])
-    table.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, 0), "Helvetica-Bold"), ("FONTSIZE", (0, 0), (-1, -1), 8),
-        ("ALIGN", (3, 0), (-1, -1), "RIGHT"), ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f2f2f2")]),
-    ]))  # fmt: skip
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("FONTSIZE", (0, 0), (-1, -1), 8),
+                ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
+                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f2f2f2")]),
+            ]
+        )
+    )
     closing = f"Closing balance: {_money(s, s.closing_balance)} {s.currency}"
     story += [table, Spacer(1, 4 * mm), Paragraph(closing, styles["Heading3"])]
     doc.build(story)
@@ -332,8 +404,10 @@ def to_camt053(statement: Statement) -> bytes:
         el(refs, "EndToEndId", (_reference_text(line.reference) or "NOTPROVIDED")[:35])
         parties = el(details, "RltdPties")
         debit = line.amount < 0
-        for role, address in (("Dbtr", s.account if debit else line.counterparty),
-                              ("Cdtr", line.counterparty if debit else s.account)):  # fmt: skip
+        for role, address in (
+            ("Dbtr", s.account if debit else line.counterparty),
+            ("Cdtr", line.counterparty if debit else s.account),
+        ):
             name = s.account_name if address == s.account else line.counterparty_name
             party = el(el(parties, role), "Pty")
             el(party, "Nm", (name or address)[:140])

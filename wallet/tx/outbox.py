@@ -38,10 +38,11 @@ from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, RelayerNonce
 from wallet.errors import SigningError
 from wallet.keys.base import Signer
+from wallet.vocabulary import TxStatus
 
 log = logging.getLogger(__name__)
 
-UNFINISHED = ("intent", "signed", "broadcast", "included", "confirmed")
+UNFINISHED = (TxStatus.INTENT, TxStatus.SIGNED, TxStatus.BROADCAST, TxStatus.INCLUDED, TxStatus.CONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,22 @@ class Outbox:
     def _intent(self, nonce: int, *, kind: str, to: str, data: bytes, gas_limit: int, value: int) -> ChainTx:
         max_fee, priority = self._fees()
         return ChainTx(
-            id=uuid.uuid4().hex, chain_id=self.chain_id, sender=self.sender, nonce=nonce, kind=kind,
-            to_address=to, data=data, value=value, gas_limit=gas_limit, max_fee_per_gas=max_fee,
-            max_priority_fee_per_gas=priority, status="intent", attempt_hashes=[], confirmations=0, version=0,
-        )  # fmt: skip
+            id=uuid.uuid4().hex,
+            chain_id=self.chain_id,
+            sender=self.sender,
+            nonce=nonce,
+            kind=kind,
+            to_address=to,
+            data=data,
+            value=value,
+            gas_limit=gas_limit,
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=priority,
+            status=TxStatus.INTENT,
+            attempt_hashes=[],
+            confirmations=0,
+            version=0,
+        )
 
     def _ensure_nonce_row(self) -> None:
         with self._sessions() as session:
@@ -197,13 +210,13 @@ class Outbox:
         return changed
 
     def _advance(self, row: ChainTx, head: int, chain_nonce: int) -> int:
-        if row.status == "intent" and not self._sign(row):
+        if row.status == TxStatus.INTENT and not self._sign(row):
             return 0
-        if row.status == "signed":
+        if row.status == TxStatus.SIGNED:
             self._broadcast(row.raw_tx)
-            if not self._move(row, status="broadcast", broadcast_at=_now()):
+            if not self._move(row, status=TxStatus.BROADCAST, broadcast_at=_now()):
                 return 0
-        if row.status == "broadcast":
+        if row.status == TxStatus.BROADCAST:
             return self._check_broadcast(row, head, chain_nonce)
         return self._check_included(row, head)
 
@@ -213,10 +226,14 @@ class Outbox:
                 _transaction(row, row.max_fee_per_gas, row.max_priority_fee_per_gas)
             )
         except SigningError as exc:
-            self._move(row, status="failed", error_name="SigningError", error_args={"message": str(exc)})
+            self._move(
+                row, status=TxStatus.FAILED, error_name="SigningError", error_args={"message": str(exc)}
+            )
             return False
         tx_hash = "0x" + signed.hash.hex()
-        return self._move(row, status="signed", raw_tx=signed.raw, tx_hash=tx_hash, attempt_hashes=[tx_hash])
+        return self._move(
+            row, status=TxStatus.SIGNED, raw_tx=signed.raw, tx_hash=tx_hash, attempt_hashes=[tx_hash]
+        )
 
     def _broadcast(self, raw: bytes | None) -> None:
         if raw is None:
@@ -268,10 +285,13 @@ class Outbox:
                 return 0
             return int(
                 self._move(
-                    row, status="failed", error_name="NonceUsedElsewhere", error_args={"nonce": row.nonce},
+                    row,
+                    status=TxStatus.FAILED,
+                    error_name="NonceUsedElsewhere",
+                    error_args={"nonce": row.nonce},
                     notify="failed",
                 )
-            )  # fmt: skip
+            )
         return None
 
     def _check_stuck(self, row: ChainTx) -> int:
@@ -315,7 +335,7 @@ class Outbox:
             return int(
                 self._move(
                     row,
-                    status="failed",
+                    status=TxStatus.FAILED,
                     tx_hash=mined_hash,
                     block_number=receipt["blockNumber"],
                     block_hash="0x" + bytes(receipt["blockHash"]).hex(),
@@ -328,7 +348,7 @@ class Outbox:
         return int(
             self._move(
                 row,
-                status=confirmation_state(confirmations, self.config.confirmations),
+                status=TxStatus(confirmation_state(confirmations, self.config.confirmations)),
                 tx_hash=mined_hash,
                 block_number=receipt["blockNumber"],
                 block_hash="0x" + bytes(receipt["blockHash"]).hex(),
@@ -354,12 +374,17 @@ class Outbox:
             self._broadcast(row.raw_tx)
             return int(
                 self._move(
-                    row, status="broadcast", block_number=None, block_hash=None, confirmations=0,
-                    broadcast_at=_now(), notify="rolled_back",
+                    row,
+                    status=TxStatus.BROADCAST,
+                    block_number=None,
+                    block_hash=None,
+                    confirmations=0,
+                    broadcast_at=_now(),
+                    notify="rolled_back",
                 )
-            )  # fmt: skip
+            )
         confirmations = head - row.block_number + 1
-        status = confirmation_state(confirmations, self.config.confirmations)
+        status = TxStatus(confirmation_state(confirmations, self.config.confirmations))
         if status == row.status and confirmations == row.confirmations:
             return 0
         return int(self._move(row, status=status, confirmations=confirmations))
@@ -374,13 +399,13 @@ class Outbox:
                     select(ChainTx).where(
                         ChainTx.chain_id == self.chain_id,
                         ChainTx.sender == self.sender,
-                        ChainTx.status == "failed",
+                        ChainTx.status == TxStatus.FAILED,
                         ChainTx.broadcast_at.is_(None),
                         ~exists().where(
                             live.chain_id == ChainTx.chain_id,
                             live.sender == ChainTx.sender,
                             live.nonce == ChainTx.nonce,
-                            live.status != "failed",
+                            live.status != TxStatus.FAILED,
                         ),
                     )
                 )
@@ -431,7 +456,9 @@ class Outbox:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.process()
-            if not any(r.status in ("intent", "signed", "broadcast") for r in self.unfinished()):
+            if not any(
+                r.status in (TxStatus.INTENT, TxStatus.SIGNED, TxStatus.BROADCAST) for r in self.unfinished()
+            ):
                 return
             time.sleep(poll)
         raise TimeoutError("the outbox did not settle")
@@ -440,9 +467,16 @@ class Outbox:
 def _transaction(row: ChainTx, max_fee: int, priority: int) -> dict[str, Any]:
     """The EIP-1559 transaction of `row` with the given fees, ready to sign."""
     return {
-        "type": 2, "chainId": row.chain_id, "nonce": row.nonce, "to": row.to_address, "value": row.value,
-        "data": row.data, "gas": row.gas_limit, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": priority,
-    }  # fmt: skip
+        "type": 2,
+        "chainId": row.chain_id,
+        "nonce": row.nonce,
+        "to": row.to_address,
+        "value": row.value,
+        "data": row.data,
+        "gas": row.gas_limit,
+        "maxFeePerGas": max_fee,
+        "maxPriorityFeePerGas": priority,
+    }
 
 
 def _now() -> datetime:

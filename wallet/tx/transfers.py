@@ -36,6 +36,7 @@ from wallet.errors import TransferError
 from wallet.idempotency import insert_or_replay, request_hash
 from wallet.keys.base import Signature, Signer
 from wallet.tx.outbox import Outbox
+from wallet.vocabulary import RequestStatus
 
 AUTHORIZATION_TUPLE = "(address,address,uint256,uint256,uint256,bytes32,bytes32,uint8,bytes32,bytes32)"
 BATCH_SELECTOR = keccak(text=f"batchTransferWithAuthorization({AUTHORIZATION_TUPLE}[])")[:4]
@@ -95,9 +96,15 @@ class TransferService:
         `owner_id` (who asked) and `memo` (free text, kept off chain) are stored with it; the memo is part
         of the request body that the idempotency key pins."""
         request, _ = self.submit_or_get(
-            idempotency_key=idempotency_key, token=token, payer=payer, payee=payee, value=value,
-            payment_reference=payment_reference, owner_id=owner_id, memo=memo,
-        )  # fmt: skip
+            idempotency_key=idempotency_key,
+            token=token,
+            payer=payer,
+            payee=payee,
+            value=value,
+            payment_reference=payment_reference,
+            owner_id=owner_id,
+            memo=memo,
+        )
         return request
 
     def submit_or_get(
@@ -125,9 +132,12 @@ class TransferService:
         if memo is not None and len(memo) > 140:
             raise TransferError("a memo is at most 140 characters")
         body = {
-            "token": token_address, "payer": payer_address, "payee": payee_address,
-            "value": str(value), "reference": payment_reference.hex(),
-        }  # fmt: skip
+            "token": token_address,
+            "payer": payer_address,
+            "payee": payee_address,
+            "value": str(value),
+            "reference": payment_reference.hex(),
+        }
         if memo:
             body["memo"] = memo  # only when given, so hashes of requests stored before memos stay valid
         body_hash = request_hash(body)
@@ -140,15 +150,31 @@ class TransferService:
         nonce = nonce_from_key(payer_address, idempotency_key)
         valid_before = int(time.time()) + self.validity_seconds
         auth = sign_transfer_authorization(
-            signer, self.tokens[token_address].domain, to=payee_address, value=value, valid_after=0,
-            valid_before=valid_before, nonce=nonce, payment_reference=payment_reference,
-        )  # fmt: skip
+            signer,
+            self.tokens[token_address].domain,
+            to=payee_address,
+            value=value,
+            valid_after=0,
+            valid_before=valid_before,
+            nonce=nonce,
+            payment_reference=payment_reference,
+        )
         request = TransferRequest(
-            id=uuid.uuid4().hex, idempotency_key=idempotency_key, request_hash=body_hash,
-            token=token_address, payer=payer_address, payee=payee_address, value=value,
-            payment_reference=payment_reference, valid_before=valid_before, auth_nonce=nonce,
-            signature=auth.signature.to_bytes(), status="pending", owner_id=owner_id, memo=memo or None,
-        )  # fmt: skip
+            id=uuid.uuid4().hex,
+            idempotency_key=idempotency_key,
+            request_hash=body_hash,
+            token=token_address,
+            payer=payer_address,
+            payee=payee_address,
+            value=value,
+            payment_reference=payment_reference,
+            valid_before=valid_before,
+            auth_nonce=nonce,
+            signature=auth.signature.to_bytes(),
+            status=RequestStatus.PENDING,
+            owner_id=owner_id,
+            memo=memo or None,
+        )
         # The key was used before (or by a concurrent submit): the stored request is the answer.
         return insert_or_replay(
             self._sessions,
@@ -192,7 +218,7 @@ class TransferService:
         with self._sessions.begin() as session:
             oldest = session.scalars(
                 select(TransferRequest.token)
-                .where(TransferRequest.status == "pending")
+                .where(TransferRequest.status == RequestStatus.PENDING)
                 .order_by(TransferRequest.created_at)
                 .limit(1)
             ).first()
@@ -200,7 +226,7 @@ class TransferService:
                 return None
             query = (
                 select(TransferRequest)
-                .where(TransferRequest.status == "pending", TransferRequest.token == oldest)
+                .where(TransferRequest.status == RequestStatus.PENDING, TransferRequest.token == oldest)
                 .order_by(TransferRequest.created_at)
                 .limit(self.batch_size)
             )
@@ -211,13 +237,19 @@ class TransferService:
                 return None
             data = batch_calldata([_as_struct(r) for r in requests])
             tx = outbox.enqueue(
-                session, kind="authorization_batch", to=oldest, data=data,
+                session,
+                kind="authorization_batch",
+                to=oldest,
+                data=data,
                 gas_limit=BATCH_BASE_GAS + BATCH_GAS_PER_AUTHORIZATION * len(requests),
-            )  # fmt: skip
+            )
             claimed = session.execute(
                 update(TransferRequest)
-                .where(TransferRequest.id.in_([r.id for r in requests]), TransferRequest.status == "pending")
-                .values(status="queued", chain_tx_id=tx.id)
+                .where(
+                    TransferRequest.id.in_([r.id for r in requests]),
+                    TransferRequest.status == RequestStatus.PENDING,
+                )
+                .values(status=RequestStatus.QUEUED, chain_tx_id=tx.id)
             ).rowcount  # type: ignore[attr-defined]
             if claimed != len(requests):
                 raise _ContendedError  # rolls back the intent and its nonce with everything else
@@ -247,11 +279,11 @@ class TransferService:
             if request is None:
                 continue
             if topic == AUTHORIZATION_USED:
-                request.status, request.error_name, request.error_args = "executed", None, None
+                request.status, request.error_name, request.error_args = RequestStatus.EXECUTED, None, None
             else:
                 (reason,) = decode(["bytes"], bytes(entry["data"]))
                 name, args = self.decoder.decode(reason)
-                request.status, request.error_name = "failed", name
+                request.status, request.error_name = RequestStatus.FAILED, name
                 request.error_args = jsonable_args(args)
 
     def rolled_back(self, session: Session, tx: ChainTx) -> None:
@@ -259,15 +291,15 @@ class TransferService:
         session.execute(
             update(TransferRequest)
             .where(TransferRequest.chain_tx_id == tx.id)
-            .values(status="queued", error_name=None, error_args=None)
+            .values(status=RequestStatus.QUEUED, error_name=None, error_args=None)
         )
 
     def failed(self, session: Session, tx: ChainTx) -> None:
         """The batch as a whole failed; no authorization in it was used, so they go back to pending."""
         session.execute(
             update(TransferRequest)
-            .where(TransferRequest.chain_tx_id == tx.id, TransferRequest.status == "queued")
-            .values(status="pending", chain_tx_id=None)
+            .where(TransferRequest.chain_tx_id == tx.id, TransferRequest.status == RequestStatus.QUEUED)
+            .values(status=RequestStatus.PENDING, chain_tx_id=None)
         )
 
 
@@ -296,6 +328,14 @@ def _address(value: str, what: str) -> ChecksumAddress:
 def _as_struct(r: TransferRequest) -> tuple[Any, ...]:
     sig = Signature(v=r.signature[64], r=r.signature[:32], s=r.signature[32:64])
     return (
-        r.payer, r.payee, r.value, 0, r.valid_before, bytes(r.auth_nonce), bytes(r.payment_reference),
-        sig.v, sig.r, sig.s,
-    )  # fmt: skip
+        r.payer,
+        r.payee,
+        r.value,
+        0,
+        r.valid_before,
+        bytes(r.auth_nonce),
+        bytes(r.payment_reference),
+        sig.v,
+        sig.r,
+        sig.s,
+    )

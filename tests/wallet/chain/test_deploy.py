@@ -12,9 +12,14 @@ from wallet.keys import PrivateKeySigner
 def _deploy(w3: Web3, compilation, signer, roles=None, currencies=("USD", "EUR", "JPY")) -> Manifest:
     tx = Transactor(w3, signer, [c.abi for c in compilation.contracts.values()])
     return deploy_bank(
-        w3, tx, compilation, bank_name="Test Bank", currencies=list(currencies),
-        roles=roles or BankRoles.single(signer.address), minter_allowance=10**12,
-    )  # fmt: skip
+        w3,
+        tx,
+        compilation,
+        bank_name="Test Bank",
+        currencies=list(currencies),
+        roles=roles or BankRoles.single(signer.address),
+        minter_allowance=10**12,
+    )
 
 
 def test_deploy_writes_a_manifest_that_verifies(w3: Web3, compilation, funded_signer, tmp_path: Path) -> None:

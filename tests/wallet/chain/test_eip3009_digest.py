@@ -12,14 +12,24 @@ def test_the_fast_digest_signs_exactly_what_eth_account_signs(reference: bytes) 
     signer = PrivateKeySigner(key)
     domain = TokenDomain(name="Bank USD Deposit", chain_id=31337, address=Account.from_key(key).address)
     auth = sign_transfer_authorization(
-        signer, domain, to="0x" + "ab" * 20, value=12_345, valid_after=0, valid_before=2**40,  # type: ignore[arg-type]
-        nonce=bytes(range(32)), payment_reference=reference,
-    )  # fmt: skip
+        signer,
+        domain,
+        to="0x" + "ab" * 20,
+        value=12_345,
+        valid_after=0,
+        valid_before=2**40,  # type: ignore[arg-type]
+        nonce=bytes(range(32)),
+        payment_reference=reference,
+    )
     primary = "TransferWithAuthorization" if reference == bytes(32) else "TransferWithReferenceAuthorization"
     message = {
-        "from": signer.address, "to": "0x" + "ab" * 20, "value": 12_345, "validAfter": 0,
-        "validBefore": 2**40, "nonce": bytes(range(32)),
-    }  # fmt: skip
+        "from": signer.address,
+        "to": "0x" + "ab" * 20,
+        "value": 12_345,
+        "validAfter": 0,
+        "validBefore": 2**40,
+        "nonce": bytes(range(32)),
+    }
     if reference != bytes(32):
         message["paymentReference"] = reference
     expected = Account.sign_message(encode_typed_data(full_message=typed_data(domain, primary, message)), key)

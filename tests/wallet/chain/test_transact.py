@@ -11,9 +11,14 @@ from wallet.keys import PrivateKeySigner
 def bank(w3: Web3, compilation, funded_signer):
     tx = Transactor(w3, funded_signer, [c.abi for c in compilation.contracts.values()])
     manifest = deploy_bank(
-        w3, tx, compilation, bank_name="Revert Bank", currencies=["USD"],
-        roles=BankRoles.single(funded_signer.address), minter_allowance=1_000,
-    )  # fmt: skip
+        w3,
+        tx,
+        compilation,
+        bank_name="Revert Bank",
+        currencies=["USD"],
+        roles=BankRoles.single(funded_signer.address),
+        minter_allowance=1_000,
+    )
     token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
     registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
     return tx, token, registry

@@ -13,9 +13,17 @@ TOKEN = "0x" + "11" * 20
 
 def _entry(session, log_index: int = 0) -> int:
     entry = JournalEntry(
-        chain_id=1, token=TOKEN, block_number=1, block_hash="0x" + "00" * 32, block_time=0,
-        tx_hash="0x" + "ab" * 32, log_index=log_index, kind="transfer", state="included", posted=False,
-    )  # fmt: skip
+        chain_id=1,
+        token=TOKEN,
+        block_number=1,
+        block_hash="0x" + "00" * 32,
+        block_time=0,
+        tx_hash="0x" + "ab" * 32,
+        log_index=log_index,
+        kind="transfer",
+        state="included",
+        posted=False,
+    )
     session.add(entry)
     session.flush()
     return entry.id
@@ -66,10 +74,18 @@ def test_an_entry_cannot_be_inserted_posted(engine: Engine) -> None:
     with pytest.raises(DBAPIError, match="inserted unposted"), session_factory(engine).begin() as s:
         s.execute(
             insert(JournalEntry).values(
-                chain_id=1, token=TOKEN, block_number=1, block_hash="0x", block_time=0, tx_hash="0x",
-                log_index=0, kind="transfer", state="included", posted=True,
+                chain_id=1,
+                token=TOKEN,
+                block_number=1,
+                block_hash="0x",
+                block_time=0,
+                tx_hash="0x",
+                log_index=0,
+                kind="transfer",
+                state="included",
+                posted=True,
             )
-        )  # fmt: skip
+        )
 
 
 def test_the_legs_of_a_posted_entry_cannot_change(engine: Engine) -> None:

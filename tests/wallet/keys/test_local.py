@@ -27,8 +27,16 @@ def test_a_typed_data_signature_recovers_to_the_signers_address() -> None:
 
 def test_a_signed_transaction_recovers_to_the_signers_address() -> None:
     signer = PrivateKeySigner(SecretStr(KEY))
-    tx = {"to": signer.address, "value": 1, "gas": 21000, "maxFeePerGas": 10**9, "maxPriorityFeePerGas": 1,
-          "nonce": 0, "chainId": 31337, "type": 2}  # fmt: skip
+    tx = {
+        "to": signer.address,
+        "value": 1,
+        "gas": 21000,
+        "maxFeePerGas": 10**9,
+        "maxPriorityFeePerGas": 1,
+        "nonce": 0,
+        "chainId": 31337,
+        "type": 2,
+    }
     signed = signer.sign_transaction(tx)
     assert Account.recover_transaction(signed.raw) == signer.address
     assert len(signed.hash) == 32

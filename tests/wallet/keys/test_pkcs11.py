@@ -70,11 +70,15 @@ def test_a_transaction_signed_in_the_hsm_is_mined(w3: Web3, hsm_signer: Pkcs11Si
     fund_from_dev_account(w3, hsm_signer.address, 10**18)
     base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
     tx = {
-        "to": w3.eth.accounts[1], "value": 12345, "gas": 21_000,
+        "to": w3.eth.accounts[1],
+        "value": 12345,
+        "gas": 21_000,
         "nonce": w3.eth.get_transaction_count(hsm_signer.address),
-        "maxFeePerGas": 2 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9,
-        "chainId": w3.eth.chain_id, "type": 2,
-    }  # fmt: skip
+        "maxFeePerGas": 2 * base_fee + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "chainId": w3.eth.chain_id,
+        "type": 2,
+    }
     signed = hsm_signer.sign_transaction(tx)
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw))
     assert receipt["status"] == 1
@@ -89,9 +93,14 @@ def test_an_eip3009_authorization_signed_in_the_hsm_moves_tokens_on_chain(
     payee = Account.create().address
     tx = Transactor(w3, funded_signer, [c.abi for c in compilation.contracts.values()])
     manifest = deploy_bank(
-        w3, tx, compilation, bank_name="HSM Bank", currencies=["USD"],
-        roles=BankRoles.single(funded_signer.address), minter_allowance=10**9,
-    )  # fmt: skip
+        w3,
+        tx,
+        compilation,
+        bank_name="HSM Bank",
+        currencies=["USD"],
+        roles=BankRoles.single(funded_signer.address),
+        minter_allowance=10**9,
+    )
     token = w3.eth.contract(address=manifest.tokens["USD"].address, abi=compilation["DepositToken"].abi)
     registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
     tx.send(registry.functions.setKycBatch([payer.address, payee], [2**40 - 1] * 2, [840] * 2))
@@ -99,9 +108,15 @@ def test_an_eip3009_authorization_signed_in_the_hsm_moves_tokens_on_chain(
     domain = TokenDomain(name=manifest.tokens["USD"].name, chain_id=w3.eth.chain_id, address=token.address)
     now = w3.eth.get_block("latest")["timestamp"]
     auth = sign_transfer_authorization(
-        payer, domain, to=payee, value=42_00, valid_after=0, valid_before=now + 600, nonce=b"\x09" * 32,
+        payer,
+        domain,
+        to=payee,
+        value=42_00,
+        valid_after=0,
+        valid_before=now + 600,
+        nonce=b"\x09" * 32,
         payment_reference=b"INV-1".ljust(32, b"\x00"),
-    )  # fmt: skip
+    )
     tx.send(token.functions.transferWithReferenceAuthorization(auth.as_tuple()))
     assert token.functions.balanceOf(payee).call() == 42_00
     assert token.functions.balanceOf(payer.address).call() == 58_00

@@ -12,9 +12,13 @@ from wallet.ledger.reconcile import mirrored_balances, reconcile
 
 def _chain_transfers(bank) -> set[tuple[str, int]]:
     logs = bank.w3.eth.get_logs(
-        {"fromBlock": bank.indexer.config.start_block, "toBlock": "latest", "address": bank.token.address,
-         "topics": ["0x" + TRANSFER.hex()]}
-    )  # fmt: skip
+        {
+            "fromBlock": bank.indexer.config.start_block,
+            "toBlock": "latest",
+            "address": bank.token.address,
+            "topics": ["0x" + TRANSFER.hex()],
+        }
+    )
     return {("0x" + bytes(entry["transactionHash"]).hex(), entry["logIndex"]) for entry in logs}
 
 
@@ -131,14 +135,26 @@ def test_reconcile_reports_a_mirror_that_differs_from_the_chain(bank) -> None:
     with bank.sessions.begin() as s:
         a, b = s.scalars(select(LedgerAccount.id).where(LedgerAccount.holder.in_(bank.holders[:2]))).all()
         entry = JournalEntry(
-            chain_id=bank.w3.eth.chain_id, token=bank.token.address, block_number=head, block_hash="0x",
-            block_time=0, tx_hash="0x" + "ff" * 32, log_index=0, kind="transfer", state="included",
+            chain_id=bank.w3.eth.chain_id,
+            token=bank.token.address,
+            block_number=head,
+            block_hash="0x",
+            block_time=0,
+            tx_hash="0x" + "ff" * 32,
+            log_index=0,
+            kind="transfer",
+            state="included",
             posted=False,
-        )  # fmt: skip
+        )
         s.add(entry)
         s.flush()
-        s.execute(insert(JournalLeg), [{"entry_id": entry.id, "account_id": a, "amount": -3},
-                                      {"entry_id": entry.id, "account_id": b, "amount": 3}])  # fmt: skip
+        s.execute(
+            insert(JournalLeg),
+            [
+                {"entry_id": entry.id, "account_id": a, "amount": -3},
+                {"entry_id": entry.id, "account_id": b, "amount": 3},
+            ],
+        )
         s.execute(update(JournalEntry).where(JournalEntry.id == entry.id).values(posted=True))
     differences = reconcile(bank.sessions, bank.w3, [bank.token.address], head)
     assert sorted((d.mirror - d.chain) for d in differences) == [-3, 3]

@@ -46,9 +46,22 @@ def test_sigkill_during_indexing_loses_and_doubles_nothing(busy_chain, db_url: s
     node, manifest_path, expected = busy_chain
     upgrade(make_engine(db_url))
     command = [
-        sys.executable, "-m", "api.cli", "index", "--once", "--manifest", str(manifest_path),
-        "--rpc", node.url, "--db", db_url, "--confirmations", "1", "--max-range", "3",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "api.cli",
+        "index",
+        "--once",
+        "--manifest",
+        str(manifest_path),
+        "--rpc",
+        node.url,
+        "--db",
+        db_url,
+        "--confirmations",
+        "1",
+        "--max-range",
+        "3",
+    ]
     rng = random.Random(11)
     kills = []
     # Kill points end well before the last event: a busy machine can let the indexer commit a few batches
@@ -71,8 +84,14 @@ def test_sigkill_during_indexing_loses_and_doubles_nothing(busy_chain, db_url: s
     w3 = Web3(Web3.HTTPProvider(node.url))
     manifest = Manifest.read(manifest_path)
     token = manifest.tokens["USD"].address
-    logs = w3.eth.get_logs({"fromBlock": manifest.start_block, "toBlock": "latest", "address": token,
-                            "topics": ["0x" + TRANSFER.hex()]})  # fmt: skip
+    logs = w3.eth.get_logs(
+        {
+            "fromBlock": manifest.start_block,
+            "toBlock": "latest",
+            "address": token,
+            "topics": ["0x" + TRANSFER.hex()],
+        }
+    )
     with session_factory(make_engine(db_url))() as s:
         mirrored = set(s.execute(select(JournalEntry.tx_hash, JournalEntry.log_index)).all())
     assert len(logs) == expected

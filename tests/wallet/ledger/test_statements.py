@@ -25,9 +25,16 @@ ALL_TIME = (date(2000, 1, 1), datetime.now(UTC).date() + timedelta(days=2))
 
 def _statement(bank, holder: int, period=ALL_TIME, names=None):
     return build_statement(
-        bank.sessions, chain_id=bank.w3.eth.chain_id, token=bank.token.address, currency="USD", exponent=2,
-        account=bank.holders[holder], period_from=period[0], period_to=period[1], names=names,
-    )  # fmt: skip
+        bank.sessions,
+        chain_id=bank.w3.eth.chain_id,
+        token=bank.token.address,
+        currency="USD",
+        exponent=2,
+        account=bank.holders[holder],
+        period_from=period[0],
+        period_to=period[1],
+        names=names,
+    )
 
 
 def test_a_statement_runs_from_opening_to_closing_and_matches_the_chain(bank) -> None:

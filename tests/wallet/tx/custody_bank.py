@@ -85,10 +85,15 @@ def build(
     token, registry = bank.tokens["USD"], bank.registry
     onboard(admin, bank, addresses, balance=balance)
     config = {
-        "db_url": db_url, "rpc_url": getattr(w3.provider, "endpoint_uri", None), "token": token.address,
-        "token_name": manifest.tokens["USD"].name, "customers": addresses, "batch_size": batch_size,
-        "confirmations": confirmations, "abis": {n: c.abi for n, c in compilation.contracts.items()},
-    }  # fmt: skip
+        "db_url": db_url,
+        "rpc_url": getattr(w3.provider, "endpoint_uri", None),
+        "token": token.address,
+        "token_name": manifest.tokens["USD"].name,
+        "customers": addresses,
+        "batch_size": batch_size,
+        "confirmations": confirmations,
+        "abis": {n: c.abi for n, c in compilation.contracts.items()},
+    }
     custody = attach(w3, config)
     custody.registry, custody.admin = registry, admin
     return custody, config
@@ -102,13 +107,21 @@ def attach(w3: Web3, config: dict[str, Any]) -> Custody:
     token_abi = config["abis"]["DepositToken"]
     domain = TokenDomain(name=config["token_name"], chain_id=w3.eth.chain_id, address=config["token"])
     transfers = TransferService(
-        sessions, w3, {config["token"]: TokenInfo(domain=domain, abi=token_abi)},
-        keystore.signer_for_address, decoder=decoder, batch_size=config["batch_size"],
-    )  # fmt: skip
+        sessions,
+        w3,
+        {config["token"]: TokenInfo(domain=domain, abi=token_abi)},
+        keystore.signer_for_address,
+        decoder=decoder,
+        batch_size=config["batch_size"],
+    )
     outbox = Outbox(
-        sessions, w3, keystore.signer("role:relayer"), decoder=decoder, listener=transfers,
+        sessions,
+        w3,
+        keystore.signer("role:relayer"),
+        decoder=decoder,
+        listener=transfers,
         config=OutboxConfig(confirmations=config["confirmations"], stuck_after=5.0),
-    )  # fmt: skip
+    )
     token = w3.eth.contract(address=config["token"], abi=token_abi)
     return Custody(
         w3=w3,

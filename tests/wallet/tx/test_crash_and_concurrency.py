@@ -23,9 +23,12 @@ HERE = Path(__file__).resolve().parent
 def _driver(config_path: Path, start: int, count: int, prefix: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(HERE / "transfer_driver.py"), str(config_path), str(start), str(count), prefix],
-        cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=HERE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(HERE)},
-    )  # fmt: skip
+    )
 
 
 def _expected(customers: list[str], balance: int, indexes: range) -> dict[str, int]:

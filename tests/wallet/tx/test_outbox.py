@@ -126,10 +126,18 @@ def test_a_nonce_taken_by_another_transaction_fails_the_row_and_its_requests_are
     assert batch is not None
     # Someone else spends the relayer's nonce first (an operator's manual transaction, say).
     base = chain.eth.get_block("latest")["baseFeePerGas"]
-    other = custody.outbox.signer.sign_transaction({
-        "type": 2, "chainId": chain.eth.chain_id, "nonce": batch.nonce, "to": b, "value": 0, "gas": 21_000,
-        "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9,
-    })  # fmt: skip
+    other = custody.outbox.signer.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain.eth.chain_id,
+            "nonce": batch.nonce,
+            "to": b,
+            "value": 0,
+            "gas": 21_000,
+            "maxFeePerGas": 2 * base + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
+    )
     chain.eth.wait_for_transaction_receipt(chain.eth.send_raw_transaction(other.raw))
     custody.settle()
     rows = _rows(custody)

@@ -63,9 +63,14 @@ def test_the_same_request_twice_moves_money_once(chain: Web3, compilation, db_ur
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("value", 0, "positive integer"), ("value", -5, "positive integer"), ("value", 1.5, "positive integer"),
-     ("payee", "0x123", "not an Ethereum address"), ("token", "0x" + "00" * 20, "not a deposit token")],
-)  # fmt: skip
+    [
+        ("value", 0, "positive integer"),
+        ("value", -5, "positive integer"),
+        ("value", 1.5, "positive integer"),
+        ("payee", "0x123", "not an Ethereum address"),
+        ("token", "0x" + "00" * 20, "not a deposit token"),
+    ],
+)
 def test_malformed_requests_are_refused_and_stored_nowhere(
     chain, compilation, db_url, field, value, message
 ) -> None:
@@ -114,10 +119,20 @@ def test_batch_calldata_matches_web3s_abi_encoding(compilation) -> None:
 
     token = Web3().eth.contract(address="0x" + "11" * 20, abi=compilation["DepositToken"].abi)
     structs = [
-        ("0x" + "22" * 20, "0x" + "33" * 20, 10**20 + i, 0, 2**40, bytes([i]) * 32, b"\x00" * 32, 27 + i % 2,
-         b"\x44" * 32, b"\x55" * 32)
+        (
+            "0x" + "22" * 20,
+            "0x" + "33" * 20,
+            10**20 + i,
+            0,
+            2**40,
+            bytes([i]) * 32,
+            b"\x00" * 32,
+            27 + i % 2,
+            b"\x44" * 32,
+            b"\x55" * 32,
+        )
         for i in range(3)
-    ]  # fmt: skip
+    ]
     structs = [(Web3.to_checksum_address(s[0]), Web3.to_checksum_address(s[1]), *s[2:]) for s in structs]
     expected = token.encode_abi("batchTransferWithAuthorization", args=[structs])
     assert "0x" + batch_calldata(structs).hex() == expected

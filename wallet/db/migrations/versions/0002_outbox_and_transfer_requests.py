@@ -55,9 +55,12 @@ def upgrade() -> None:
     with op.batch_alter_table("chain_txs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_chain_txs_status"), ["status"], unique=False)
         batch_op.create_index(
-            "uq_chain_txs_live_nonce", ["chain_id", "sender", "nonce"], unique=True,
-            sqlite_where=sa.text("status <> 'failed'"), postgresql_where=sa.text("status <> 'failed'"),
-        )  # fmt: skip
+            "uq_chain_txs_live_nonce",
+            ["chain_id", "sender", "nonce"],
+            unique=True,
+            sqlite_where=sa.text("status <> 'failed'"),
+            postgresql_where=sa.text("status <> 'failed'"),
+        )
 
     op.create_table(
         "relayer_nonces",

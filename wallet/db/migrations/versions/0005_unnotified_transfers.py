@@ -22,9 +22,13 @@ def upgrade() -> None:
     with op.batch_alter_table("transfer_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_transfer_requests_notified_state"))
     op.create_index(
-        "ix_transfer_requests_unnotified", "transfer_requests", list(UNNOTIFIED_COLUMNS), unique=False,
-        sqlite_where=sa.text(UNNOTIFIED_TRANSFERS), postgresql_where=sa.text(UNNOTIFIED_TRANSFERS),
-    )  # fmt: skip
+        "ix_transfer_requests_unnotified",
+        "transfer_requests",
+        list(UNNOTIFIED_COLUMNS),
+        unique=False,
+        sqlite_where=sa.text(UNNOTIFIED_TRANSFERS),
+        postgresql_where=sa.text(UNNOTIFIED_TRANSFERS),
+    )
 
 
 def downgrade() -> None:

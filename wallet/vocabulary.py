@@ -1,0 +1,101 @@
+"""The states and names the custody layer stores and shows, each defined once.
+
+Rows store the values as short strings (the database's CHECK constraints list the same values); the
+models load them as these enums, the services compare against them, and the API's schemas publish them
+as OpenAPI enums. A `StrEnum` member is its string, so JSON and SQL see plain text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TxStatus(StrEnum):
+    """Where an outbox row's chain transaction is; it only moves forward (or back on a reorg)."""
+
+    INTENT = "intent"
+    SIGNED = "signed"
+    BROADCAST = "broadcast"
+    INCLUDED = "included"
+    CONFIRMED = "confirmed"
+    FINAL = "final"
+    FAILED = "failed"
+
+
+class RequestStatus(StrEnum):
+    """Where a stored transfer request is: signed and waiting, in a batch, executed, or failed."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    EXECUTED = "executed"
+    FAILED = "failed"
+
+
+class TransferState(StrEnum):
+    """The state a customer sees of a transfer (from its request and its batch's transaction)."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    EXECUTED = "executed"
+    CONFIRMED = "confirmed"
+    FINAL = "final"
+    FAILED = "failed"
+
+
+class OperationState(StrEnum):
+    """The state staff see of a bank operation (from its transaction)."""
+
+    PENDING = "pending"
+    BROADCAST = "broadcast"
+    EXECUTED = "executed"
+    CONFIRMED = "confirmed"
+    FINAL = "final"
+    FAILED = "failed"
+
+
+class OperationKind(StrEnum):
+    """What a bank operation does on chain."""
+
+    MINT = "mint"
+    BURN = "burn"
+    GRANT_ROLE = "grant_role"
+    REVOKE_ROLE = "revoke_role"
+    SET_ALLOWANCE = "set_allowance"
+
+
+class EntryState(StrEnum):
+    """How settled a journal entry is: in a block, confirmed by some, or past the finality depth."""
+
+    INCLUDED = "included"
+    CONFIRMED = "confirmed"
+    FINAL = "final"
+
+
+class AccountStatus(StrEnum):
+    """Whether an account can move money: active once its address is KYC-registered on chain."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+
+
+class Role(StrEnum):
+    """What a user is to the bank; it decides what they may do."""
+
+    CUSTOMER = "customer"
+    OPERATOR = "operator"
+    COMPLIANCE = "compliance"
+    ADMIN = "admin"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook delivery is."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+def values(vocabulary: type[StrEnum]) -> tuple[str, ...]:
+    """The plain string values, in order (for CHECK constraints: `f"status IN {values(TxStatus)}"`)."""
+    return tuple(member.value for member in vocabulary)
