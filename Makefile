@@ -7,11 +7,14 @@ NPM_STAMP := node_modules/.installed
 
 .PHONY: setup dev test test-contracts test-python lint typecheck clean
 
-$(PY_STAMP): pyproject.toml
+# The exact versions come from requirements.lock (ranges are in pyproject.toml); the project itself is
+# installed on top without resolving again.
+$(PY_STAMP): pyproject.toml requirements.lock
 	scripts/bootstrap
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e ".[dev]"
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
