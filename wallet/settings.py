@@ -48,11 +48,10 @@ class Settings(BaseSettings):
     # the local keystore, or the PKCS#11 token above (keys labelled `role:<role>`, generated there).
     signer: Literal["keystore", "pkcs11"] = "keystore"
     manifest_path: Path | None = None  # default: deployment.json in the data folder
+    # Blocks after which transactions and entries are final.
     confirmations: int = Field(default=2, ge=1)
     # Customer signers kept open in memory (0: unwrap each key only when it signs).
-    signer_cache_size: int = Field(
-        default=4096, ge=0
-    )  # blocks after which transactions and entries are final
+    signer_cache_size: int = Field(default=4096, ge=0)
 
     # HTTP API
     api_host: str = "127.0.0.1"

@@ -16,7 +16,7 @@ from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from api.cli.app import app, fail, open_database, rpc_url
+from api.cli.app import app, compile_project, fail, open_database, rpc_url
 from wallet.chain.deploy import Manifest
 from wallet.chain.node import connect
 from wallet.db import session_factory
@@ -47,7 +47,8 @@ def _indexer(
         initial_range=min(2_000, max_range),
         max_range=max_range,
     )
-    return Indexer(sessions, w3, contracts, config)
+    abis = [c.abi for c in compile_project(get_settings()).contracts.values()]
+    return Indexer(sessions, w3, contracts, config, abis=abis)
 
 
 @app.command()

@@ -136,6 +136,7 @@ class Bank:
             w3,
             [manifest.registry.address, *(t.address for t in self.tokens.values())],
             IndexerConfig(confirmations=self.config.confirmations, start_block=manifest.start_block),
+            abis=abis.values(),
         )
 
     # ---------------------------------------------------------------------------------- tokens ---

@@ -17,6 +17,7 @@ from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.transact import Transactor
+from wallet.errors import BenchError
 from wallet.keys import PrivateKeySigner
 
 BATCH_SIZE = 50
@@ -83,7 +84,7 @@ def measure_gas(w3: Web3, compilation: Compilation, *, batch_size: int = BATCH_S
     receipt = by_relayer.send(token.functions.batchTransferWithAuthorization(batch))
     executed = token.events.AuthorizationUsed().process_receipt(receipt, errors=DISCARD)
     if len(executed) != batch_size:
-        raise RuntimeError(f"only {len(executed)} of {batch_size} batched authorizations executed")
+        raise BenchError(f"only {len(executed)} of {batch_size} batched authorizations executed")
     deposit["batch_size"] = batch_size
     deposit["batch_gas"] = _gas(receipt)
     deposit["batch_authorization_per_transfer"] = round(_gas(receipt) / batch_size)

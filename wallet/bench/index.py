@@ -24,6 +24,7 @@ from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization
 from wallet.db import make_engine, session_factory, upgrade
+from wallet.errors import BenchError
 from wallet.keys import PrivateKeySigner
 from wallet.ledger.indexer import TRANSFER, Indexer, IndexerConfig
 from wallet.ledger.statements import build_statement, render
@@ -92,26 +93,29 @@ def _raw_fetch(w3: Web3, chain: GeneratedChain, step: int) -> tuple[int, float]:
         }
         for item in w3.provider.make_request("eth_getLogs", [params])["result"]:  # type: ignore[arg-type]
             topics = item["topics"]
-            total += (
-                int(item["data"], 16) + len(topics[1]) + len(topics[2])
-            )  # decode what the indexer decodes
+            # Decode what the indexer decodes.
+            total += int(item["data"], 16) + len(topics[1]) + len(topics[2])
             count += 1
     return count, time.perf_counter() - started
 
 
-def _index_into(w3: Web3, chain: GeneratedChain, db_url: str) -> tuple[float, Any]:
+def _index_into(w3: Web3, chain: GeneratedChain, db_url: str, abis: list[Any]) -> tuple[float, Any]:
     engine = make_engine(db_url)
     upgrade(engine)
     sessions = session_factory(engine)
     contracts = [chain.manifest.registry.address, chain.manifest.tokens["USD"].address]
     indexer = Indexer(
-        sessions, w3, contracts, IndexerConfig(confirmations=1, start_block=chain.manifest.start_block)
+        sessions,
+        w3,
+        contracts,
+        IndexerConfig(confirmations=1, start_block=chain.manifest.start_block),
+        abis=abis,
     )
     started = time.perf_counter()
     applied = indexer.run_until_head()
     elapsed = time.perf_counter() - started
     if applied != chain.events:
-        raise RuntimeError(f"indexed {applied} entries, the chain has {chain.events}")
+        raise BenchError(f"indexed {applied} entries, the chain has {chain.events}")
     return elapsed, sessions
 
 
@@ -120,8 +124,9 @@ def run(
 ) -> dict[str, Any]:
     """The whole benchmark; PostgreSQL is skipped (and reported as null) without an admin URL."""
     chain = generate_transfers(w3, compilation, events)
+    abis = [c.abi for c in compilation.contracts.values()]
     raw_count, raw_s = _raw_fetch(w3, chain, 2_000)
-    sqlite_s, sqlite_sessions = _index_into(w3, chain, sqlite_url)
+    sqlite_s, sqlite_sessions = _index_into(w3, chain, sqlite_url, abis)
     result: dict[str, Any] = {
         "events": chain.events,
         "raw_events_per_s": round(raw_count / raw_s, 1),
@@ -135,7 +140,7 @@ def run(
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         try:
             url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-            pg_s, pg_sessions = _index_into(w3, chain, url)
+            pg_s, pg_sessions = _index_into(w3, chain, url, abis)
             pg_sessions.kw["bind"].dispose()
             result["postgres_events_per_s"] = round(chain.events / pg_s, 1)
         finally:

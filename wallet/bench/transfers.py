@@ -31,6 +31,7 @@ from wallet.chain.revert import ErrorDecoder
 from wallet.chain.transact import base_fee
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.db.models import TransferRequest
+from wallet.errors import BenchError
 from wallet.keys import PrivateKeySigner, Signer
 from wallet.keys.keystore import Keystore
 from wallet.tx.outbox import Outbox, OutboxConfig
@@ -116,7 +117,7 @@ def _raw_transfers(w3: Web3, token: Any, customers: list[PrivateKeySigner], n: i
     receipt = w3.eth.wait_for_transaction_receipt(last, timeout=600, poll_latency=0.01)
     elapsed = time.perf_counter() - started
     if receipt["status"] != 1:
-        raise RuntimeError("the last plain transfer reverted")
+        raise BenchError("the last plain transfer reverted")
     return elapsed
 
 
@@ -176,7 +177,7 @@ def _e2e_transfers(
             )
         )
     if executed != n:
-        raise RuntimeError(f"only {executed} of {n} customer transfers executed")
+        raise BenchError(f"only {executed} of {n} customer transfers executed")
     return elapsed
 
 

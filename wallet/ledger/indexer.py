@@ -17,13 +17,16 @@ branch is applied by the following steps. A rollback past final entries raises `
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_abi.abi import decode
+from eth_typing import ABIEvent
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import delete, insert, select, update
@@ -48,43 +51,53 @@ def _topic(signature: str) -> bytes:
 
 
 TRANSFER = _topic("Transfer(address,address,uint256)")
-# Non-money events and how to decode them: (name, indexed address topics, data types, data names).
-EVENTS: dict[bytes, tuple[str, int, list[str], list[str]]] = {
-    _topic("TransferReferenced(address,address,uint256,bytes32)"): (
-        "TransferReferenced",
-        2,
-        ["uint256"],
-        ["value"],
-    ),
-    _topic("TransferForced(address,address,uint256,uint16,bytes32)"): (
-        "TransferForced",
-        2,
-        ["uint256", "uint16", "bytes32"],
-        ["value", "reasonCode", "legalOrderHash"],
-    ),
-    _topic("AccountFrozen(address)"): ("AccountFrozen", 1, [], []),
-    _topic("AccountUnfrozen(address)"): ("AccountUnfrozen", 1, [], []),
-    _topic("FrozenAmountChanged(address,uint256,uint256)"): (
-        "FrozenAmountChanged",
-        1,
-        ["uint256", "uint256"],
-        ["previous", "current"],
-    ),
-    _topic("AccountRecovered(address,address,uint256,bytes32)"): (
-        "AccountRecovered",
-        2,
-        ["uint256", "bytes32"],
-        ["value", "legalOrderHash"],
-    ),
-    _topic("KycUpdated(address,bool,uint40,uint16)"): (
-        "KycUpdated",
-        1,
-        ["bool", "uint40", "uint16"],
-        ["verified", "expiry", "jurisdiction"],
-    ),
-    _topic("BlockedUpdated(address,bool)"): ("BlockedUpdated", 1, ["bool"], ["blocked"]),
-}
-TOPICS = [TRANSFER, *EVENTS]
+# The non-money events the mirror keeps (as `chain_events` rows). How to decode each is read from the
+# contracts' compiled ABI when an indexer starts, so a changed event cannot be decoded with a stale layout.
+MIRRORED_EVENTS = (
+    "TransferReferenced",
+    "TransferForced",
+    "AccountFrozen",
+    "AccountUnfrozen",
+    "FrozenAmountChanged",
+    "AccountRecovered",
+    "KycUpdated",
+    "BlockedUpdated",
+)
+
+
+@dataclass(frozen=True)
+class EventLayout:
+    """How to decode one mirrored event: its name, how many leading indexed topics are addresses, and
+    the types and names of its data fields."""
+
+    name: str
+    accounts: int
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def event_table(abis: Iterable[Iterable[Mapping[str, Any]]]) -> dict[bytes, EventLayout]:
+    """The layout of every mirrored event by its topic, from compiled ABIs; a `LedgerError` names any
+    mirrored event that none of them declares."""
+    table: dict[bytes, EventLayout] = {}
+    for abi in abis:
+        for item in abi:
+            if item.get("type") != "event" or item.get("name") not in MIRRORED_EVENTS:
+                continue
+            inputs = item["inputs"]
+            indexed = [i["type"] for i in inputs if i["indexed"]]
+            accounts = len(indexed) - len(list(itertools.dropwhile(lambda t: t == "address", indexed)))
+            data = [i for i in inputs if not i["indexed"]]
+            table[bytes(event_abi_to_log_topic(cast(ABIEvent, item)))] = EventLayout(
+                name=item["name"],
+                accounts=accounts,
+                types=tuple(i["type"] for i in data),
+                names=tuple(i["name"] for i in data),
+            )
+    missing = set(MIRRORED_EVENTS) - {layout.name for layout in table.values()}
+    if missing:
+        raise LedgerError(f"the contracts' ABI declares no event {', '.join(sorted(missing))}")
+    return table
 
 
 @dataclass
@@ -118,8 +131,12 @@ class Indexer:
         w3: Web3,
         contracts: Iterable[str],
         config: IndexerConfig | None = None,
+        *,
+        abis: Iterable[Iterable[Mapping[str, Any]]],
     ) -> None:
         self._sessions = sessions
+        self.events = event_table(abis)
+        self._topics = ["0x" + t.hex() for t in [TRANSFER, *self.events]]
         self._readers = readonly(sessions)
         self.w3 = w3
         self.contracts = [to_checksum_address(c) for c in contracts]
@@ -186,7 +203,7 @@ class Indexer:
             "fromBlock": hex(start),
             "toBlock": hex(end),
             "address": self.contracts,
-            "topics": [["0x" + t.hex() for t in TOPICS]],
+            "topics": [self._topics],
         }
         response = rpc.request(self.w3, "eth_getLogs", [params])
         if "error" in response:
@@ -268,9 +285,10 @@ class Indexer:
                 )
                 transfers.append((contract, sender, receiver, value))
                 continue
-            name, indexed, types, names = EVENTS[topic0]
-            decoded = decode(types, bytes.fromhex(item["data"][2:])) if types else ()
-            args: dict[str, Any] = {n: _jsonable(v) for n, v in zip(names, decoded, strict=True)}
+            layout = self.events[topic0]
+            name, indexed = layout.name, layout.accounts
+            decoded = decode(layout.types, bytes.fromhex(item["data"][2:])) if layout.types else ()
+            args: dict[str, Any] = {n: _jsonable(v) for n, v in zip(layout.names, decoded, strict=True)}
             accounts = [_checksum("0x" + t[-40:]) for t in topics[1 : 1 + indexed]]
             if name == "TransferReferenced":
                 # Emitted right after its Transfer log in the same transaction.

@@ -63,6 +63,10 @@ def _ledger_bank(w3: Web3, compilation, db_url: str) -> LedgerBank:
     upgrade(engine)
     sessions = session_factory(engine)
     indexer = Indexer(
-        sessions, w3, [token.address, registry.address], IndexerConfig(confirmations=3, start_block=start)
+        sessions,
+        w3,
+        [token.address, registry.address],
+        IndexerConfig(confirmations=3, start_block=start),
+        abis=[c.abi for c in compilation.contracts.values()],
     )
     return LedgerBank(w3, token, registry, admin, holders, sessions, indexer)
