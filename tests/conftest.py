@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from web3 import Web3
 
+from tests.support.anvil import anvil_fixture
 from wallet.chain.compiler import Compilation, compile_contracts
 from wallet.chain.inprocess import eth_tester
 from wallet.chain.node import AnvilNode, fund_from_dev_account
@@ -32,16 +33,11 @@ def project_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def compilation(project_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Compilation:
+def compilation(project_root: Path) -> Compilation:
     return compile_contracts(project_root, project_root / ".cache")
 
 
-@pytest.fixture(scope="session")
-def anvil(project_root: Path) -> Iterator[AnvilNode]:
-    node = AnvilNode(project_root)
-    node.start()
-    yield node
-    node.stop()
+anvil = anvil_fixture("session", "The session's shared anvil: tests on it leave its chain as it goes.")
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ def test_deploy_then_verify_passes(anvil: AnvilNode, tmp_path: Path) -> None:
     assert written["tokens"]["JPY"]["decimals"] == 0
     verified = tdw("verify", "--manifest", str(manifest), "--rpc", anvil.url)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "token JPY" in verified.stdout and "matches contracts/token/DepositToken.sol" in verified.stdout
+    assert "token JPY" in verified.stdout
+    assert "matches contracts/token/DepositToken.sol" in verified.stdout
 
 
 def test_verify_exits_1_and_names_the_mismatch(anvil: AnvilNode, tmp_path: Path) -> None:
@@ -50,10 +51,13 @@ def test_verify_exits_1_and_names_the_mismatch(anvil: AnvilNode, tmp_path: Path)
 
 def test_deploy_refuses_a_bad_address_and_an_unknown_currency(anvil: AnvilNode, tmp_path: Path) -> None:
     bad = tdw("deploy", "--rpc", anvil.url, "--admin", "0x1234", "--manifest", str(tmp_path / "a.json"))
-    assert bad.returncode == 2 and "--admin '0x1234' is not an Ethereum address" in bad.stderr
+    assert bad.returncode == 2
+    assert "--admin '0x1234' is not an Ethereum address" in bad.stderr
     unknown = tdw("deploy", "--rpc", anvil.url, "--currency", "XYZ", "--manifest", str(tmp_path / "b.json"))
-    assert unknown.returncode == 2 and "unknown currency 'XYZ'" in unknown.stderr
-    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+    assert unknown.returncode == 2
+    assert "unknown currency 'XYZ'" in unknown.stderr
+    assert not (tmp_path / "a.json").exists()
+    assert not (tmp_path / "b.json").exists()
 
 
 def test_production_refuses_the_development_deployer_key(anvil: AnvilNode, tmp_path: Path) -> None:
@@ -71,7 +75,8 @@ def test_production_refuses_the_development_deployer_key(anvil: AnvilNode, tmp_p
 
 def test_deploy_without_a_node_says_so() -> None:
     result = tdw("deploy", "--rpc", f"http://127.0.0.1:{free_port()}")
-    assert result.returncode == 2 and "no JSON-RPC node answers" in result.stderr
+    assert result.returncode == 2
+    assert "no JSON-RPC node answers" in result.stderr
 
 
 def test_bench_gas_prints_both_tokens_and_a_transfer_ratio_within_budget() -> None:
@@ -100,7 +105,8 @@ def test_bench_transfers_relays_every_transfer_and_prints_both_rates() -> None:
     result = tdw("bench", "transfers", "--n", "60", "--json")
     assert result.returncode == 0, result.stderr  # the bench raises unless all 60 executed on chain
     doc = json.loads(result.stdout)
-    assert doc["n"] == 60 and doc["database"] == "sqlite"
+    assert doc["n"] == 60
+    assert doc["database"] == "sqlite"
     for key in ("raw_tx_per_s", "e2e_transfers_per_s", "local_signatures_per_s", "pkcs11_signatures_per_s"):
         assert doc[key] > 0, key
     # The ratio is of the two durations; the rates are rounded, so allow for that.
@@ -115,7 +121,8 @@ def test_index_then_reconcile_agree_and_a_tampered_mirror_exits_1(anvil: AnvilNo
     assert indexed.returncode == 0, indexed.stderr
     head = str(Web3(Web3.HTTPProvider(anvil.url)).eth.block_number)
     ok = tdw("reconcile", "--at-block", head, "--manifest", str(manifest), "--rpc", anvil.url, "--db", db)
-    assert ok.returncode == 0 and "matches the chain" in ok.stdout, ok.stdout + ok.stderr
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "matches the chain" in ok.stdout, ok.stdout + ok.stderr
     # Money minted in the mirror that the chain never minted: reconcile must object.
     from sqlalchemy import insert, update
 
@@ -145,7 +152,8 @@ def test_index_then_reconcile_agree_and_a_tampered_mirror_exits_1(anvil: AnvilNo
         s.execute(update(JournalEntry).where(JournalEntry.id == entry.id).values(posted=True))
     bad = tdw("reconcile", "--at-block", head, "--manifest", str(manifest), "--rpc", anvil.url, "--db", db)
     assert bad.returncode == 1
-    assert "DIFFERENCE" in bad.stdout and "total supply: mirror 5, chain 0" in bad.stdout
+    assert "DIFFERENCE" in bad.stdout
+    assert "total supply: mirror 5, chain 0" in bad.stdout
 
 
 def test_statement_writes_every_format_and_refuses_bad_input(anvil: AnvilNode, tmp_path: Path) -> None:
@@ -183,7 +191,8 @@ def test_statement_writes_every_format_and_refuses_bad_input(anvil: AnvilNode, t
     assert "one of json, csv, pdf, camt053" in tdw("statement", *common, "--format", "xls").stderr
     assert "needs --output" in tdw("statement", *common, "--format", "pdf").stderr
     bad = tdw("statement", *common[:1], "0x12", *common[2:])
-    assert bad.returncode == 2 and "not an Ethereum address" in bad.stderr
+    assert bad.returncode == 2
+    assert "not an Ethereum address" in bad.stderr
     assert "has no USD token" in tdw("statement", *common, "--currency", "USD").stderr
 
 

@@ -34,6 +34,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from tests.support.waiting import wait_for
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode, free_port, fund_from_dev_account
 from wallet.keys.keystore import OPERATIONAL_ROLES
@@ -86,7 +87,8 @@ class DevServer:
         return "".join(self.output)
 
     def _drain(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line)
 
@@ -135,13 +137,7 @@ def _login(client: httpx.Client, username: str, password: str, secret: str) -> d
 
 
 def _until(check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+    return wait_for(check, timeout=timeout, poll=0.2)
 
 
 def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(server: DevServer) -> None:
@@ -195,7 +191,8 @@ def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(serve
             and t
         )
     )
-    assert final["tx_hash"] and final["reference"] == "REDEEM-1"
+    assert final["tx_hash"]
+    assert final["reference"] == "REDEEM-1"
     _until(lambda: client.get(balance, headers=erin).json()["balance"] == "59.50")
 
     listener.join(timeout=30)
@@ -215,7 +212,8 @@ def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(serve
         r = client.get(
             f"/v1/accounts/{account['id']}/statements", params={**period, "format": fmt}, headers=erin
         )
-        assert r.status_code == 200 and r.headers["content-type"].startswith(media), fmt
+        assert r.status_code == 200, fmt
+        assert r.headers["content-type"].startswith(media), fmt
     statement = client.get(f"/v1/accounts/{account['id']}/statements", params=period, headers=erin).json()
     assert statement["closing_balance"] == "59.50"
     assert [e["amount"] for e in statement["entries"]] == ["100.00", "-40.50"]
@@ -252,7 +250,7 @@ def test_the_api_never_fails_and_always_answers_as_its_schema_says(server: DevSe
 
         try:
             fuzz()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure of every operation is collected and shown
             failures[operation.label] = str(exc)[:2000]
     assert operations >= 25
     assert not failures, json.dumps(failures, indent=2)
@@ -284,7 +282,8 @@ def test_without_node_tdw_dev_runs_on_eth_tester_from_the_prebuilt_contracts(tmp
     )
     out = dev.start()
     try:
-        assert "in-process eth-tester chain" in out and "deployed the demo bank" in out
+        assert "in-process eth-tester chain" in out
+        assert "deployed the demo bank" in out
         logins = dev.logins()
         with httpx.Client(base_url=dev.url, timeout=30) as client:
             alice = _login(client, "alice", logins["alice"]["password"], logins["alice"]["totp_secret"])
@@ -379,7 +378,8 @@ def _serve_a_production_bank(
     foreign = _tdw("deploy", "--currency", "USD", "--manifest", str(folder / "foreign.json"), env=env)
     assert foreign.returncode == 0, foreign.stderr
     refused = _tdw("serve", env={**env, "TDW_MANIFEST_PATH": str(folder / "foreign.json")})
-    assert refused.returncode == 2 and "not held by this service's operational keys" in refused.stderr
+    assert refused.returncode == 2
+    assert "not held by this service's operational keys" in refused.stderr
 
     deployed = _tdw(
         "deploy",

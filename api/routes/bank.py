@@ -44,8 +44,8 @@ def _operation(o: OperationView) -> OperationOut:
 
 
 @router.get("/bank", response_model=BankOut)
-def bank_info(principal: CurrentPrincipal, services: ServicesDep) -> BankOut:
-    """The bank's contracts and its redemption address."""
+def bank_info(_principal: CurrentPrincipal, services: ServicesDep) -> BankOut:
+    """The bank's contracts and its redemption address (any signed-in user)."""
     bank = services.bank
     return BankOut(
         name=bank.manifest.bank_name,

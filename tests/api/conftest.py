@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_bank import ApiBank, User, build_api_bank
 
+from tests.support.api_bank import ApiBank, User, build_api_bank
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode
 

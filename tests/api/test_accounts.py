@@ -4,8 +4,9 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from api_bank import ApiBank, User
 from pypdf import PdfReader
+
+from tests.support.api_bank import ApiBank, User
 
 PERIOD = {"from": "2020-01-01", "to": "2020-12-31"}
 
@@ -97,7 +98,8 @@ def test_statements_come_in_every_format(bank: ApiBank, funded: tuple[User, dict
     as_json = bank.client.get(url, params={**period, "format": "json"}, headers=user.headers)
     assert as_json.headers["content-type"].startswith("application/json")
     statement = json.loads(as_json.content)
-    assert statement["closing_balance"] == "5000.00" and statement["opening_balance"] == "0.00"
+    assert statement["closing_balance"] == "5000.00"
+    assert statement["opening_balance"] == "0.00"
     assert [line["kind"] for line in statement["entries"]] == ["mint"]
     as_csv = bank.client.get(url, params={**period, "format": "csv"}, headers=user.headers)
     assert as_csv.headers["content-type"].startswith("text/csv")

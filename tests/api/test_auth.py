@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pyotp
-from api_bank import PASSWORD, ApiBank, User
+
+from tests.support.api_bank import PASSWORD, ApiBank, User
 
 PROBLEM = "application/problem+json"
 
@@ -12,13 +13,16 @@ def test_signup_enrols_totp_and_login_needs_password_and_code(bank: ApiBank) -> 
     r = bank.client.post("/v1/auth/signup", json={"username": "Dana.Example", "password": PASSWORD})
     assert r.status_code == 201
     body = r.json()
-    assert body["role"] == "customer" and body["username"] == "dana.example"
+    assert body["role"] == "customer"
+    assert body["username"] == "dana.example"
     assert body["totp_uri"].startswith("otpauth://totp/tdw:dana.example?secret=" + body["totp_secret"])
     tokens = bank.login("dana.example", PASSWORD, pyotp.TOTP(body["totp_secret"]).now())
     assert tokens.status_code == 200
-    assert tokens.json()["token_type"] == "bearer" and tokens.json()["role"] == "customer"
+    assert tokens.json()["token_type"] == "bearer"
+    assert tokens.json()["role"] == "customer"
     me = bank.client.get("/v1/me", headers={"Authorization": "Bearer " + tokens.json()["access_token"]})
-    assert me.json()["username"] == "dana.example" and me.json()["role"] == "customer"
+    assert me.json()["username"] == "dana.example"
+    assert me.json()["role"] == "customer"
 
 
 def test_signup_with_a_taken_username_is_a_conflict(bank: ApiBank, customer: User) -> None:

@@ -1,7 +1,7 @@
 import uuid
 from typing import Any
 
-from api_bank import ApiBank, User
+from tests.support.api_bank import ApiBank, User
 
 
 def _post(bank: ApiBank, user: User, path: str, body: dict[str, Any], key: str | None = None) -> Any:
@@ -19,11 +19,9 @@ def test_the_operator_mints_within_the_allowance_and_sees_it_shrink(
         bank, operator, "/v1/bank/mint", {"currency": "USD", "amount": "250.00", "to_account": account["id"]}
     )
     assert r.status_code == 202
-    assert (
-        r.json()["kind"] == "mint"
-        and r.json()["amount"] == "250.00"
-        and r.json()["target"] == account["address"]
-    )
+    assert r.json()["kind"] == "mint"
+    assert r.json()["amount"] == "250.00"
+    assert r.json()["target"] == account["address"]
     assert bank.settle_operation(operator, r.json()["id"])["state"] == "final"
     bank.wait_balance(customer, account, "250.00")
     after = bank.client.get("/v1/bank/minters/USD", headers=operator.headers).json()

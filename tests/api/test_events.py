@@ -4,8 +4,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
-from api_bank import ApiBank, User, wait_for
-
+from tests.support.api_bank import ApiBank, User
+from tests.support.waiting import wait_for
 from wallet.bank.events import EventPump
 from wallet.bank.webhooks import SIGNATURE_HEADER, verify
 
@@ -39,7 +39,8 @@ def test_transfer_states_and_incoming_funds_become_events_for_their_customers(
     received = wait_for(
         lambda: [e for e in feed.since(customer.user_id, 0, 1000) if e.type == "funds.received"]
     )
-    assert received[0].payload["amount"] == "2.00" and received[0].payload["account_id"] == target["id"]
+    assert received[0].payload["amount"] == "2.00"
+    assert received[0].payload["account_id"] == target["id"]
     # Nobody else's events leak into a customer's feed.
     assert all(e.user_id == customer.user_id for e in feed.since(customer.user_id, 0, 1000))
 
@@ -162,7 +163,9 @@ def test_webhooks_are_signed_and_retried_until_delivered(
             return first if first["status"] != "pending" else None
 
         first = wait_for(first_delivery)
-        assert first["status"] == "delivered" and first["attempts"] == 2 and first["last_status_code"] == 204
+        assert first["status"] == "delivered"
+        assert first["attempts"] == 2
+        assert first["last_status_code"] == 204
         # The first event arrived twice (500, then the retry): receivers deduplicate on the event id.
         ids = [h["X-TDW-Event-Id"] for h, _ in _Receiver.calls]
         assert ids.count(ids[0]) == 2

@@ -2,9 +2,9 @@ import uuid
 from typing import Any
 
 import pytest
-from api_bank import ApiBank, User
 from sqlalchemy import func, select
 
+from tests.support.api_bank import ApiBank, User
 from wallet.db.models import TransferRequest
 
 
@@ -37,9 +37,12 @@ def test_a_transfer_to_another_account_reaches_final_and_moves_the_balances(
     )
     assert r.status_code == 201, r.text
     assert r.json()["state"] in ("pending", "submitted", "executed")
-    assert r.json()["amount"] == "12.34" and r.json()["reference"] == "INV-2026-001"
+    assert r.json()["amount"] == "12.34"
+    assert r.json()["reference"] == "INV-2026-001"
     done = bank.follow(payer, r.json()["id"])
-    assert done["state"] == "final" and done["tx_hash"] and done["block_number"]
+    assert done["state"] == "final"
+    assert done["tx_hash"]
+    assert done["block_number"]
     bank.wait_balance(payer, account, "4987.66")
     bank.wait_balance(customer, payee_account, "12.34")
     # The payee cannot see the payer's transfer.
@@ -145,7 +148,8 @@ def test_a_customer_cannot_pay_through_another_customers_payee_or_list_their_tra
         payer,
         {"from_account": account["id"], "to_payee": payee["id"], "amount": "1", "currency": "USD"},
     )
-    assert r.status_code == 404 and r.json()["type"] == "urn:tdw:problem:not-found"
+    assert r.status_code == 404
+    assert r.json()["type"] == "urn:tdw:problem:not-found"
     assert _stored(bank) == before
     mine = _send(
         bank,

@@ -13,7 +13,8 @@ def test_currency_exponent_is_iso_4217s(code: str, exponent: int) -> None:
 def test_unknown_or_unitless_currencies_are_refused(code: str) -> None:
     with pytest.raises(UnknownCurrencyError) as info:
         currency(code)
-    assert isinstance(info.value, MoneyError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, MoneyError)
+    assert isinstance(info.value, ValueError)
     assert info.value.currency == code
 
 

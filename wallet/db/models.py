@@ -102,7 +102,7 @@ class Amount(TypeDecorator[int]):
             raise TypeError(f"amounts are int minor units, not {type(value).__name__}")
         return Decimal(value) if dialect.name == "postgresql" else self._sqlite_value(value)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:  # noqa: ARG002 - TypeDecorator's signature
         return None if value is None else int(value)
 
     def _sqlite_type(self) -> TypeEngine[Any]:
@@ -143,10 +143,10 @@ class Term(TypeDecorator[Any]):
         super().__init__()
         self.vocabulary = vocabulary
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:  # noqa: ARG002 - TypeDecorator's signature
         return None if value is None else self.vocabulary(value).value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:  # noqa: ARG002 - TypeDecorator's signature
         return None if value is None else self.vocabulary(value)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import TxReceipt
 
 from wallet.chain.confirmations import confirmation_state
@@ -36,7 +36,7 @@ from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.chain.transact import base_fee, replay_revert
 from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, RelayerNonce
-from wallet.errors import SigningError
+from wallet.errors import SigningError, WalletError
 from wallet.keys.base import Signer
 from wallet.vocabulary import TxStatus
 
@@ -361,7 +361,7 @@ class Outbox:
         assert row.block_number is not None
         try:
             block_hash = "0x" + bytes(self.w3.eth.get_block(row.block_number)["hash"]).hex()
-        except Exception:
+        except (WalletError, Web3Exception):  # the node is away, or lost the block
             block_hash = None
         receipt = self._receipt(row)
         if block_hash != row.block_hash or receipt is None or receipt["blockNumber"] != row.block_number:

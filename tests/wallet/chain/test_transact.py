@@ -24,7 +24,8 @@ def bank(w3: Web3, compilation, funded_signer):
     return tx, token, registry
 
 
-def test_a_revert_before_signing_is_decoded_with_its_arguments(bank, funded_signer) -> None:
+@pytest.mark.usefixtures("funded_signer")
+def test_a_revert_before_signing_is_decoded_with_its_arguments(bank) -> None:
     tx, token, _ = bank
     stranger = PrivateKeySigner.generate().address
     with pytest.raises(ContractRevertError) as info:

@@ -48,7 +48,9 @@ def test_a_created_key_is_stored_wrapped_and_loads_back_to_the_same_address(
     assert keystore.signer_for_address(created.address).address == created.address
     assert _recovers(loaded)
     [row] = _rows(engine)
-    assert row.address == created.address and row.backend == "local" and row.kek_id == keystore.kek_id
+    assert row.address == created.address
+    assert row.backend == "local"
+    assert row.kek_id == keystore.kek_id
     assert len(row.wrapped_key) == 32 + 16  # key and GCM tag, nothing else
 
 
@@ -56,7 +58,8 @@ def test_the_raw_key_never_reaches_the_database(keystore: Keystore, engine) -> N
     signer = keystore.create("role:relayer")
     raw = bytes(signer._account.key)  # the test peeks once, to look for it in storage
     [row] = _rows(engine)
-    assert raw not in row.wrapped_key and raw.hex() not in repr(row)
+    assert raw not in row.wrapped_key
+    assert raw.hex() not in repr(row)
 
 
 def test_a_label_is_unique(keystore: Keystore) -> None:
@@ -131,7 +134,8 @@ def test_nothing_secret_shows_in_reprs_errors_or_logs(keystore: Keystore, engine
         stale.signer("a")
     for text in (caplog.text, str(info.value), repr(keystore), repr(keystore._kek)):
         assert raw_hex not in text
-        assert "a1" * 32 not in text and "b2" * 32 not in text
+        assert "a1" * 32 not in text
+        assert "b2" * 32 not in text
 
 
 def test_every_operational_role_and_customer_gets_its_own_address(keystore: Keystore) -> None:

@@ -60,4 +60,5 @@ def test_a_bad_key_is_a_signing_error_that_does_not_echo_the_key() -> None:
     with pytest.raises(SigningError) as info:
         PrivateKeySigner(SecretStr(bad))
     assert "ff" * 32 not in str(info.value)
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__

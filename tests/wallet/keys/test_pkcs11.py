@@ -31,9 +31,7 @@ def test_the_hsm_key_has_a_stable_address(hsm_token: Pkcs11Token, hsm_signer: Pk
     assert Web3.is_checksum_address(hsm_signer.address)
 
 
-def test_the_private_key_cannot_be_read_out_of_the_token(
-    hsm_token: Pkcs11Token, hsm_signer: Pkcs11Signer
-) -> None:
+def test_the_private_key_cannot_be_read_out_of_the_token(hsm_signer: Pkcs11Signer) -> None:
     private = hsm_signer._private
     assert private[Attribute.EXTRACTABLE] is False
     assert private[Attribute.SENSITIVE] is True
@@ -123,13 +121,15 @@ def test_an_eip3009_authorization_signed_in_the_hsm_moves_tokens_on_chain(
     assert token.functions.authorizationState(payer.address, b"\x09" * 32).call() is True
 
 
-def test_a_wrong_pin_is_a_signing_error_that_does_not_echo_it(hsm_token: Pkcs11Token) -> None:
+@pytest.mark.usefixtures("hsm_token")
+def test_a_wrong_pin_is_a_signing_error_that_does_not_echo_it() -> None:
     with pytest.raises(SigningError) as info:
         Pkcs11Token(Settings().pkcs11_module, "tdw-test", SecretStr("999999"))
     assert "999999" not in str(info.value)
 
 
-def test_a_duplicate_label_is_refused(hsm_token: Pkcs11Token, hsm_signer: Pkcs11Signer) -> None:
+@pytest.mark.usefixtures("hsm_signer")
+def test_a_duplicate_label_is_refused(hsm_token: Pkcs11Token) -> None:
     with pytest.raises(SigningError, match="already"):
         hsm_token.generate("role:relayer")
 

@@ -1,12 +1,11 @@
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
+from tests.support.anvil import anvil_fixture
 from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.inprocess import eth_tester
 from wallet.chain.node import AnvilNode
@@ -14,14 +13,7 @@ from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.ledger.indexer import Indexer, IndexerConfig
 
-
-@pytest.fixture(scope="module")
-def ledger_anvil(project_root: Path) -> Iterator[AnvilNode]:
-    """This module's own anvil: its tests revert snapshots to make reorgs."""
-    node = AnvilNode(project_root)
-    node.start()
-    yield node
-    node.stop()
+ledger_anvil = anvil_fixture("module", "This module's own anvil: its tests revert snapshots to make reorgs.")
 
 
 @dataclass

@@ -55,7 +55,8 @@ def test_the_mirror_follows_mints_transfers_references_freezes_and_kyc(bank) -> 
         names = set(s.scalars(select(ChainEvent.name)))
         assert {"TransferReferenced", "FrozenAmountChanged", "BlockedUpdated", "KycUpdated"} <= names
         frozen = s.scalars(select(ChainEvent).where(ChainEvent.name == "FrozenAmountChanged")).one()
-        assert frozen.account == bank.holders[3] and frozen.args == {"previous": 0, "current": 500}
+        assert frozen.account == bank.holders[3]
+        assert frozen.args == {"previous": 0, "current": 500}
         issuance = s.scalar(
             select(func.sum(JournalLeg.amount))
             .join(LedgerAccount)
@@ -106,7 +107,8 @@ def test_a_reorg_rolls_back_and_the_mirror_equals_the_new_chain(bank) -> None:
     for i in range(3):
         bank.transfer(4 - i, (5 - i) % 5, 7 + i)  # branch B: one block longer, other transfers
     result = bank.indexer.step()
-    assert result is not None and result.rolled_back_to is not None
+    assert result is not None
+    assert result.rolled_back_to is not None
     bank.indexer.run_until_head()
     _assert_mirror_equals_chain(bank)
     assert len(_mirror_transfers(bank)) == 5 + 3

@@ -51,8 +51,10 @@ def test_a_statement_runs_from_opening_to_closing_and_matches_the_chain(bank) ->
     assert [line.amount for line in st_.lines] == [1_000_000, -1_50, -25, 10]
     assert [line.balance for line in st_.lines] == [1_000_000, 999_850, 999_825, 999_835]
     assert st_.closing_balance == bank.token.functions.balanceOf(bank.holders[0]).call() == 999_835
-    assert st_.lines[0].counterparty_name == "Issuance" and st_.lines[1].counterparty_name == "Bob Example"
-    assert st_.lines[2].reference == "0x" + ref.hex() and st_.lines[2].counterparty == bank.holders[2]
+    assert st_.lines[0].counterparty_name == "Issuance"
+    assert st_.lines[1].counterparty_name == "Bob Example"
+    assert st_.lines[2].reference == "0x" + ref.hex()
+    assert st_.lines[2].counterparty == bank.holders[2]
 
 
 def test_a_period_after_the_movements_has_them_in_its_opening_balance(bank) -> None:
@@ -60,7 +62,8 @@ def test_a_period_after_the_movements_has_them_in_its_opening_balance(bank) -> N
     bank.indexer.run_until_head()
     later = (ALL_TIME[1] + timedelta(days=1), ALL_TIME[1] + timedelta(days=3))
     st_ = _statement(bank, 0, period=later)
-    assert st_.lines == [] and st_.opening_balance == st_.closing_balance == 1_000_000 - 5
+    assert st_.lines == []
+    assert st_.opening_balance == st_.closing_balance == 1_000_000 - 5
     with pytest.raises(LedgerError, match="ends"):
         _statement(bank, 0, period=(later[1], later[0]))
 
@@ -83,7 +86,9 @@ def test_every_format_carries_the_same_statement(bank) -> None:
 
     pdf = PdfReader(io.BytesIO(render(st_, "pdf")))
     text = "".join(page.extract_text() for page in pdf.pages)
-    assert "Closing balance: 9998.77 USD" in text and "BILL-99" in text and "Alice Example" in text
+    assert "Closing balance: 9998.77 USD" in text
+    assert "BILL-99" in text
+    assert "Alice Example" in text
 
     xml = render(st_, "camt053")
     schema = xmlschema.XMLSchema(str(XSD))

@@ -1,21 +1,14 @@
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from web3 import Web3
 
-from wallet.chain.node import AnvilNode
+from tests.support.anvil import anvil_fixture
+from wallet.chain.node import AnvilNode, http_web3
 
-
-@pytest.fixture(scope="module")
-def tx_anvil(project_root: Path) -> Iterator[AnvilNode]:
-    """An anvil of this module's own: these tests stop automining and revert snapshots."""
-    node = AnvilNode(project_root)
-    node.start()
-    yield node
-    node.stop()
+tx_anvil = anvil_fixture(
+    "module", "An anvil of this module's own: these tests stop automining and revert snapshots."
+)
 
 
 @pytest.fixture
 def chain(tx_anvil: AnvilNode) -> Web3:
-    return Web3(Web3.HTTPProvider(tx_anvil.url))
+    return http_web3(tx_anvil.url)

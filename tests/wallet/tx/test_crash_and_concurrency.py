@@ -10,24 +10,32 @@ import time
 from pathlib import Path
 
 import pytest
-from custody_bank import build, write_config
 from sqlalchemy import func, select
-from transfer_driver import plan
 from web3 import Web3
 
+from tests.support.custody_bank import build, write_config
+from tests.support.transfer_driver import plan
 from wallet.db.models import ChainTx, TransferRequest
-
-HERE = Path(__file__).resolve().parent
+from wallet.settings import PROJECT_ROOT
 
 
 def _driver(config_path: Path, start: int, count: int, prefix: str) -> subprocess.Popen[str]:
+    path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.Popen(
-        [sys.executable, str(HERE / "transfer_driver.py"), str(config_path), str(start), str(count), prefix],
-        cwd=HERE,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.transfer_driver",
+            str(config_path),
+            str(start),
+            str(count),
+            prefix,
+        ],
+        cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
+        env={**os.environ, "PYTHONPATH": path},
     )
 
 

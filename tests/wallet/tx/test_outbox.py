@@ -2,10 +2,10 @@
 
 import time
 
-from custody_bank import attach, build
 from sqlalchemy import select
 from web3 import Web3
 
+from tests.support.custody_bank import attach, build
 from wallet.db.models import ChainTx
 from wallet.tx.outbox import OutboxConfig
 
@@ -29,13 +29,14 @@ def test_a_restart_broadcasts_the_stored_raw_transaction_and_never_re_signs(
     assert tx is not None
     custody.outbox._sign(tx)  # the process dies right after the raw transaction is stored
     [stored] = _rows(custody)
-    assert stored.status == "signed" and stored.raw_tx
+    assert stored.status == "signed"
+    assert stored.raw_tx
     restarted = attach(chain, config)
     restarted.settle()
     [row] = _rows(restarted)
-    assert (
-        row.status in ("included", "final") and row.tx_hash == stored.tx_hash and row.raw_tx == stored.raw_tx
-    )
+    assert row.status in ("included", "final")
+    assert row.tx_hash == stored.tx_hash
+    assert row.raw_tx == stored.raw_tx
     assert row.attempt_hashes == [stored.tx_hash]
     assert restarted.token.functions.balanceOf(b).call() == 105
 
@@ -55,7 +56,9 @@ def test_a_row_that_failed_before_broadcast_leaves_a_gap_that_is_filled(chain, c
     outbox.wait_until_settled()
     rows = _rows(custody)
     gap = [r for r in rows if r.kind == "gap"]
-    assert len(gap) == 1 and gap[0].nonce == doomed.nonce and gap[0].status in ("included", "final")
+    assert len(gap) == 1
+    assert gap[0].nonce == doomed.nonce
+    assert gap[0].status in ("included", "final")
     assert next(r for r in rows if r.id == later.id).status in ("included", "final")
     assert chain.eth.get_transaction_count(outbox.sender) == later.nonce + 1
 
@@ -77,14 +80,16 @@ def test_a_stuck_transaction_is_replaced_with_a_higher_fee_and_executes_once(
         time.sleep(0.3)
         custody.outbox.process()
         [row] = _rows(custody)
-        assert len(row.attempt_hashes) == 2 and row.max_fee_per_gas > first_fee
+        assert len(row.attempt_hashes) == 2
+        assert row.max_fee_per_gas > first_fee
         assert row.max_priority_fee_per_gas >= 12 * 10**8  # bumped by at least 20%
         _rpc(chain, "evm_mine")
     finally:
         _rpc(chain, "evm_setAutomine", True)
     custody.settle()
     [row] = _rows(custody)
-    assert row.status in ("included", "final") and row.tx_hash == row.attempt_hashes[-1]
+    assert row.status in ("included", "final")
+    assert row.tx_hash == row.attempt_hashes[-1]
     assert custody.token.functions.balanceOf(b).call() == 109
 
 
@@ -98,7 +103,8 @@ def test_a_reorg_sends_the_batch_back_to_broadcast_and_it_executes_on_the_new_br
     custody.transfers.submit(idempotency_key="g1", token=custody.token.address, payer=a, payee=b, value=3)
     custody.settle()
     [row] = _rows(custody)
-    assert row.status == "included" and custody.token.functions.balanceOf(b).call() == 103
+    assert row.status == "included"
+    assert custody.token.functions.balanceOf(b).call() == 103
     old_block = row.block_hash
     assert _rpc(chain, "evm_revert", snapshot) is True
     _rpc(chain, "evm_mine")
@@ -144,6 +150,7 @@ def test_a_nonce_taken_by_another_transaction_fails_the_row_and_its_requests_are
     failed = next(r for r in rows if r.id == batch.id)
     assert (failed.status, failed.error_name) == ("failed", "NonceUsedElsewhere")
     retried = [r for r in rows if r.id != batch.id]
-    assert len(retried) == 1 and retried[0].nonce == batch.nonce + 1
+    assert len(retried) == 1
+    assert retried[0].nonce == batch.nonce + 1
     assert custody.transfers.get(custody.transfers._by_key("n1").id).status == "executed"
     assert custody.token.functions.balanceOf(b).call() == 104

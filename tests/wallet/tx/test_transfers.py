@@ -2,10 +2,10 @@
 PostgreSQL."""
 
 import pytest
-from custody_bank import build
 from sqlalchemy import func, select
 from web3 import Web3
 
+from tests.support.custody_bank import build
 from wallet.db.models import ChainTx, TransferRequest
 from wallet.errors import IdempotencyConflictError, TransferError
 
@@ -52,7 +52,8 @@ def test_the_same_request_twice_moves_money_once(chain: Web3, compilation, db_ur
     after = custody.transfers.submit(
         idempotency_key="pay-1", token=custody.token.address, payer=a, payee=b, value=7
     )
-    assert after.id == first.id and after.status == "executed"
+    assert after.id == first.id
+    assert after.status == "executed"
     custody.settle()
     assert _balances(custody) == [493, 507]
     with pytest.raises(IdempotencyConflictError):

@@ -2,15 +2,16 @@
 with its own idempotency key) and relays them until every request is settled. Killing it at any moment
 and starting it again must neither lose nor double a transfer.
 
-    python transfer_driver.py CONFIG.json START COUNT PREFIX
+    python -m tests.support.transfer_driver CONFIG.json START COUNT PREFIX
 """
 
 import json
 import sys
 from pathlib import Path
 
-from custody_bank import attach
 from web3 import Web3
+
+from tests.support.custody_bank import attach
 
 
 def plan(i: int, customers: list[str]) -> tuple[str, str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.cli.demo import deploy_dev
+from tests.support.waiting import wait_for
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.webhooks import WebhookConfig
 from wallet.chain.compiler import Compilation
@@ -28,6 +29,7 @@ from wallet.db import make_engine, session_factory, upgrade
 from wallet.keys import PrivateKeySigner
 from wallet.keys.keystore import Keystore, operational_keys
 from wallet.settings import Settings
+from wallet.vocabulary import Role
 
 PASSWORD = "correct horse battery"
 
@@ -56,14 +58,14 @@ class ApiBank:
     services: Services
     db: str
 
-    def signup(self, role: str = "customer", admin: User | None = None) -> User:
+    def signup(self, role: str = "customer") -> User:
         username = f"{role}-{uuid.uuid4().hex[:10]}"
         if role == "customer":
             r = self.client.post("/v1/auth/signup", json={"username": username, "password": PASSWORD})
             assert r.status_code == 201, r.text
             body = r.json()
         else:
-            enrolment = self.services.users.create(username, PASSWORD, role)  # type: ignore[arg-type]
+            enrolment = self.services.users.create(username, PASSWORD, Role(role))
             body = {"user_id": enrolment.user_id, "totp_secret": enrolment.totp_secret}
         tokens = self.login(username, PASSWORD, pyotp.TOTP(body["totp_secret"]).now())
         assert tokens.status_code == 200, tokens.text
@@ -120,17 +122,6 @@ class ApiBank:
             return t if t["state"] in ("final", "failed") else None
 
         return wait_for(done)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Polls `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def build_api_bank(
