@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from wallet.settings import PROJECT_ROOT
@@ -40,7 +40,7 @@ def _declared(*extras: str) -> list[Requirement]:
     return [r for r in requirements if canonicalize_name(r.name) != "tdw"]
 
 
-def _locked() -> dict[str, Version]:
+def _locked() -> dict[NormalizedName, Version]:
     pins = {}
     for line in (PROJECT_ROOT / "requirements.lock").read_text().splitlines():
         if line and not line.startswith((" ", "#")):

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth_typing import ChecksumAddress
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from web3 import Web3
 from web3.exceptions import ContractLogicError
+from web3.types import RPCEndpoint
 
+from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import BankRoles, deploy_bank
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.revert import ErrorDecoder
@@ -81,12 +84,12 @@ class Model:
 
 
 @pytest.fixture(scope="module")
-def rules_bank(anvil_w3: Web3, compilation) -> dict[str, Any]:
+def rules_bank(anvil_w3: Web3, compilation: Compilation) -> dict[str, Any]:
     w3 = anvil_w3
     admin = PrivateKeySigner.generate()
     fund_from_dev_account(w3, admin.address, 10**21)
     tx = Transactor(w3, admin, [c.abi for c in compilation.contracts.values()])
-    unlocked = w3.eth.accounts
+    unlocked: list[ChecksumAddress] = list(w3.eth.accounts)
     minter, officer, customers, outsider = unlocked[1], unlocked[2], list(unlocked[3:7]), unlocked[8]
     roles = BankRoles(
         admin=admin.address, minter=minter, burner=customers[0], pauser=officer, compliance=officer
@@ -150,7 +153,8 @@ class TokenRules(RuleBasedStateMachine):
         try:
             call.call({"from": sender})
         except ContractLogicError as exc:
-            return self.bank["decoder"].decode(revert_data(exc))[0]
+            name: str = self.bank["decoder"].decode(revert_data(exc))[0]
+            return name
         receipt = self.w3.eth.wait_for_transaction_receipt(call.transact({"from": sender, "gas": 1_000_000}))
         assert receipt["status"] == 1
         return None
@@ -163,8 +167,8 @@ class TokenRules(RuleBasedStateMachine):
         if data is None:
             data = self._encoded[key] = self.token.encode_abi(fn, args=list(args))
         response = self.w3.provider.make_request(
-            "eth_call", [{"to": self.token.address, "data": data}, "latest"]
-        )  # type: ignore[arg-type]
+            RPCEndpoint("eth_call"), [{"to": self.token.address, "data": data}, "latest"]
+        )
         return int(response["result"], 16)
 
     def chain_balances(self) -> dict[str, int]:

@@ -87,7 +87,7 @@ class ApiBank:
     def open_account(self, user: User, currency: str = "USD") -> dict[str, Any]:
         r = self.client.post("/v1/accounts", json={"currency": currency}, headers=user.headers)
         assert r.status_code == 201, r.text
-        account = r.json()
+        account: dict[str, Any] = r.json()
         path = f"/v1/accounts/{account['id']}"
         wait_for(lambda: self.client.get(path, headers=user.headers).json()["status"] == "active")
         return account

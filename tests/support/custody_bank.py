@@ -19,6 +19,7 @@ from wallet.chain.node import fund_from_dev_account
 from wallet.chain.revert import ErrorDecoder
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
+from wallet.db.models import TransferRequest
 from wallet.keys.keystore import Keystore
 from wallet.tx.outbox import Outbox, OutboxConfig
 from wallet.tx.transfers import TokenInfo, TransferService
@@ -35,16 +36,26 @@ class Custody:
     transfers: TransferService
     token: Any
     registry: Any
-    admin: Transactor
+    admin: Transactor | None  # None in a process that attached to a bank another one deployed
     customers: list[str]
+
+    def request(self, request_id: str) -> TransferRequest:
+        """The stored transfer request `request_id`, which must exist."""
+        found = self.transfers.get(request_id)
+        assert found is not None, request_id
+        return found
+
+    def request_by_key(self, key: str) -> TransferRequest:
+        """The stored transfer request under idempotency key `key`, which must exist."""
+        found = self.transfers.by_key(key)
+        assert found is not None, key
+        return found
 
     def settle(self, timeout: float = 120.0) -> None:
         """Relays and processes until nothing is pending, queued or waiting to be mined."""
         import time
 
         from sqlalchemy import func, select
-
-        from wallet.db.models import TransferRequest
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -132,7 +143,7 @@ def attach(w3: Web3, config: dict[str, Any]) -> Custody:
         token=token,
         registry=None,
         admin=None,
-        customers=config["customers"],  # type: ignore[arg-type]
+        customers=config["customers"],
     )
 
 

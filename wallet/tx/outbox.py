@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -93,8 +93,11 @@ class Outbox:
         decoder: ErrorDecoder,
         listener: OutboxListener | None = None,
         config: OutboxConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._sessions = sessions
+        # The wall clock a row's waiting is measured by (tests inject one to let time pass).
+        self.clock = clock or _now
         self._readers = readonly(sessions)
         self.w3 = w3
         self.signer = signer
@@ -214,7 +217,7 @@ class Outbox:
             return 0
         if row.status == TxStatus.SIGNED:
             self._broadcast(row.raw_tx)
-            if not self._move(row, status=TxStatus.BROADCAST, broadcast_at=_now()):
+            if not self._move(row, status=TxStatus.BROADCAST, broadcast_at=self.clock()):
                 return 0
         if row.status == TxStatus.BROADCAST:
             return self._check_broadcast(row, head, chain_nonce)
@@ -296,16 +299,16 @@ class Outbox:
 
     def _check_stuck(self, row: ChainTx) -> int:
         """Sends a row again, or replaces it with higher fees, once it has waited `stuck_after`."""
-        broadcast_at = row.broadcast_at or _now()
+        broadcast_at = row.broadcast_at or self.clock()
         if broadcast_at.tzinfo is None:
             broadcast_at = broadcast_at.replace(tzinfo=UTC)
-        if _now() - broadcast_at < timedelta(seconds=self.config.stuck_after):
+        if self.clock() - broadcast_at < timedelta(seconds=self.config.stuck_after):
             return 0
         try:
             self.w3.eth.get_transaction(HexBytes(row.tx_hash or ""))
         except TransactionNotFound:
             self._broadcast(row.raw_tx)  # dropped from the pool: send the same bytes again
-            return int(self._move(row, broadcast_at=_now()))
+            return int(self._move(row, broadcast_at=self.clock()))
         return int(self._replace(row))
 
     def _replace(self, row: ChainTx) -> bool:
@@ -322,7 +325,7 @@ class Outbox:
             attempt_hashes=[*row.attempt_hashes, tx_hash],
             max_fee_per_gas=max_fee,
             max_priority_fee_per_gas=priority,
-            broadcast_at=_now(),
+            broadcast_at=self.clock(),
         )
         if moved:
             self._broadcast(signed.raw)
@@ -379,7 +382,7 @@ class Outbox:
                     block_number=None,
                     block_hash=None,
                     confirmations=0,
-                    broadcast_at=_now(),
+                    broadcast_at=self.clock(),
                     notify="rolled_back",
                 )
             )
@@ -433,7 +436,7 @@ class Outbox:
             result = session.execute(
                 update(ChainTx)
                 .where(ChainTx.id == row.id, ChainTx.version == row.version)
-                .values(version=row.version + 1, updated_at=_now(), **values)
+                .values(version=row.version + 1, updated_at=self.clock(), **values)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from wallet.chain.compiler import PREBUILT, compile_contracts, mask_immutables
+from wallet.chain.compiler import PREBUILT, Compilation, compile_contracts, mask_immutables
 from wallet.errors import CompilerError
 
 
-def test_python_and_hardhat_produce_byte_identical_bytecode(project_root: Path, compilation) -> None:
+def test_python_and_hardhat_produce_byte_identical_bytecode(
+    project_root: Path, compilation: Compilation
+) -> None:
     subprocess.run(
         ["npx", "hardhat", "compile", "--quiet"], cwd=project_root, check=True, capture_output=True
     )
@@ -24,11 +26,11 @@ def test_python_and_hardhat_produce_byte_identical_bytecode(project_root: Path, 
         assert bytes.fromhex(artifact["deployedBytecode"][2:]) == contract.deployed_bytecode, contract.name
 
 
-def test_deposit_token_fits_the_contract_size_limit(compilation) -> None:
+def test_deposit_token_fits_the_contract_size_limit(compilation: Compilation) -> None:
     assert len(compilation["DepositToken"].deployed_bytecode) <= 24_576
 
 
-def test_the_deposit_token_has_immutables_and_the_registry_has_none(compilation) -> None:
+def test_the_deposit_token_has_immutables_and_the_registry_has_none(compilation: Compilation) -> None:
     assert compilation["DepositToken"].immutable_ranges
     assert compilation["ComplianceRegistry"].immutable_ranges == ()
 
@@ -85,7 +87,7 @@ def test_missing_node_modules_is_reported_clearly(tmp_path: Path, project_root: 
 
 
 def test_without_node_the_committed_prebuilt_output_is_what_a_fresh_compile_gives(
-    tmp_path: Path, project_root: Path, compilation
+    tmp_path: Path, project_root: Path, compilation: Compilation
 ) -> None:
     """contracts/prebuilt.json must be regenerated (`tdw compile --prebuilt`) with every contract change;
     this fails until it is."""

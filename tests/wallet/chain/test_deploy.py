@@ -1,15 +1,23 @@
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from web3 import Web3
 
+from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import DEFAULT_ADMIN_ROLE, BankRoles, Manifest, deploy_bank, verify_manifest
 from wallet.chain.transact import Transactor
 from wallet.errors import ManifestError
-from wallet.keys import PrivateKeySigner
+from wallet.keys import PrivateKeySigner, Signer
 
 
-def _deploy(w3: Web3, compilation, signer, roles=None, currencies=("USD", "EUR", "JPY")) -> Manifest:
+def _deploy(
+    w3: Web3,
+    compilation: Compilation,
+    signer: Signer,
+    roles: BankRoles | None = None,
+    currencies: Sequence[str] = ("USD", "EUR", "JPY"),
+) -> Manifest:
     tx = Transactor(w3, signer, [c.abi for c in compilation.contracts.values()])
     return deploy_bank(
         w3,
@@ -22,7 +30,9 @@ def _deploy(w3: Web3, compilation, signer, roles=None, currencies=("USD", "EUR",
     )
 
 
-def test_deploy_writes_a_manifest_that_verifies(w3: Web3, compilation, funded_signer, tmp_path: Path) -> None:
+def test_deploy_writes_a_manifest_that_verifies(
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner, tmp_path: Path
+) -> None:
     manifest = _deploy(w3, compilation, funded_signer)
     path = tmp_path / "deployment.json"
     manifest.write(path)
@@ -34,7 +44,7 @@ def test_deploy_writes_a_manifest_that_verifies(w3: Web3, compilation, funded_si
 
 
 def test_each_token_has_its_currencys_exponent_and_follows_the_registry(
-    w3: Web3, compilation, funded_signer
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
 ) -> None:
     manifest = _deploy(w3, compilation, funded_signer)
     registry = w3.eth.contract(address=manifest.registry.address, abi=compilation["ComplianceRegistry"].abi)
@@ -47,7 +57,7 @@ def test_each_token_has_its_currencys_exponent_and_follows_the_registry(
 
 
 def test_roles_go_to_their_holders_and_the_deployer_hands_admin_over(
-    w3: Web3, compilation, funded_signer
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
 ) -> None:
     holders = {
         name: PrivateKeySigner.generate().address
@@ -71,7 +81,7 @@ def test_roles_go_to_their_holders_and_the_deployer_hands_admin_over(
 
 
 def test_verify_reports_a_contract_whose_address_holds_other_code(
-    w3: Web3, compilation, funded_signer
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
 ) -> None:
     manifest = _deploy(w3, compilation, funded_signer, currencies=["USD"])
     usd = manifest.tokens["USD"]
@@ -93,7 +103,9 @@ def test_verify_reports_a_contract_whose_address_holds_other_code(
     )
 
 
-def test_verify_reports_code_that_changed_since_deployment(w3: Web3, compilation, funded_signer) -> None:
+def test_verify_reports_code_that_changed_since_deployment(
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
+) -> None:
     manifest = _deploy(w3, compilation, funded_signer, currencies=["USD"])
     forged = manifest.model_copy(
         update={"registry": manifest.registry.model_copy(update={"code_hash": "0x" + "00" * 32})}
@@ -101,14 +113,18 @@ def test_verify_reports_code_that_changed_since_deployment(w3: Web3, compilation
     assert "changed since deployment" in verify_manifest(w3, forged, compilation)["registry"]
 
 
-def test_verify_reports_an_address_without_code(w3: Web3, compilation, funded_signer) -> None:
+def test_verify_reports_an_address_without_code(
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
+) -> None:
     manifest = _deploy(w3, compilation, funded_signer, currencies=["USD"])
     empty = PrivateKeySigner.generate().address
     forged = manifest.model_copy(update={"registry": manifest.registry.model_copy(update={"address": empty})})
     assert verify_manifest(w3, forged, compilation)["registry"] == f"no code at {empty}"
 
 
-def test_verify_refuses_a_manifest_for_another_chain(w3: Web3, compilation, funded_signer) -> None:
+def test_verify_refuses_a_manifest_for_another_chain(
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
+) -> None:
     manifest = _deploy(w3, compilation, funded_signer, currencies=["USD"])
     with pytest.raises(ManifestError, match=r"the manifest is for chain 1, the node is chain \d+"):
         verify_manifest(w3, manifest.model_copy(update={"chain_id": 1}), compilation)
@@ -123,7 +139,9 @@ def test_reading_a_malformed_manifest_is_a_manifest_error(tmp_path: Path) -> Non
         Manifest.read(tmp_path / "missing.json")
 
 
-def test_an_unknown_currency_deploys_nothing(w3: Web3, compilation, funded_signer) -> None:
+def test_an_unknown_currency_deploys_nothing(
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
+) -> None:
     from wallet.errors import UnknownCurrencyError
 
     nonce = w3.eth.get_transaction_count(funded_signer.address)

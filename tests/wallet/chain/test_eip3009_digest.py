@@ -1,6 +1,7 @@
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from web3 import Web3
 
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization, typed_data
 from wallet.keys import PrivateKeySigner
@@ -14,10 +15,10 @@ def test_the_fast_digest_signs_exactly_what_eth_account_signs(reference: bytes) 
     auth = sign_transfer_authorization(
         signer,
         domain,
-        to="0x" + "ab" * 20,
+        to=Web3.to_checksum_address("0x" + "ab" * 20),
         value=12_345,
         valid_after=0,
-        valid_before=2**40,  # type: ignore[arg-type]
+        valid_before=2**40,
         nonce=bytes(range(32)),
         payment_reference=reference,
     )

@@ -1,6 +1,8 @@
 import pytest
 from web3 import Web3
+from web3.contract import Contract
 
+from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import BankRoles, deploy_bank
 from wallet.chain.transact import Transactor
 from wallet.errors import ContractRevertError
@@ -8,7 +10,9 @@ from wallet.keys import PrivateKeySigner
 
 
 @pytest.fixture
-def bank(w3: Web3, compilation, funded_signer):
+def bank(
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner
+) -> tuple[Transactor, Contract, Contract]:
     tx = Transactor(w3, funded_signer, [c.abi for c in compilation.contracts.values()])
     manifest = deploy_bank(
         w3,
@@ -25,7 +29,9 @@ def bank(w3: Web3, compilation, funded_signer):
 
 
 @pytest.mark.usefixtures("funded_signer")
-def test_a_revert_before_signing_is_decoded_with_its_arguments(bank) -> None:
+def test_a_revert_before_signing_is_decoded_with_its_arguments(
+    bank: tuple[Transactor, Contract, Contract],
+) -> None:
     tx, token, _ = bank
     stranger = PrivateKeySigner.generate().address
     with pytest.raises(ContractRevertError) as info:
@@ -35,7 +41,9 @@ def test_a_revert_before_signing_is_decoded_with_its_arguments(bank) -> None:
     assert info.value.tx_hash is None
 
 
-def test_a_mined_revert_is_decoded_by_replaying_it(w3: Web3, bank, funded_signer) -> None:
+def test_a_mined_revert_is_decoded_by_replaying_it(
+    w3: Web3, bank: tuple[Transactor, Contract, Contract], funded_signer: PrivateKeySigner
+) -> None:
     tx, token, registry = bank
     tx.send(registry.functions.setKyc(funded_signer.address, 2**40 - 1, 840))
     nonce = w3.eth.get_transaction_count(funded_signer.address)

@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.orm import Session
 
 from wallet.db import session_factory
 from wallet.db.models import JournalEntry, JournalLeg, LedgerAccount
@@ -11,7 +12,7 @@ from wallet.errors import MoneyError
 TOKEN = "0x" + "11" * 20
 
 
-def _entry(session, log_index: int = 0) -> int:
+def _entry(session: Session, log_index: int = 0) -> int:
     entry = JournalEntry(
         chain_id=1,
         token=TOKEN,
@@ -29,7 +30,7 @@ def _entry(session, log_index: int = 0) -> int:
     return entry.id
 
 
-def _accounts(session) -> tuple[int, int]:
+def _accounts(session: Session) -> tuple[int, int]:
     a = LedgerAccount(chain_id=1, token=TOKEN, holder="0x" + "aa" * 20)
     b = LedgerAccount(chain_id=1, token=TOKEN, holder="0x" + "bb" * 20)
     session.add_all([a, b])
@@ -37,7 +38,7 @@ def _accounts(session) -> tuple[int, int]:
     return a.id, b.id
 
 
-def _post(session, entry_id: int) -> None:
+def _post(session: Session, entry_id: int) -> None:
     session.execute(update(JournalEntry).where(JournalEntry.id == entry_id).values(posted=True))
 
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +38,7 @@ def test_the_database_refuses_an_unknown_backend(engine: Engine) -> None:
         session.add(SigningKey(label="k", address="0x" + "11" * 20, backend="cloud"))
 
 
-def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

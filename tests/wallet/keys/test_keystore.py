@@ -10,6 +10,7 @@ from wallet.chain.eip3009 import TokenDomain, typed_data
 from wallet.db import session_factory
 from wallet.db.models import SigningKey
 from wallet.errors import ConfigurationError, SigningError, UnknownKeyError
+from wallet.keys import Signer
 from wallet.keys.keystore import Keystore
 
 KEK_A = SecretStr("a1" * 32)
@@ -26,21 +27,21 @@ def _rows(engine: Engine) -> list[SigningKey]:
         return list(session.scalars(select(SigningKey).order_by(SigningKey.label)))
 
 
-def _recovers(signer) -> bool:
+def _recovers(signer: Signer) -> bool:
     message = typed_data(
         TokenDomain(name="T", chain_id=1, address=signer.address),
         "CancelAuthorization",
         {"authorizer": signer.address, "nonce": b"\x07" * 32},
     )
     sig = signer.sign_typed_data(message)
-    return (
+    return bool(
         Account.recover_message(encode_typed_data(full_message=message), signature=sig.to_bytes())
         == signer.address
     )
 
 
 def test_a_created_key_is_stored_wrapped_and_loads_back_to_the_same_address(
-    keystore: Keystore, engine
+    keystore: Keystore, engine: Engine
 ) -> None:
     created = keystore.create("customer:1")
     loaded = keystore.signer("customer:1")
@@ -51,13 +52,15 @@ def test_a_created_key_is_stored_wrapped_and_loads_back_to_the_same_address(
     assert row.address == created.address
     assert row.backend == "local"
     assert row.kek_id == keystore.kek_id
+    assert row.wrapped_key is not None
     assert len(row.wrapped_key) == 32 + 16  # key and GCM tag, nothing else
 
 
-def test_the_raw_key_never_reaches_the_database(keystore: Keystore, engine) -> None:
+def test_the_raw_key_never_reaches_the_database(keystore: Keystore, engine: Engine) -> None:
     signer = keystore.create("role:relayer")
     raw = bytes(signer._account.key)  # the test peeks once, to look for it in storage
     [row] = _rows(engine)
+    assert row.wrapped_key is not None
     assert raw not in row.wrapped_key
     assert raw.hex() not in repr(row)
 
@@ -79,7 +82,7 @@ def test_an_unknown_label_is_an_unknown_key_error(keystore: Keystore) -> None:
         keystore.signer("nobody")
 
 
-def test_rotation_rewraps_every_key_without_changing_addresses(keystore: Keystore, engine) -> None:
+def test_rotation_rewraps_every_key_without_changing_addresses(keystore: Keystore, engine: Engine) -> None:
     addresses = {label: keystore.create(label).address for label in ("a", "b", "c")}
     before = {r.label: r.wrapped_key for r in _rows(engine)}
     assert keystore.rotate(KEK_B) == 3
@@ -93,7 +96,7 @@ def test_rotation_rewraps_every_key_without_changing_addresses(keystore: Keystor
         stale.signer("a")
 
 
-def test_a_rotation_that_fails_changes_nothing(keystore: Keystore, engine) -> None:
+def test_a_rotation_that_fails_changes_nothing(keystore: Keystore, engine: Engine) -> None:
     keystore.create("a")
     keystore.create("b")
     with session_factory(engine).begin() as session:
@@ -105,7 +108,7 @@ def test_a_rotation_that_fails_changes_nothing(keystore: Keystore, engine) -> No
     assert keystore.signer("a")  # still on the old KEK
 
 
-def test_a_wrapped_key_moved_to_another_row_does_not_open(keystore: Keystore, engine) -> None:
+def test_a_wrapped_key_moved_to_another_row_does_not_open(keystore: Keystore, engine: Engine) -> None:
     keystore.create("a")
     keystore.create("b")
     rows = {r.label: r for r in _rows(engine)}
@@ -125,7 +128,9 @@ def test_a_malformed_kek_is_a_configuration_error(engine: Engine, bad: str) -> N
         Keystore(session_factory(engine), SecretStr(bad))
 
 
-def test_nothing_secret_shows_in_reprs_errors_or_logs(keystore: Keystore, engine, caplog) -> None:
+def test_nothing_secret_shows_in_reprs_errors_or_logs(
+    keystore: Keystore, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     signer = keystore.create("a")
     raw_hex = bytes(signer._account.key).hex()
     logging.getLogger("t").warning("%r %r %s", keystore, signer, _rows(engine))

@@ -10,12 +10,13 @@ from pkcs11 import Attribute
 from pydantic import SecretStr
 from web3 import Web3
 
+from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import BankRoles, deploy_bank
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization, typed_data
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.transact import Transactor
 from wallet.errors import SigningError, UnknownKeyError
-from wallet.keys import Signer
+from wallet.keys import PrivateKeySigner, Signer
 from wallet.keys.pkcs11 import SECP256K1_N, Pkcs11Signer, Pkcs11Token
 from wallet.settings import Settings
 
@@ -68,7 +69,7 @@ def test_a_transaction_signed_in_the_hsm_is_mined(w3: Web3, hsm_signer: Pkcs11Si
     fund_from_dev_account(w3, hsm_signer.address, 10**18)
     base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
     tx = {
-        "to": w3.eth.accounts[1],
+        "to": list(w3.eth.accounts)[1],
         "value": 12345,
         "gas": 21_000,
         "nonce": w3.eth.get_transaction_count(hsm_signer.address),
@@ -85,7 +86,7 @@ def test_a_transaction_signed_in_the_hsm_is_mined(w3: Web3, hsm_signer: Pkcs11Si
 
 
 def test_an_eip3009_authorization_signed_in_the_hsm_moves_tokens_on_chain(
-    w3: Web3, compilation, funded_signer, hsm_token: Pkcs11Token
+    w3: Web3, compilation: Compilation, funded_signer: PrivateKeySigner, hsm_token: Pkcs11Token
 ) -> None:
     payer = hsm_token.generate(f"customer:{os.urandom(4).hex()}")
     payee = Account.create().address

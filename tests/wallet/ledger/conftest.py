@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from tests.support.anvil import anvil_fixture
+from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.inprocess import eth_tester
 from wallet.chain.node import AnvilNode
@@ -35,21 +36,21 @@ class LedgerBank:
 
 
 @pytest.fixture
-def bank(ledger_anvil: AnvilNode, compilation, db_url: str) -> LedgerBank:
+def bank(ledger_anvil: AnvilNode, compilation: Compilation, db_url: str) -> LedgerBank:
     return _ledger_bank(Web3(Web3.HTTPProvider(ledger_anvil.url)), compilation, db_url)
 
 
 @pytest.fixture
-def tester_bank(compilation, db_url: str) -> LedgerBank:
+def tester_bank(compilation: Compilation, db_url: str) -> LedgerBank:
     """The same bank on the in-process eth-tester chain, which answers JSON-RPC only through web3."""
     return _ledger_bank(eth_tester(), compilation, db_url)
 
 
-def _ledger_bank(w3: Web3, compilation, db_url: str) -> LedgerBank:
+def _ledger_bank(w3: Web3, compilation: Compilation, db_url: str) -> LedgerBank:
     start = w3.eth.block_number + 1
     admin, _, bank = deploy_dev_bank(w3, compilation, bank_name="Ledger Bank")
     token, registry = bank.tokens["USD"], bank.registry
-    holders = list(w3.eth.accounts[1:6])
+    holders: list[str] = list(w3.eth.accounts[1:6])
     onboard(admin, bank, holders, balance=1_000_000)
     engine = make_engine(db_url)
     upgrade(engine)

@@ -4,13 +4,14 @@ reorgs included."""
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from tests.wallet.ledger.conftest import LedgerBank
 from wallet.db.models import ChainEvent, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import DeepReorgError
 from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS
 from wallet.ledger.reconcile import mirrored_balances, reconcile
 
 
-def _chain_transfers(bank) -> set[tuple[str, int]]:
+def _chain_transfers(bank: LedgerBank) -> set[tuple[str, int]]:
     logs = bank.w3.eth.get_logs(
         {
             "fromBlock": bank.indexer.config.start_block,
@@ -22,12 +23,12 @@ def _chain_transfers(bank) -> set[tuple[str, int]]:
     return {("0x" + bytes(entry["transactionHash"]).hex(), entry["logIndex"]) for entry in logs}
 
 
-def _mirror_transfers(bank) -> set[tuple[str, int]]:
+def _mirror_transfers(bank: LedgerBank) -> set[tuple[str, int]]:
     with bank.sessions() as s:
         return set(s.execute(select(JournalEntry.tx_hash, JournalEntry.log_index)).all())
 
 
-def _assert_mirror_equals_chain(bank) -> None:
+def _assert_mirror_equals_chain(bank: LedgerBank) -> None:
     head = bank.w3.eth.block_number
     assert _mirror_transfers(bank) == _chain_transfers(bank)
     assert reconcile(bank.sessions, bank.w3, [bank.token.address], head) == []
@@ -36,7 +37,7 @@ def _assert_mirror_equals_chain(bank) -> None:
         assert balances[(bank.token.address, holder)] == bank.token.functions.balanceOf(holder).call()
 
 
-def test_the_mirror_follows_mints_transfers_references_freezes_and_kyc(bank) -> None:
+def test_the_mirror_follows_mints_transfers_references_freezes_and_kyc(bank: LedgerBank) -> None:
     bank.transfer(0, 1, 250)
     ref = b"INV-42".ljust(32, b"\x00")
     tx = bank.token.functions.transferWithReference(bank.holders[2], 75, ref).transact(
@@ -62,10 +63,11 @@ def test_the_mirror_follows_mints_transfers_references_freezes_and_kyc(bank) -> 
             .join(LedgerAccount)
             .where(LedgerAccount.holder == ZERO_ADDRESS)
         )
+    assert issuance is not None
     assert -issuance == bank.token.functions.totalSupply().call() == 5_000_000
 
 
-def test_the_mirror_follows_an_eth_tester_chain_too(tester_bank) -> None:
+def test_the_mirror_follows_an_eth_tester_chain_too(tester_bank: LedgerBank) -> None:
     tester_bank.transfer(0, 1, 250)
     tester_bank.transfer(1, 2, 75)
     assert tester_bank.indexer.run_until_head() == 5 + 2
@@ -75,7 +77,7 @@ def test_the_mirror_follows_an_eth_tester_chain_too(tester_bank) -> None:
     assert all(t > 1_600_000_000 for t in times)
 
 
-def test_running_again_applies_nothing_twice(bank) -> None:
+def test_running_again_applies_nothing_twice(bank: LedgerBank) -> None:
     bank.transfer(0, 1, 1)
     bank.indexer.run_until_head()
     before = _mirror_transfers(bank)
@@ -83,11 +85,12 @@ def test_running_again_applies_nothing_twice(bank) -> None:
     assert _mirror_transfers(bank) == before
 
 
-def test_entries_become_final_after_n_confirmations(bank) -> None:
+def test_entries_become_final_after_n_confirmations(bank: LedgerBank) -> None:
     bank.transfer(0, 1, 1)
     bank.indexer.run_until_head()
     with bank.sessions() as s:
         last = s.scalars(select(JournalEntry).order_by(JournalEntry.block_number.desc())).first()
+        assert last is not None
         assert last.state == "included"
     for _ in range(3):
         bank.rpc("evm_mine")
@@ -96,7 +99,7 @@ def test_entries_become_final_after_n_confirmations(bank) -> None:
         assert set(s.scalars(select(JournalEntry.state))) == {"final"}
 
 
-def test_a_reorg_rolls_back_and_the_mirror_equals_the_new_chain(bank) -> None:
+def test_a_reorg_rolls_back_and_the_mirror_equals_the_new_chain(bank: LedgerBank) -> None:
     bank.indexer.run_until_head()
     snapshot = bank.rpc("evm_snapshot")
     for i in range(2):
@@ -114,7 +117,7 @@ def test_a_reorg_rolls_back_and_the_mirror_equals_the_new_chain(bank) -> None:
     assert len(_mirror_transfers(bank)) == 5 + 3
 
 
-def test_a_reorg_below_final_entries_is_reported_loudly_and_still_mirrored(bank) -> None:
+def test_a_reorg_below_final_entries_is_reported_loudly_and_still_mirrored(bank: LedgerBank) -> None:
     snapshot = bank.rpc("evm_snapshot")
     bank.transfer(0, 1, 9)
     for _ in range(4):
@@ -131,7 +134,7 @@ def test_a_reorg_below_final_entries_is_reported_loudly_and_still_mirrored(bank)
     _assert_mirror_equals_chain(bank)
 
 
-def test_reconcile_reports_a_mirror_that_differs_from_the_chain(bank) -> None:
+def test_reconcile_reports_a_mirror_that_differs_from_the_chain(bank: LedgerBank) -> None:
     bank.indexer.run_until_head()
     head = bank.w3.eth.block_number
     with bank.sessions.begin() as s:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from wallet.bench.index import generate_transfers
+from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest
 from wallet.chain.node import AnvilNode
 from wallet.db import make_engine, session_factory, upgrade
@@ -27,7 +29,9 @@ PAYERS = 40
 
 
 @pytest.fixture(scope="module")
-def busy_chain(project_root: Path, compilation, tmp_path_factory) -> tuple[AnvilNode, Path, int]:
+def busy_chain(
+    project_root: Path, compilation: Compilation, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[AnvilNode, Path, int]]:
     """An anvil with a bank whose token emitted 20,000 transfers (plus its mints); its manifest."""
     node = AnvilNode(project_root)
     chain = generate_transfers(node.start(), compilation, EVENTS)
@@ -42,7 +46,9 @@ def _entries(db_url: str) -> int:
         return s.scalar(select(func.count()).select_from(JournalEntry)) or 0
 
 
-def test_sigkill_during_indexing_loses_and_doubles_nothing(busy_chain, db_url: str) -> None:
+def test_sigkill_during_indexing_loses_and_doubles_nothing(
+    busy_chain: tuple[AnvilNode, Path, int], db_url: str
+) -> None:
     node, manifest_path, expected = busy_chain
     upgrade(make_engine(db_url))
     command = [
@@ -73,7 +79,7 @@ def test_sigkill_during_indexing_loses_and_doubles_nothing(busy_chain, db_url: s
         deadline = time.monotonic() + 300
         while proc.poll() is None and _entries(db_url) < target and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert proc.poll() is None, f"the indexer finished before the kill point: {proc.communicate()[1]}"
+        assert proc.poll() is None, f"the indexer finished before the kill point: {proc.communicate()[1]!r}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills.append(_entries(db_url))

@@ -7,6 +7,7 @@ from base64 import b32decode
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xmlschema
@@ -15,15 +16,21 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from tests.wallet.ledger.conftest import LedgerBank
 from wallet.db.models import JournalLeg
 from wallet.errors import LedgerError
-from wallet.ledger.statements import CAMT053_NS, build_statement, render
+from wallet.ledger.statements import CAMT053_NS, Statement, build_statement, render
 
 XSD = Path(__file__).resolve().parents[2] / "data" / "camt.053.001.08.xsd"
 ALL_TIME = (date(2000, 1, 1), datetime.now(UTC).date() + timedelta(days=2))
 
 
-def _statement(bank, holder: int, period=ALL_TIME, names=None):
+def _statement(
+    bank: LedgerBank,
+    holder: int,
+    period: tuple[date, date] = ALL_TIME,
+    names: dict[str, str] | None = None,
+) -> Statement:
     return build_statement(
         bank.sessions,
         chain_id=bank.w3.eth.chain_id,
@@ -37,7 +44,7 @@ def _statement(bank, holder: int, period=ALL_TIME, names=None):
     )
 
 
-def test_a_statement_runs_from_opening_to_closing_and_matches_the_chain(bank) -> None:
+def test_a_statement_runs_from_opening_to_closing_and_matches_the_chain(bank: LedgerBank) -> None:
     bank.transfer(0, 1, 1_50)
     ref = b"INV-2026-7".ljust(32, b"\x00")
     tx = bank.token.functions.transferWithReference(bank.holders[2], 25, ref).transact(
@@ -57,7 +64,7 @@ def test_a_statement_runs_from_opening_to_closing_and_matches_the_chain(bank) ->
     assert st_.lines[2].counterparty == bank.holders[2]
 
 
-def test_a_period_after_the_movements_has_them_in_its_opening_balance(bank) -> None:
+def test_a_period_after_the_movements_has_them_in_its_opening_balance(bank: LedgerBank) -> None:
     bank.transfer(0, 1, 5)
     bank.indexer.run_until_head()
     later = (ALL_TIME[1] + timedelta(days=1), ALL_TIME[1] + timedelta(days=3))
@@ -68,7 +75,7 @@ def test_a_period_after_the_movements_has_them_in_its_opening_balance(bank) -> N
         _statement(bank, 0, period=(later[1], later[0]))
 
 
-def test_every_format_carries_the_same_statement(bank) -> None:
+def test_every_format_carries_the_same_statement(bank: LedgerBank) -> None:
     ref = b"BILL-99".ljust(32, b"\x00")
     tx = bank.token.functions.transferWithReference(bank.holders[1], 1_23, ref).transact(
         {"from": bank.holders[0]}
@@ -93,7 +100,7 @@ def test_every_format_carries_the_same_statement(bank) -> None:
     xml = render(st_, "camt053")
     schema = xmlschema.XMLSchema(str(XSD))
     schema.validate(xml)  # raises with the first violation of the ISO 20022 schema
-    data = schema.to_dict(xml)
+    data: Any = schema.to_dict(xml)
     stmt = data["BkToCstmrStmt"]["Stmt"][0]
     balances = {b["Tp"]["CdOrPrtry"]["Cd"]: (Decimal(b["Amt"]["$"]), b["CdtDbtInd"]) for b in stmt["Bal"]}
     assert balances == {"OPBD": (Decimal("0.00"), "CRDT"), "CLBD": (Decimal("9998.77"), "CRDT")}
@@ -109,7 +116,9 @@ def test_every_format_carries_the_same_statement(bank) -> None:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(1, 50_000)), max_size=6))
-def test_statements_close_at_the_on_chain_balance_and_entries_sum_to_zero(bank, history) -> None:
+def test_statements_close_at_the_on_chain_balance_and_entries_sum_to_zero(
+    bank: LedgerBank, history: list[tuple[int, int, int]]
+) -> None:
     for src, dst, value in history:
         if bank.token.functions.balanceOf(bank.holders[src]).call() >= value:
             bank.transfer(src, dst, value)

@@ -1,20 +1,23 @@
 """Real processes against anvil and a real database: SIGKILLed at random moments, or two at once on one
 relayer key. Every requested transfer must happen exactly once."""
 
+import functools
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from web3 import Web3
 
-from tests.support.custody_bank import build, write_config
+from tests.support.custody_bank import Custody, build, write_config
 from tests.support.transfer_driver import plan
+from wallet.chain.compiler import Compilation
 from wallet.db.models import ChainTx, TransferRequest
 from wallet.settings import PROJECT_ROOT
 
@@ -48,7 +51,7 @@ def _expected(customers: list[str], balance: int, indexes: range) -> dict[str, i
     return expected
 
 
-def _assert_exactly_once(custody, keys: list[str], expected: dict[str, int]) -> None:
+def _assert_exactly_once(custody: Custody, keys: list[str], expected: dict[str, int]) -> None:
     with custody.sessions() as s:
         requests = list(s.scalars(select(TransferRequest)))
         assert sorted(r.idempotency_key for r in requests) == sorted(keys)
@@ -66,7 +69,7 @@ def _assert_exactly_once(custody, keys: list[str], expected: dict[str, int]) -> 
 
 
 def test_sigkill_at_random_moments_loses_and_doubles_nothing(
-    chain: Web3, compilation, db_url: str, tmp_path
+    chain: Web3, compilation: Compilation, db_url: str, tmp_path: Path
 ) -> None:
     n, balance = 300, 10_000
     custody, config = build(chain, compilation, db_url, customers=6, balance=balance, batch_size=25)
@@ -78,7 +81,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     rng = random.Random(20261123)
     kills: list[tuple[str, int, int, dict[str, int]]] = []
 
-    def run_until(phase: str, reached) -> None:
+    def run_until(phase: str, reached: Callable[[int, int], bool]) -> None:
         """Starts the driver, waits until `reached(submitted, executed)`, then SIGKILLs it."""
         proc = _driver(config_path, 0, n, "t")
         deadline = time.monotonic() + 300
@@ -95,7 +98,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     # The driver relays a batch after every ten submissions, so killing it at random submission counts
     # cuts it anywhere in submit -> claim -> sign -> store -> broadcast -> receipt.
     for target in sorted(rng.sample(range(5, n - 5), 6)):
-        run_until("submitting", lambda submitted, _, t=target: submitted >= t)
+        run_until("submitting", functools.partial(_submitted_at_least, target))
     print("kills (phase, submitted, executed, outbox rows in flight):", kills)
 
     final = _driver(config_path, 0, n, "t")
@@ -109,8 +112,12 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     )
 
 
+def _submitted_at_least(target: int, submitted: int, _executed: int) -> bool:
+    return submitted >= target
+
+
 @pytest.fixture(autouse=True)
-def _restore_automine(chain: Web3):
+def _restore_automine(chain: Web3) -> Iterator[None]:
     yield
     chain.provider.make_request("evm_setIntervalMining", [0])  # type: ignore[arg-type]
     chain.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
@@ -121,7 +128,7 @@ def _mine_every_second(chain: Web3) -> None:
     chain.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
 
 
-def _outbox_in_flight(custody) -> dict[str, int]:
+def _outbox_in_flight(custody: Custody) -> dict[str, int]:
     with custody.sessions() as s:
         rows = s.execute(
             select(ChainTx.status, func.count())
@@ -131,7 +138,7 @@ def _outbox_in_flight(custody) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def _progress(custody) -> tuple[int, int]:
+def _progress(custody: Custody) -> tuple[int, int]:
     """(requests submitted so far, requests executed so far)."""
     with custody.sessions() as s:
         submitted = s.scalar(select(func.count()).select_from(TransferRequest)) or 0
@@ -140,7 +147,7 @@ def _progress(custody) -> tuple[int, int]:
 
 
 def test_two_processes_share_one_relayer_key_without_nonce_collisions(
-    chain: Web3, compilation, db_url: str, tmp_path
+    chain: Web3, compilation: Compilation, db_url: str, tmp_path: Path
 ) -> None:
     balance = 10_000
     custody, config = build(chain, compilation, db_url, customers=6, balance=balance, batch_size=20)

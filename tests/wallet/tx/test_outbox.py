@@ -1,26 +1,29 @@
 """The outbox's hard paths on anvil: resuming after a crash, nonce gaps, stuck transactions and reorgs."""
 
-import time
+from typing import Any
 
 from sqlalchemy import select
 from web3 import Web3
+from web3.types import RPCEndpoint
 
-from tests.support.custody_bank import attach, build
+from tests.support.clock import ManualClock
+from tests.support.custody_bank import Custody, attach, build
+from wallet.chain.compiler import Compilation
 from wallet.db.models import ChainTx
 from wallet.tx.outbox import OutboxConfig
 
 
-def _rpc(w3: Web3, method: str, *params):
-    return w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+def _rpc(w3: Web3, method: str, *params: object) -> Any:
+    return w3.provider.make_request(RPCEndpoint(method), list(params))["result"]
 
 
-def _rows(custody) -> list[ChainTx]:
+def _rows(custody: Custody) -> list[ChainTx]:
     with custody.sessions() as s:
         return list(s.scalars(select(ChainTx).order_by(ChainTx.nonce, ChainTx.created_at)))
 
 
 def test_a_restart_broadcasts_the_stored_raw_transaction_and_never_re_signs(
-    chain, compilation, db_url
+    chain: Web3, compilation: Compilation, db_url: str
 ) -> None:
     custody, config = build(chain, compilation, db_url, customers=2, balance=100)
     a, b = custody.customers
@@ -41,7 +44,9 @@ def test_a_restart_broadcasts_the_stored_raw_transaction_and_never_re_signs(
     assert restarted.token.functions.balanceOf(b).call() == 105
 
 
-def test_a_row_that_failed_before_broadcast_leaves_a_gap_that_is_filled(chain, compilation, db_url) -> None:
+def test_a_row_that_failed_before_broadcast_leaves_a_gap_that_is_filled(
+    chain: Web3, compilation: Compilation, db_url: str
+) -> None:
     custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
     _, b = custody.customers
     outbox = custody.outbox
@@ -64,11 +69,12 @@ def test_a_row_that_failed_before_broadcast_leaves_a_gap_that_is_filled(chain, c
 
 
 def test_a_stuck_transaction_is_replaced_with_a_higher_fee_and_executes_once(
-    chain, compilation, db_url
+    chain: Web3, compilation: Compilation, db_url: str
 ) -> None:
     custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
     a, b = custody.customers
-    custody.outbox.config = OutboxConfig(confirmations=1, stuck_after=0.2)
+    custody.outbox.config = OutboxConfig(confirmations=1, stuck_after=30)
+    clock = custody.outbox.clock = ManualClock()
     custody.transfers.submit(idempotency_key="s1", token=custody.token.address, payer=a, payee=b, value=9)
     _rpc(chain, "evm_setAutomine", False)
     try:
@@ -77,7 +83,11 @@ def test_a_stuck_transaction_is_replaced_with_a_higher_fee_and_executes_once(
         [row] = _rows(custody)
         assert row.status == "broadcast"
         first_fee = row.max_fee_per_gas
-        time.sleep(0.3)
+        clock.advance(29)
+        custody.outbox.process()
+        [row] = _rows(custody)
+        assert len(row.attempt_hashes) == 1  # not stuck yet
+        clock.advance(2)
         custody.outbox.process()
         [row] = _rows(custody)
         assert len(row.attempt_hashes) == 2
@@ -94,7 +104,7 @@ def test_a_stuck_transaction_is_replaced_with_a_higher_fee_and_executes_once(
 
 
 def test_a_reorg_sends_the_batch_back_to_broadcast_and_it_executes_on_the_new_branch(
-    chain, compilation, db_url
+    chain: Web3, compilation: Compilation, db_url: str
 ) -> None:
     custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
     a, b = custody.customers
@@ -114,7 +124,7 @@ def test_a_reorg_sends_the_batch_back_to_broadcast_and_it_executes_on_the_new_br
     custody.settle()
     [row] = _rows(custody)
     assert row.block_hash != old_block
-    assert custody.transfers.get(custody.transfers._by_key("g1").id).status == "executed"
+    assert custody.request_by_key("g1").status == "executed"
     assert custody.token.functions.balanceOf(b).call() == 103
     for _ in range(5):
         _rpc(chain, "evm_mine")
@@ -123,7 +133,7 @@ def test_a_reorg_sends_the_batch_back_to_broadcast_and_it_executes_on_the_new_br
 
 
 def test_a_nonce_taken_by_another_transaction_fails_the_row_and_its_requests_are_retried(
-    chain, compilation, db_url
+    chain: Web3, compilation: Compilation, db_url: str
 ) -> None:
     custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
     a, b = custody.customers
@@ -152,5 +162,5 @@ def test_a_nonce_taken_by_another_transaction_fails_the_row_and_its_requests_are
     retried = [r for r in rows if r.id != batch.id]
     assert len(retried) == 1
     assert retried[0].nonce == batch.nonce + 1
-    assert custody.transfers.get(custody.transfers._by_key("n1").id).status == "executed"
+    assert custody.request_by_key("n1").status == "executed"
     assert custody.token.functions.balanceOf(b).call() == 104

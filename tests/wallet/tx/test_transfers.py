@@ -5,16 +5,19 @@ import pytest
 from sqlalchemy import func, select
 from web3 import Web3
 
-from tests.support.custody_bank import build
+from tests.support.custody_bank import Custody, build
+from wallet.chain.compiler import Compilation
 from wallet.db.models import ChainTx, TransferRequest
 from wallet.errors import IdempotencyConflictError, TransferError
 
 
-def _balances(custody) -> list[int]:
+def _balances(custody: Custody) -> list[int]:
     return [custody.token.functions.balanceOf(a).call() for a in custody.customers]
 
 
-def test_transfers_are_batched_relayed_and_executed(chain: Web3, compilation, db_url: str) -> None:
+def test_transfers_are_batched_relayed_and_executed(
+    chain: Web3, compilation: Compilation, db_url: str
+) -> None:
     custody, _ = build(chain, compilation, db_url, customers=4, balance=1_000_00, batch_size=5)
     c = custody.customers
     for i in range(12):
@@ -38,7 +41,7 @@ def test_transfers_are_batched_relayed_and_executed(chain: Web3, compilation, db
     assert _balances(custody) == expected
 
 
-def test_the_same_request_twice_moves_money_once(chain: Web3, compilation, db_url: str) -> None:
+def test_the_same_request_twice_moves_money_once(chain: Web3, compilation: Compilation, db_url: str) -> None:
     custody, _ = build(chain, compilation, db_url, customers=2, balance=500)
     a, b = custody.customers
     first = custody.transfers.submit(
@@ -73,7 +76,7 @@ def test_the_same_request_twice_moves_money_once(chain: Web3, compilation, db_ur
     ],
 )
 def test_malformed_requests_are_refused_and_stored_nowhere(
-    chain, compilation, db_url, field, value, message
+    chain: Web3, compilation: Compilation, db_url: str, field: str, value: object, message: str
 ) -> None:
     custody, _ = build(chain, compilation, db_url, customers=2, balance=10)
     a, b = custody.customers
@@ -86,13 +89,15 @@ def test_malformed_requests_are_refused_and_stored_nowhere(
 
 
 def test_reverting_authorizations_fail_with_their_decoded_error_and_move_no_money(
-    chain: Web3, compilation, db_url: str
+    chain: Web3, compilation: Compilation, db_url: str
 ) -> None:
     custody, _ = build(chain, compilation, db_url, customers=4, balance=1_000)
     a, b, frozen, poor = custody.customers
     stranger = Web3.to_checksum_address("0x" + "ab" * 20)
-    custody.admin.send(custody.token.functions.freeze(frozen))
-    custody.admin.send(custody.token.functions.setFrozenAmount(poor, 900))
+    admin = custody.admin
+    assert admin is not None
+    admin.send(custody.token.functions.freeze(frozen))
+    admin.send(custody.token.functions.setFrozenAmount(poor, 900))
     submit = custody.transfers.submit
     ok = submit(idempotency_key="ok", token=custody.token.address, payer=a, payee=b, value=10)
     from_frozen = submit(idempotency_key="fz", token=custody.token.address, payer=frozen, payee=b, value=10)
@@ -100,7 +105,7 @@ def test_reverting_authorizations_fail_with_their_decoded_error_and_move_no_mone
     too_much = submit(idempotency_key="tm", token=custody.token.address, payer=a, payee=b, value=5_000)
     over_frozen = submit(idempotency_key="of", token=custody.token.address, payer=poor, payee=b, value=101)
     custody.settle()
-    got = {r: custody.transfers.get(r.id) for r in (ok, from_frozen, to_stranger, too_much, over_frozen)}
+    got = {r: custody.request(r.id) for r in (ok, from_frozen, to_stranger, too_much, over_frozen)}
     assert got[ok].status == "executed"
     assert (got[from_frozen].status, got[from_frozen].error_name) == ("failed", "DepositTokenAccountFrozen")
     assert got[from_frozen].error_args == {"account": frozen}
@@ -115,10 +120,12 @@ def test_reverting_authorizations_fail_with_their_decoded_error_and_move_no_mone
     assert custody.token.functions.balanceOf(stranger).call() == 0
 
 
-def test_batch_calldata_matches_web3s_abi_encoding(compilation) -> None:
+def test_batch_calldata_matches_web3s_abi_encoding(compilation: Compilation) -> None:
     from wallet.tx.transfers import batch_calldata
 
-    token = Web3().eth.contract(address="0x" + "11" * 20, abi=compilation["DepositToken"].abi)
+    token = Web3().eth.contract(
+        address=Web3.to_checksum_address("0x" + "11" * 20), abi=compilation["DepositToken"].abi
+    )
     structs = [
         (
             "0x" + "22" * 20,
