@@ -49,7 +49,8 @@ def format_amount(minor_units: int, exponent: int) -> str:
     return f"{sign}{whole}.{fraction:0{exponent}d}"
 
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]+))?$")
+# Matched whole (fullmatch): "$" would also match before a trailing newline, so "0.07\n" passed.
+_AMOUNT = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]+))?", re.ASCII)
 MAX_AMOUNT_DIGITS = 30  # far above any deposit, far below uint256; keeps parsing cheap
 
 
@@ -66,7 +67,7 @@ def parse_amount(text: object, code: str) -> int:
         raise MoneyError(f'an amount is a decimal string like "12.34", not a JSON {type(text).__name__}')
     if text.startswith("-"):
         raise MoneyError(f"the amount {text!r} is negative; amounts are positive")
-    match = _AMOUNT.match(text)
+    match = _AMOUNT.fullmatch(text)
     if match is None or len(text) > MAX_AMOUNT_DIGITS:
         raise MoneyError(
             f'the amount {text!r} is not a plain decimal number like "12.34" (no signs, exponents, '

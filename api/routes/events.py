@@ -14,6 +14,8 @@ from api.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 from wallet.bank.events import event_json
 from wallet.db.models import Webhook
 
+MAX_EVENT_ID = 2**63 - 1  # event ids are BIGINT; a larger `after` could only be a mistake
+
 router = APIRouter(prefix="/v1", tags=["events"])
 
 POLL_SECONDS = 0.25
@@ -25,15 +27,17 @@ async def events(
     request: Request,
     principal: CurrentPrincipal,
     services: ServicesDep,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id")
+    ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: your transfers' state changes (`transfer.state`) and incoming funds
     (`funds.received`); staff see every event. Each event's id resumes the stream (`Last-Event-ID`)."""
     feed = services.feed
     user = None if principal.is_staff else principal.user_id
-    if after is None and last_event_id and last_event_id.isdigit():
-        after = int(last_event_id)
+    if after is None and last_event_id and last_event_id.isascii() and last_event_id.isdigit():
+        after = min(int(last_event_id), MAX_EVENT_ID)
     if after is None:
         after = await anyio.to_thread.run_sync(feed.latest_id)
     position = after

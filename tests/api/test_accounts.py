@@ -120,6 +120,8 @@ def test_statements_come_in_every_format(bank: ApiBank, funded: tuple[User, dict
         {"from": "2020-01-01", "to": "2026-01-01", "format": "json"},
         {"from": "2026-01-01", "to": "2026-01-02", "format": "xls"},
         {"from": "yesterday", "to": "2026-01-02"},
+        {"from": "9999-12-30", "to": "9999-12-31", "format": "json"},
+        {"from": "2999-01-01", "to": "2999-01-02", "format": "camt053"},
     ],
 )
 def test_bad_statement_requests_are_422(

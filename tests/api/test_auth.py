@@ -48,6 +48,17 @@ def test_login_fails_with_a_wrong_password_a_wrong_code_or_a_used_code(bank: Api
     assert bank.login(customer.username, PASSWORD, pyotp.TOTP(customer.secret).now()).status_code == 401
 
 
+def test_a_code_in_another_scripts_digits_is_a_401_not_a_500(bank: ApiBank, customer: User) -> None:
+    # str.isdigit() takes Arabic-Indic digits too; hmac.compare_digest then refused to compare them.
+    code = pyotp.TOTP(customer.secret).at(time.time() + 30)
+    arabic_indic = code.translate(
+        str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+    )
+    r = bank.login(customer.username, PASSWORD, arabic_indic)
+    assert r.status_code == 401
+    assert r.json()["type"] == "urn:tdw:problem:authentication"
+
+
 def test_repeated_failures_lock_the_user_out_even_with_the_right_password(
     bank: ApiBank, customer: User
 ) -> None:

@@ -179,3 +179,9 @@ def test_webhooks_are_signed_and_retried_until_delivered(
 def test_webhook_urls_must_be_http(bank: ApiBank, operator: User) -> None:
     r = bank.client.post("/v1/webhooks", json={"url": "file:///etc/passwd"}, headers=operator.headers)
     assert r.status_code == 422
+
+
+def test_an_event_position_beyond_any_event_id_is_422(bank: ApiBank, customer: User) -> None:
+    r = bank.client.get("/v1/events", params={"after": str(2**63)}, headers=customer.headers)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"

@@ -173,6 +173,8 @@ def test_large_transfers_need_a_fresh_totp_code(
     assert missing.json()["type"] == "urn:tdw:problem:totp-required"
     wrong = _send(bank, payer, {**body, "totp": "000000"}, key="big")
     assert wrong.status_code == 403
+    other_script = _send(bank, payer, {**body, "totp": "\u0661\u0662\u0663\u0664\u0665\u0666"}, key="big")
+    assert other_script.status_code == 403
     assert _stored(bank) == before
     code = payer.code()
     ok = _send(bank, payer, {**body, "totp": code}, key="big")
@@ -199,6 +201,9 @@ def test_large_transfers_need_a_fresh_totp_code(
         ("1,000.00", "not a plain decimal"),
         (" 1.00", "not a plain decimal"),
         ("", "not a plain decimal"),
+        ("0.07\n", "not a plain decimal"),
+        ("0.07\r\n", "not a plain decimal"),
+        ("\u0661.00", "not a plain decimal"),  # an Arabic-Indic digit one
     ],
 )
 def test_bad_amounts_are_422_with_a_clear_message(
@@ -223,6 +228,12 @@ def test_bad_amounts_are_422_with_a_clear_message(
         ({"currency": "EUR"}, 422, "urn:tdw:problem:invalid-request"),
         ({"currency": "XXX"}, 422, "urn:tdw:problem:unknown-currency"),
         ({"to_address": "0x1234"}, 422, "urn:tdw:problem:invalid-request"),
+        # EIP-55: mixed case is a checksum, and this one is wrong in one letter (a mistyped address).
+        (
+            {"to_address": "0x52908400098527886e0F7030069857D2E4169EE7"},
+            422,
+            "urn:tdw:problem:invalid-request",
+        ),
         ({"to_address": None, "to_account": "nope"}, 404, "urn:tdw:problem:not-found"),
         ({"to_account": "nope"}, 422, "urn:tdw:problem:invalid-request"),
         ({"reference": "x" * 33}, 422, "urn:tdw:problem:invalid-request"),

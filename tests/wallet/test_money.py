@@ -1,7 +1,7 @@
 import pytest
 
 from wallet.errors import MoneyError, UnknownCurrencyError
-from wallet.money import currency
+from wallet.money import currency, parse_amount
 
 
 @pytest.mark.parametrize(("code", "exponent"), [("USD", 2), ("EUR", 2), ("JPY", 0), ("BHD", 3), ("CLP", 0)])
@@ -33,3 +33,9 @@ def test_format_amount_is_exact(units: int, exponent: int, text: str) -> None:
     from wallet.money import format_amount
 
     assert format_amount(units, exponent) == text
+
+
+@pytest.mark.parametrize("text", ["0.07\n", "1\n", "0.07\r\n", "\u0661", "1.\u0660\u0667", "\uff11"])
+def test_an_amount_is_ascii_digits_and_nothing_after_them(text: str) -> None:
+    with pytest.raises(MoneyError, match="not a plain decimal"):
+        parse_amount(text, "USD")

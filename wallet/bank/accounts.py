@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
@@ -164,6 +164,9 @@ class AccountService:
             raise InvalidRequestError(f"the period ends ({period_to}) before it starts ({period_from})")
         if (period_to - period_from).days >= MAX_STATEMENT_DAYS:
             raise InvalidRequestError(f"a statement covers at most {MAX_STATEMENT_DAYS} days")
+        if period_from > datetime.now(UTC).date():
+            # Also keeps the period's end (at most MAX_STATEMENT_DAYS later) far from date.max.
+            raise InvalidRequestError(f"the period starts ({period_from}) in the future")
         account = self.row(principal, account_id)
         token = self.bank.token(account.currency)
         names = self.bank.names()

@@ -289,7 +289,8 @@ class UserService:
     def _totp_step(self, user: User, code: str, now: datetime) -> int | None:
         """The time step (now, or one either side for clock drift) whose code is `code`, if it is newer
         than the last one accepted."""
-        if not isinstance(code, str) or not code.isdigit():
+        # ASCII digits only: str.isdigit() also takes other scripts' digits, which hmac refuses to compare.
+        if not isinstance(code, str) or not code.isascii() or not code.isdigit():
             return None
         totp = pyotp.TOTP(self._totp_secret(user))
         current = totp.timecode(now)
