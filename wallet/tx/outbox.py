@@ -28,7 +28,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import TxReceipt
 
 from wallet.chain.confirmations import confirmation_state
@@ -363,9 +363,14 @@ class Outbox:
     def _check_included(self, row: ChainTx, head: int) -> int:
         assert row.block_number is not None
         try:
-            block_hash = "0x" + bytes(self.w3.eth.get_block(row.block_number)["hash"]).hex()
-        except (WalletError, Web3Exception):  # the node is away, or lost the block
-            block_hash = None
+            block_hash: str | None = "0x" + bytes(self.w3.eth.get_block(row.block_number)["hash"]).hex()
+        except BlockNotFound:
+            block_hash = None  # the chain is shorter than the row's block now: a reorg
+        except (WalletError, Web3Exception) as exc:
+            # A node that does not answer says nothing about the chain: look again on the next pass.
+            # Taking it for a reorg sent mined transfers back to "submitted" and rebroadcast them.
+            log.warning("could not read block %s for %s: %s", row.block_number, row.tx_hash, exc)
+            return 0
         receipt = self._receipt(row)
         if block_hash != row.block_hash or receipt is None or receipt["blockNumber"] != row.block_number:
             log.warning(

@@ -8,7 +8,9 @@ from web3.types import RPCEndpoint
 
 from tests.support.clock import ManualClock
 from tests.support.custody_bank import Custody, attach, build
+from tests.support.rpc_proxy import RpcProxy
 from wallet.chain.compiler import Compilation
+from wallet.chain.node import http_web3
 from wallet.db.models import ChainTx
 from wallet.tx.outbox import OutboxConfig
 
@@ -164,3 +166,30 @@ def test_a_nonce_taken_by_another_transaction_fails_the_row_and_its_requests_are
     assert retried[0].nonce == batch.nonce + 1
     assert custody.request_by_key("n1").status == "executed"
     assert custody.token.functions.balanceOf(b).call() == 104
+
+
+def test_a_node_that_fails_to_answer_is_not_taken_for_a_reorg(
+    chain: Web3, compilation: Compilation, db_url: str
+) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
+    a, b = custody.customers
+    custody.outbox.config = OutboxConfig(confirmations=50, stuck_after=60)
+    custody.transfers.submit(idempotency_key="h1", token=custody.token.address, payer=a, payee=b, value=4)
+    custody.settle()
+    [before] = _rows(custody)
+    assert before.status == "included"
+    with RpcProxy(str(chain.provider.endpoint_uri)).running() as proxy:  # type: ignore[attr-defined]
+        custody.outbox.w3 = http_web3(proxy.url)
+        # More failures than web3 retries (5 attempts): the outbox sees the node as away.
+        proxy.fail("eth_getBlockByNumber", times=5)
+        custody.outbox.process()
+        assert proxy.calls.get("eth_getBlockByNumber", 0) >= 1  # the fault was met
+        [after] = _rows(custody)
+        assert after.status == "included"
+        assert after.block_hash == before.block_hash
+        assert after.attempt_hashes == before.attempt_hashes
+        assert custody.request_by_key("h1").status == "executed"
+        custody.outbox.process()  # the node answers again: the row goes on as before
+        [later] = _rows(custody)
+        assert later.status == "included"
+        assert later.block_hash == before.block_hash
