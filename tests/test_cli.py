@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from wallet.chain.node import AnvilNode, free_port
@@ -71,6 +72,27 @@ def test_production_refuses_the_development_deployer_key(anvil: AnvilNode, tmp_p
     )
     assert result.returncode == 2
     assert "public development key" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["keys"], ["add-user", "root", "--password", "a long enough password"]])
+def test_production_commands_refuse_development_secrets_before_touching_anything(
+    command: list[str], tmp_path: Path
+) -> None:
+    # A production database, but the public development KEK: keys or TOTP secrets wrapped under it
+    # would be readable by anyone with the source code.
+    database = f"sqlite:///{tmp_path / 'prod.db'}"
+    env = {
+        "TDW_ENVIRONMENT": "production",
+        "TDW_DATA_DIR": str(tmp_path),
+        "TDW_DATABASE_URL": database,
+        "TDW_RPC_URL": "http://127.0.0.1:1",
+        "TDW_TOKEN_SECRET": "t" * 48,
+        "TDW_DEPLOYER_KEY": "0x" + "11" * 32,
+    }
+    result = tdw(*command, env=env)
+    assert result.returncode == 2, result.stdout
+    assert "TDW_KEK is the development key-encryption key" in result.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_deploy_without_a_node_says_so() -> None:

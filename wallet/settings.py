@@ -1,6 +1,7 @@
 """The one settings class. Values come from `TDW_*` environment variables (or a `.env` file).
 
-Defaults serve the embedded development mode only; `check_production()` refuses development secrets.
+Defaults serve the embedded development mode only. In production, loading the settings refuses
+development secrets and missing essentials (`check_production`), so every command is covered.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wallet.errors import ConfigurationError
@@ -77,26 +78,34 @@ class Settings(BaseSettings):
         """`manifest_path`, or deployment.json in the data folder."""
         return self.manifest_path or self.data_dir / "deployment.json"
 
-    def check_production(self, *, deploying: bool = False, serving: bool = False) -> None:
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        """Production settings are checked as they load, so no command can run on a development
+        secret (`tdw keys` and `tdw add-user` once wrapped production keys under the public KEK)."""
+        self.check_production()
+        return self
+
+    def check_production(self) -> None:
         """Raises `ConfigurationError` when production would run on a development secret or default."""
         if self.environment != "production":
             return
         problems = []
-        if deploying and self.deployer_key.get_secret_value().lower() == DEV_DEPLOYER_KEY:
+        if self.deployer_key.get_secret_value().lower().removeprefix("0x") == DEV_DEPLOYER_KEY.removeprefix(
+            "0x"
+        ):
             problems.append("TDW_DEPLOYER_KEY is the public development key")
         if not self.rpc_url:
             problems.append("TDW_RPC_URL is not set")
         if self.kek.get_secret_value().lower() == DEV_KEK:
             problems.append("TDW_KEK is the development key-encryption key")
-        if serving:
-            if self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
-                problems.append("TDW_TOKEN_SECRET is the development token secret")
-            elif len(self.token_secret.get_secret_value()) < 32:
-                problems.append("TDW_TOKEN_SECRET must be at least 32 characters")
-            if not self.database_url:
-                problems.append("TDW_DATABASE_URL is not set (production runs on PostgreSQL)")
-            if self.signer == "pkcs11" and self.pkcs11_pin is None:
-                problems.append("TDW_PKCS11_PIN is not set for the PKCS#11 signer")
+        if self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
+            problems.append("TDW_TOKEN_SECRET is the development token secret")
+        elif len(self.token_secret.get_secret_value()) < 32:
+            problems.append("TDW_TOKEN_SECRET must be at least 32 characters")
+        if not self.database_url:
+            problems.append("TDW_DATABASE_URL is not set (production runs on PostgreSQL)")
+        if self.signer == "pkcs11" and self.pkcs11_pin is None:
+            problems.append("TDW_PKCS11_PIN is not set for the PKCS#11 signer")
         if problems:
             raise ConfigurationError("refusing to run in production: " + "; ".join(problems))
 

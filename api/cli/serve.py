@@ -133,7 +133,6 @@ def serve(
     settings = get_settings()
     _configure_logging()
     with contextlib.ExitStack() as running:
-        settings.check_production(serving=True)
         w3 = connect(rpc_url(None, settings))
         manifest = Manifest.read(settings.effective_manifest_path)
         compilation = compile_project(settings)
