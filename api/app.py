@@ -9,6 +9,7 @@ from api.deps import ServicesDep
 from api.problems import problem_responses
 from api.routes import accounts, auth, bank, events, transfers
 from api.schemas import HealthOut
+from api.security import SecurityHeaders
 from wallet.bank.runtime import Services
 
 DESCRIPTION = """Tokenized deposit wallet API.
@@ -19,10 +20,20 @@ request that moves money takes an `Idempotency-Key` header. Errors are RFC 9457 
 """
 
 
-def create_app(services: Services) -> FastAPI:
-    """The API over `services`."""
-    app = FastAPI(title="tdw", version="1", description=DESCRIPTION, responses=problem_responses())
+def create_app(services: Services, *, docs: bool = True) -> FastAPI:
+    """The API over `services`; `docs=False` serves no `/docs`, `/redoc` or `/openapi.json` (production,
+    unless `TDW_API_DOCS` asks for them)."""
+    app = FastAPI(
+        title="tdw",
+        version="1",
+        description=DESCRIPTION,
+        responses=problem_responses(),
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.services = services
+    app.add_middleware(SecurityHeaders)
     problems.install(app)
     for module in (auth, accounts, transfers, bank, events):
         app.include_router(module.router)

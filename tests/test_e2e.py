@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -138,6 +139,12 @@ def _login(client: httpx.Client, username: str, password: str, secret: str) -> d
 
 def _until(check: Any, timeout: float = 60.0) -> Any:
     return wait_for(check, timeout=timeout, poll=0.2)
+
+
+def test_the_demo_logins_are_readable_by_their_owner_alone(server: DevServer) -> None:
+    assert server.logins()  # written by the server's start
+    mode = stat.S_IMODE((server.folder / "demo-logins.json").stat().st_mode)
+    assert mode == 0o600, oct(mode)
 
 
 def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(server: DevServer) -> None:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Serve /docs and /openapi.json: by default in development only (None), or always (true) or never.
+    api_docs: bool | None = None
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=30, ge=1)
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
     kyc_jurisdiction: int = Field(default=840, ge=0, lt=2**16)  # ISO 3166 numeric (840: United States)
     kyc_valid_days: int = Field(default=365, ge=1)
     webhook_max_attempts: int = Field(default=8, ge=1)
+
+    @property
+    def serves_docs(self) -> bool:
+        """Whether the API serves its interactive docs and OpenAPI document."""
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @property
     def effective_database_url(self) -> str:

@@ -4,6 +4,7 @@ and seeded with demo users, accounts and balances. Development only: nothing her
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +71,14 @@ def deploy_dev(
     return manifest
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Writes `text` to `path` readable by its owner alone (0600), from the first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that existed keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
 def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) -> list[dict[str, str]]:
     """Creates the demo users, opens the customers' accounts and mints them a balance; safe to run
     again after an interruption (each step checks what exists; mints are idempotent). The background
@@ -97,7 +106,7 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
                 }
             )
         logins_path.parent.mkdir(parents=True, exist_ok=True)
-        logins_path.write_text(json.dumps(logins, indent=2) + "\n")
+        _write_private(logins_path, json.dumps(logins, indent=2) + "\n")
     principals = {}
     for login in logins:
         user = services.users.by_username(login["username"])

@@ -109,6 +109,7 @@ def _dev(
     database = engine.url.render_as_string()
     _serve_http(
         services,
+        settings,
         settings.api_host,
         api_port,
         on_ready=lambda: _print_dev_summary(manifest, chain_label, folder, database, api_port, logins),
@@ -155,6 +156,7 @@ def serve(
         host, port = host or settings.api_host, port or settings.api_port
         _serve_http(
             services,
+            settings,
             host,
             port,
             on_ready=lambda: typer.echo(f"serving {manifest.bank_name} on http://{host}:{port}"),
@@ -180,10 +182,12 @@ class _Server(uvicorn.Server):
             self._on_ready()
 
 
-def _serve_http(services: Services, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
+def _serve_http(
+    services: Services, settings: Settings, host: str, port: int, on_ready: Callable[[], None] | None = None
+) -> None:
     """Serves the API until SIGINT or SIGTERM (uvicorn handles both); `on_ready` runs once it listens."""
     config = uvicorn.Config(
-        create_app(services),
+        create_app(services, docs=settings.serves_docs),
         host=host,
         port=port,
         log_level="warning",
