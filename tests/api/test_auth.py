@@ -1,5 +1,6 @@
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pyotp
@@ -91,6 +92,22 @@ def test_a_refresh_token_works_once(bank: ApiBank, customer: User) -> None:
         "/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": customer.refresh_token}
     )
     assert again.status_code == 401
+
+
+def test_a_replayed_refresh_token_revokes_its_whole_family(bank: ApiBank, customer: User) -> None:
+    def refresh(token: str) -> Any:
+        return bank.client.post(
+            "/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": token}
+        )
+
+    # Another login of the same user is another family, and is not touched.
+    other_login = bank.login(customer.username, PASSWORD, customer.code()).json()["refresh_token"]
+    successor = refresh(customer.refresh_token)
+    assert successor.status_code == 200
+    # The first token again: someone else holds it. Its successor stops working too.
+    assert refresh(customer.refresh_token).status_code == 401
+    assert refresh(successor.json()["refresh_token"]).status_code == 401
+    assert refresh(other_login).status_code == 200
 
 
 def test_a_revoked_refresh_token_cannot_be_used(bank: ApiBank, customer: User) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -42,6 +43,7 @@ from wallet.errors import (
 from wallet.keys.keystore import KeyEncryptionKey
 from wallet.vocabulary import Role
 
+log = logging.getLogger(__name__)
 STAFF_ROLES = (Role.OPERATOR, Role.COMPLIANCE, Role.ADMIN)
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{2,63}$")
 TOTP_ISSUER = "tdw"
@@ -205,26 +207,40 @@ class UserService:
         return self._issue(user, now)
 
     def refresh(self, refresh_token: str, *, now: datetime | None = None) -> TokenPair:
-        """Exchanges a refresh token (once) for a new token pair."""
+        """Exchanges a refresh token (once) for a new token pair of the same family. A token that was
+        used already is a replay (two parties hold it): its whole family is revoked, so the successor
+        the thief or the user got stops working too (RFC 6819 5.2.2.3)."""
         now = now or datetime.now(UTC)
         digest = _token_hash(refresh_token)
         with self._sessions.begin() as session:
             row = session.get(RefreshToken, digest)
-            if row is None or row.used_at is not None or _aware(row.expires_at) <= now:
+            if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
                 raise AuthenticationError("the refresh token is unknown, used or expired")
             claimed = session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.token_hash == digest, RefreshToken.used_at.is_(None))
                 .values(used_at=now)
             ).rowcount  # type: ignore[attr-defined]
-            if not claimed:
-                raise AuthenticationError("the refresh token is unknown, used or expired")
-            user = session.get(User, row.user_id)
+            family, user_id = row.family_id, row.user_id
+        if not claimed:
+            self._revoke_family(family, now)
+            log.warning("refresh token of user %s replayed; its family was revoked", user_id)
+            raise AuthenticationError("the refresh token is unknown, used or expired")
+        with self._readers() as session:
+            user = session.get(User, user_id)
         if user is None:
             raise AuthenticationError("the refresh token's user no longer exists")
         if user.locked_until is not None and _aware(user.locked_until) > now:
             raise AccountLockedError(_aware(user.locked_until).isoformat())
-        return self._issue(user, now)
+        return self._issue(user, now, family=family)
+
+    def _revoke_family(self, family_id: str, now: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
 
     def revoke(self, refresh_token: str) -> None:
         """Marks a refresh token used (logout); unknown tokens are ignored."""
@@ -309,7 +325,9 @@ class UserService:
                 user.locked_until = now + self.config.lockout
                 user.failed_logins = 0
 
-    def _issue(self, user: User, now: datetime) -> TokenPair:
+    def _issue(self, user: User, now: datetime, *, family: str | None = None) -> TokenPair:
+        """A new access token and refresh token; the refresh token starts a family (a login) or
+        continues `family` (a refresh)."""
         claims = {
             "sub": user.id,
             "name": user.username,
@@ -324,7 +342,10 @@ class UserService:
         with self._sessions.begin() as session:
             session.add(
                 RefreshToken(
-                    token_hash=_token_hash(refresh), user_id=user.id, expires_at=now + self.config.refresh_ttl
+                    token_hash=_token_hash(refresh),
+                    user_id=user.id,
+                    family_id=family or uuid.uuid4().hex,
+                    expires_at=now + self.config.refresh_ttl,
                 )
             )
         return TokenPair(

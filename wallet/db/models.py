@@ -374,14 +374,17 @@ class User(Base):
 
 
 class RefreshToken(Base):
-    """A refresh token, stored as its SHA-256 only; used once, then replaced."""
+    """A refresh token, stored as its SHA-256 only; used once, then replaced by the next of its family
+    (the tokens descended from one login). A used token presented again revokes the whole family."""
 
     __tablename__ = "refresh_tokens"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[str] = mapped_column(String(64), index=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
