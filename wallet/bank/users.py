@@ -222,12 +222,12 @@ class UserService:
                 .values(used_at=now)
             ).rowcount  # type: ignore[attr-defined]
             family, user_id = row.family_id, row.user_id
+            user = session.get(User, user_id) if claimed else None
         if not claimed:
+            # Outside the claim's transaction: raising inside it would roll the revocation back.
             self._revoke_family(family, now)
             log.warning("refresh token of user %s replayed; its family was revoked", user_id)
             raise AuthenticationError("the refresh token is unknown, used or expired")
-        with self._readers() as session:
-            user = session.get(User, user_id)
         if user is None:
             raise AuthenticationError("the refresh token's user no longer exists")
         if user.locked_until is not None and _aware(user.locked_until) > now:
