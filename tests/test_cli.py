@@ -1,27 +1,13 @@
 """The `tdw` command line, run as a real process against a real anvil."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from web3 import Web3
 
+from tests.support.cli import tdw
 from wallet.chain.node import AnvilNode, free_port
-
-
-def tdw(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_deploy_then_verify_passes(anvil: AnvilNode, tmp_path: Path) -> None:

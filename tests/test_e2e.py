@@ -35,6 +35,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from tests.support.cli import tdw
 from tests.support.waiting import wait_for
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode, free_port, fund_from_dev_account
@@ -318,15 +319,9 @@ def test_without_node_tdw_dev_runs_on_eth_tester_from_the_prebuilt_contracts(tmp
         dev.stop()
 
 
-def _tdw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, timeout=300, env=env
-    )
-
-
 def test_serve_refuses_development_secrets(tmp_path: Path) -> None:
     env = {**os.environ, "TDW_ENVIRONMENT": "production", "TDW_DATA_DIR": str(tmp_path)}
-    result = _tdw("serve", env=env)
+    result = tdw("serve", env=env)
     assert result.returncode == 2
     problems = (
         "TDW_RPC_URL is not set",
@@ -373,22 +368,22 @@ def _serve_a_production_bank(
     }
 
     # The operational keys, created in the database's keystore; the same on every call.
-    keys = _tdw("keys", "--json", env=env)
+    keys = tdw("keys", "--json", env=env)
     assert keys.returncode == 0, keys.stderr
     roles = json.loads(keys.stdout)
     assert set(roles) == set(OPERATIONAL_ROLES)
-    assert json.loads(_tdw("keys", "--json", env=env).stdout) == roles
+    assert json.loads(tdw("keys", "--json", env=env).stdout) == roles
     for address in roles.values():
         fund_from_dev_account(w3, address, 10**20)
 
     # A deployment whose roles are the deployer's is not this service's to run.
-    foreign = _tdw("deploy", "--currency", "USD", "--manifest", str(folder / "foreign.json"), env=env)
+    foreign = tdw("deploy", "--currency", "USD", "--manifest", str(folder / "foreign.json"), env=env)
     assert foreign.returncode == 0, foreign.stderr
-    refused = _tdw("serve", env={**env, "TDW_MANIFEST_PATH": str(folder / "foreign.json")})
+    refused = tdw("serve", env={**env, "TDW_MANIFEST_PATH": str(folder / "foreign.json")})
     assert refused.returncode == 2
     assert "not held by this service's operational keys" in refused.stderr
 
-    deployed = _tdw(
+    deployed = tdw(
         "deploy",
         "--currency",
         "USD",
@@ -399,7 +394,7 @@ def _serve_a_production_bank(
     )
     assert deployed.returncode == 0, deployed.stderr
     admin_password = "first admin password"
-    added = _tdw("add-user", "root", "--role", "admin", "--password", admin_password, env=env)
+    added = tdw("add-user", "root", "--role", "admin", "--password", admin_password, env=env)
     assert added.returncode == 0, added.stderr
     admin_secret = next(
         line.split()[-1] for line in added.stdout.splitlines() if line.startswith("TOTP secret")
