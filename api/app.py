@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import problems
-from api.deps import ServicesDep
+from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
 from api.routes import accounts, auth, bank, events, transfers
 from api.schemas import HealthOut
@@ -31,6 +31,7 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        dependencies=[Depends(limit_client)],
     )
     app.state.services = services
     app.add_middleware(SecurityHeaders)

@@ -23,11 +23,26 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (behind a proxy, uvicorn's `--forwarded-allow-ips` makes it the client's)."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def limit_client(services: ServicesDep, client: ClientAddress) -> None:
+    """Every request counts against its client address's limit (429 over it)."""
+    services.limits.hit("client", client)
+
+
 def get_principal(services: ServicesDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-    """The caller, from the bearer token."""
+    """The caller, from the bearer token; counts against the user's own request limit."""
     if not token:
         raise AuthenticationError("this needs a bearer access token (POST /v1/auth/token)")
-    return services.users.authenticate(token)
+    principal = services.users.authenticate(token)
+    services.limits.hit("user", principal.user_id)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

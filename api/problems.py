@@ -29,7 +29,7 @@ TYPE_PREFIX = "urn:tdw:problem:"
 STATUS: dict[type[BaseException], int] = {
     errors.IdempotencyConflictError: 409,
     errors.ConflictError: 409,
-    errors.AccountLockedError: 423,
+    errors.RateLimitedError: 429,
     errors.AuthenticationError: 401,
     errors.TotpRequiredError: 403,
     errors.PermissionDeniedError: 403,
@@ -65,7 +65,7 @@ ERROR_STATUSES = {
     404: "Not found (or not yours)",
     409: "Conflicts with what is stored (an idempotency key used for another body, a duplicate)",
     422: "The request is not valid (amounts, currencies, addresses, fields), or the contract refuses it",
-    423: "Locked out after repeated failed logins",
+    429: "Too many requests, or too many failed logins from this address: wait `Retry-After` seconds",
     503: "The chain node, signer or ledger is not available right now",
 }
 
@@ -119,8 +119,12 @@ def _extensions(exc: WalletError) -> dict[str, Any]:
         extra["error_args"] = {k: str(v) if isinstance(v, int) else v for k, v in exc.error_args.items()}
     if isinstance(exc, errors.UnknownCurrencyError):
         extra["currency"] = exc.currency
-    if isinstance(exc, errors.AccountLockedError):
-        extra["locked_until"] = exc.until
+    if isinstance(exc, errors.RateLimitedError):
+        extra["retry_after"] = exc.retry_after
+    if isinstance(exc, errors.InsufficientFundsError):
+        extra["available"] = exc.available_text
+        extra["currency"] = exc.currency
+        extra["as_of_block"] = exc.as_of_block
     return extra
 
 
@@ -133,6 +137,8 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, errors.RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(
             status,
             problem_type(type(exc)),

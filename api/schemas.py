@@ -53,7 +53,9 @@ def money(units: int, decimals: int) -> str:
 
 class SignupRequest(Strict):
     username: str = Field(min_length=3, max_length=64, examples=["carol"])
-    password: str = Field(min_length=10, max_length=128)
+    password: str = Field(
+        min_length=12, max_length=128, description="12 to 128 characters, not one of the most common"
+    )
 
 
 class UserCreate(SignupRequest):
@@ -85,6 +87,12 @@ class UserOut(BaseModel):
     username: str
     role: Role
     created_at: Timestamp
+    disabled: bool = False
+
+
+class UserUpdate(Strict):
+    role: Role | None = None
+    disabled: bool | None = Field(default=None, description="true: the user cannot log in; tokens end")
 
 
 # ----------------------------------------------------------------------------------- accounts ---
@@ -143,7 +151,12 @@ class TransferCreate(Strict):
 
 
 class TransferError(BaseModel):
-    name: str | None
+    type: str = Field(
+        description="The problem type a refusal at the door would have had (urn:tdw:problem:"
+        "insufficient-funds, payee-not-verified, account-restricted, payments-suspended), or "
+        "urn:tdw:problem:contract-revert"
+    )
+    name: str | None = Field(description="The contract's error")
     args: dict[str, Any]
 
 

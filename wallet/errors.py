@@ -69,6 +69,44 @@ class TransferError(InvalidRequestError):
     title = "A transfer request is malformed."
 
 
+class InsufficientFundsError(TransferError):
+    """The amount is above the account's available balance: its balance in the ledger mirror, less
+    frozen funds and the customer's own transfers not yet on chain. `available` is in minor units."""
+
+    code = "insufficient-funds"
+    title = "The amount is above the account's available balance."
+
+    def __init__(self, available: int, currency: str, available_text: str, as_of_block: int | None) -> None:
+        super().__init__(f"the available balance is {available_text} {currency}")
+        self.available = available
+        self.available_text = available_text
+        self.currency = currency
+        self.as_of_block = as_of_block
+
+
+class PayeeNotVerifiedError(TransferError):
+    """The payee cannot receive this bank's deposit tokens: not a KYC-verified customer of a bank on the
+    chain, verification expired or restricted, or the zero address. Which of these is not said: a
+    payee's compliance status is not the payer's to know."""
+
+    code = "payee-not-verified"
+    title = "The payee cannot receive this payment."
+
+
+class AccountRestrictedError(TransferError):
+    """The paying account may not send right now: frozen, restricted, or its verification expired."""
+
+    code = "account-restricted"
+    title = "Your account cannot send payments right now."
+
+
+class PaymentsSuspendedError(TransferError):
+    """The bank has paused the currency's token: no payments move until it resumes."""
+
+    code = "payments-suspended"
+    title = "Payments in this currency are suspended by the bank."
+
+
 class SigningError(WalletError):
     """A key could not be loaded or could not sign."""
 
@@ -249,15 +287,27 @@ class AuthenticationError(AuthError):
     title = "Credentials or a token are wrong, expired or revoked."
 
 
-class AccountLockedError(AuthenticationError):
-    """Too many failed logins: the user is locked out until `until` (ISO 8601, UTC)."""
+class RateLimitedError(AuthError):
+    """Too many requests of one kind from one client or user; try again after `retry_after` seconds."""
 
-    code = "account-locked"
-    title = "Too many failed logins: the user is locked out until `until` (ISO 8601, UTC)."
+    code = "rate-limited"
+    title = "Too many requests; try again later."
 
-    def __init__(self, until: str) -> None:
-        super().__init__(f"too many failed logins; locked until {until}")
-        self.until = until
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"too many {what}; try again in {retry_after} s")
+        self.what = what
+        self.retry_after = retry_after
+
+
+class LoginThrottledError(RateLimitedError):
+    """Too many failed logins for this username from this client address; wait `retry_after` seconds.
+    Said alike for names that exist and names that do not."""
+
+    code = "login-throttled"
+    title = "Too many failed logins for this username from this address; try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("failed logins for this username from this address", retry_after)
 
 
 class TotpRequiredError(AuthError):

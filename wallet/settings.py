@@ -62,8 +62,18 @@ class Settings(BaseSettings):
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=30, ge=1)
-    max_failed_logins: int = Field(default=5, ge=1)
+    # Failed logins per username and client address: this many are free, each further one doubles the
+    # wait before the next try, and `max_failed_logins` lock that address out of that name for a while.
+    login_free_failures: int = Field(default=3, ge=1)
+    max_failed_logins: int = Field(default=10, ge=2)
     lockout_minutes: int = Field(default=15, ge=1)
+    # Request limits (the `limits` notation): per client address, per user, and sign-ups per address.
+    # The counts live in the process, or in a shared `limits` storage (redis://...) for several.
+    rate_limits_enabled: bool = True
+    rate_limit_client: str = "1200/minute"
+    rate_limit_user: str = "120/minute"
+    rate_limit_signup: str = "10/hour"
+    rate_limit_storage: str = "memory://"
     # Transfers above this many major units of their currency need a fresh TOTP code.
     totp_transfer_threshold: int = Field(default=1000, ge=0)
     kyc_jurisdiction: int = Field(default=840, ge=0, lt=2**16)  # ISO 3166 numeric (840: United States)

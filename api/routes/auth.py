@@ -6,9 +6,18 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Response, status
 
-from api.deps import CurrentPrincipal, ServicesDep
-from api.schemas import EnrolmentOut, RevokeRequest, SignupRequest, TokenOut, UserCreate, UserOut
+from api.deps import ClientAddress, CurrentPrincipal, ServicesDep
+from api.schemas import (
+    EnrolmentOut,
+    RevokeRequest,
+    SignupRequest,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
 from wallet.bank.users import Enrolment, TokenPair
+from wallet.db.models import User
 from wallet.errors import InvalidRequestError
 from wallet.vocabulary import Role
 
@@ -31,15 +40,18 @@ def _tokens(pair: TokenPair) -> TokenOut:
 
 
 @router.post("/auth/signup", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut)
-def signup(body: SignupRequest, services: ServicesDep) -> EnrolmentOut:
+def signup(body: SignupRequest, services: ServicesDep, client: ClientAddress) -> EnrolmentOut:
     """Creates a customer and enrols their TOTP second factor: add the returned secret (or the
-    otpauth URI as a QR code) to an authenticator; every login needs a code from it."""
+    otpauth URI as a QR code) to an authenticator; every login needs a code from it. Sign-ups per
+    client address are limited (429)."""
+    services.limits.hit("signup", client)
     return _enrolment(services.users.create(body.username, body.password, Role.CUSTOMER))
 
 
 @router.post("/auth/token", response_model=TokenOut)
 def token(
     services: ServicesDep,
+    client: ClientAddress,
     grant_type: Annotated[Literal["password", "refresh_token"], Form()],
     username: Annotated[str | None, Form(max_length=64)] = None,
     password: Annotated[str | None, Form(max_length=128)] = None,
@@ -47,11 +59,12 @@ def token(
     refresh_token: Annotated[str | None, Form(max_length=200)] = None,
 ) -> TokenOut:
     """OAuth2 token endpoint (form-encoded). `password` grant: username, password and a TOTP code.
-    `refresh_token` grant: a refresh token, which is used up and replaced."""
+    `refresh_token` grant: a refresh token, which is used up and replaced. Failed logins slow down
+    further tries for that username from that address (429 with `Retry-After`), for every name alike."""
     if grant_type == "password":
         if not username or not password or not totp:
             raise InvalidRequestError("the password grant needs username, password and totp")
-        return _tokens(services.users.login(username, password, totp))
+        return _tokens(services.users.login(username, password, totp, client=client))
     if not refresh_token:
         raise InvalidRequestError("the refresh_token grant needs refresh_token")
     return _tokens(services.users.refresh(refresh_token))
@@ -59,7 +72,8 @@ def token(
 
 @router.post("/auth/revoke", status_code=status.HTTP_204_NO_CONTENT)
 def revoke(body: RevokeRequest, services: ServicesDep) -> Response:
-    """Logs out: the refresh token can no longer be used."""
+    """Logs out: the refresh token's login can no longer be refreshed, and the user's access tokens
+    stop working."""
     services.users.revoke(body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -68,7 +82,17 @@ def revoke(body: RevokeRequest, services: ServicesDep) -> Response:
 def me(principal: CurrentPrincipal, services: ServicesDep) -> UserOut:
     """The calling user."""
     user = services.users.get(principal.user_id)
-    return UserOut(id=user.id, username=user.username, role=user.role, created_at=user.created_at)
+    return _user(user)
+
+
+def _user(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        created_at=user.created_at,
+        disabled=user.disabled_at is not None,
+    )
 
 
 @router.post("/admin/users", status_code=status.HTTP_201_CREATED, response_model=EnrolmentOut, tags=["admin"])
@@ -76,3 +100,12 @@ def create_user(body: UserCreate, principal: CurrentPrincipal, services: Service
     """Creates a user with any role (admin only)."""
     principal.require(Role.ADMIN)
     return _enrolment(services.users.create(body.username, body.password, body.role))
+
+
+@router.patch("/admin/users/{user_id}", response_model=UserOut, tags=["admin"])
+def update_user(
+    user_id: str, body: UserUpdate, principal: CurrentPrincipal, services: ServicesDep
+) -> UserOut:
+    """Changes a user's role or disables them (admin only, never oneself); the user's access tokens stop
+    working at once."""
+    return _user(services.users.update(principal, user_id, role=body.role, disabled=body.disabled))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IdempotencyKey, ServicesDep
+from api.problems import TYPE_PREFIX
 from api.schemas import (
     AllowanceRequest,
     BankOut,
@@ -38,7 +39,9 @@ def _operation(o: OperationView) -> OperationOut:
         details=o.details,
         sender=o.sender,
         tx_hash=o.tx_hash,
-        error=TransferError(name=o.error["name"], args=o.error["args"]) if o.error else None,
+        error=TransferError(type=TYPE_PREFIX + "contract-revert", name=o.error["name"], args=o.error["args"])
+        if o.error
+        else None,
         created_at=o.created_at,
     )
 

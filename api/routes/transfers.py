@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IdempotencyKey, ServicesDep
+from api.problems import TYPE_PREFIX
 from api.schemas import TransferCreate, TransferError, TransferOut, money
 from wallet.bank.payments import TransferView
 
@@ -26,7 +27,13 @@ def transfer_out(t: TransferView) -> TransferOut:
         memo=t.memo,
         tx_hash=t.tx_hash,
         block_number=t.block_number,
-        error=TransferError(name=t.error["name"], args=t.error["args"]) if t.error else None,
+        error=TransferError(
+            type=TYPE_PREFIX + (t.error["problem"] or "contract-revert"),
+            name=t.error["name"],
+            args=t.error["args"],
+        )
+        if t.error
+        else None,
         created_at=t.created_at,
         updated_at=t.updated_at,
     )

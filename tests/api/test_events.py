@@ -131,7 +131,7 @@ def test_webhooks_are_signed_and_retried_until_delivered(
             "/v1/transfers",
             json={
                 "from_account": account["id"],
-                "to_address": "0x" + "34" * 20,
+                "to_address": bank.services.bank.role_address("burner"),
                 "amount": "1.00",
                 "currency": "USD",
             },

@@ -13,7 +13,7 @@ WALLET_ERRORS = [
 # The public list: a problem type is part of the API, so adding, renaming or removing one is a change
 # made here on purpose.
 PROBLEM_TYPES = {
-    "AccountLockedError": ("account-locked", 423),
+    "AccountRestrictedError": ("account-restricted", 422),
     "AuthError": ("auth", 401),
     "AuthenticationError": ("authentication", 401),
     "BenchError": ("bench", 503),
@@ -25,15 +25,20 @@ PROBLEM_TYPES = {
     "ContractRevertError": ("contract-revert", 422),
     "DeepReorgError": ("deep-reorg", 503),
     "IdempotencyConflictError": ("idempotency-conflict", 409),
+    "InsufficientFundsError": ("insufficient-funds", 422),
     "InvalidRequestError": ("invalid-request", 422),
     "LedgerError": ("ledger", 503),
     "LogRangeTooLargeError": ("log-range-too-large", 503),
+    "LoginThrottledError": ("login-throttled", 429),
     "ManifestError": ("manifest", 503),
     "MoneyError": ("money", 422),
     "NodeError": ("node", 503),
     "NodeUnreachableError": ("node-unreachable", 503),
     "NotFoundError": ("not-found", 404),
+    "PayeeNotVerifiedError": ("payee-not-verified", 422),
+    "PaymentsSuspendedError": ("payments-suspended", 422),
     "PermissionDeniedError": ("permission-denied", 403),
+    "RateLimitedError": ("rate-limited", 429),
     "SigningError": ("signing", 503),
     "TotpRequiredError": ("totp-required", 403),
     "TransferError": ("transfer", 422),
@@ -81,7 +86,7 @@ def test_a_title_does_not_follow_the_docstring() -> None:
 def test_only_the_root_error_is_a_500() -> None:
     assert {c for c in WALLET_ERRORS if status_of(c) >= 500 and status_of(c) != 503} == {errors.WalletError}
     assert status_of(errors.TransferError) == 422
-    assert status_of(errors.AccountLockedError) == 423
+    assert status_of(errors.LoginThrottledError) == 429
     assert status_of(errors.NotFoundError) == 404
 
 

@@ -1,4 +1,5 @@
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -154,7 +155,12 @@ def test_a_customer_cannot_pay_through_another_customers_payee_or_list_their_tra
     mine = _send(
         bank,
         payer,
-        {"from_account": account["id"], "to_address": "0x" + "34" * 20, "amount": "1", "currency": "USD"},
+        {
+            "from_account": account["id"],
+            "to_address": bank.services.bank.role_address("burner"),  # verified: the redemption address
+            "amount": "1",
+            "currency": "USD",
+        },
     )
     assert mine.status_code == 201
     assert bank.client.get("/v1/transfers", headers=customer.headers).json() == []
@@ -272,20 +278,147 @@ def test_a_transfer_without_an_idempotency_key_is_refused(
     assert "Idempotency-Key" in r.json()["detail"]
 
 
-def test_a_transfer_the_contract_refuses_ends_failed_with_the_decoded_error(
+def test_a_transfer_the_chain_refuses_after_the_door_ends_failed_with_the_customers_problem(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    """The chain stays the judge: a request that reached the relayer although the chain refuses it (a
+    payee restricted in between; stored here below the door) fails with the door's problem type."""
+    payer, account = funded
+    request = bank.services.bank.transfers.submit(
+        idempotency_key=f"{payer.user_id}:raced",
+        token=bank.services.bank.token("USD").address,
+        payer=bank.services.accounts.row(_principal(bank, payer), account["id"]).address,
+        payee="0x" + "56" * 20,
+        value=100,
+        owner_id=payer.user_id,
+    )
+    done = bank.follow(payer, request.id)
+    assert done["state"] == "failed"
+    assert done["error"]["name"] == "DepositTokenAccountNotVerified"
+    assert done["error"]["type"] == "urn:tdw:problem:payee-not-verified"
+    bank.wait_balance(payer, account, "5000.00")
+
+
+def _principal(bank: ApiBank, user: User) -> Any:
+    return bank.services.users.authenticate(user.headers["Authorization"].removeprefix("Bearer "))
+
+
+def _pay(bank: ApiBank, payer: User, account: dict[str, Any], amount: str, **to: Any) -> Any:
+    target = to or {
+        "to_address": bank.client.get("/v1/bank", headers=payer.headers).json()["redemption_address"]
+    }
+    return _send(bank, payer, {"from_account": account["id"], "amount": amount, "currency": "USD", **target})
+
+
+def test_an_amount_above_the_available_balance_is_refused_at_the_door(
     bank: ApiBank, funded: tuple[User, dict[str, Any]]
 ) -> None:
     payer, account = funded
-    r = _send(
-        bank,
-        payer,
-        {"from_account": account["id"], "to_address": "0x" + "56" * 20, "amount": "1.00", "currency": "USD"},
+    before = _stored(bank)
+    r = _pay(bank, payer, account, "5000.01")
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["type"] == "urn:tdw:problem:insufficient-funds"
+    assert (body["available"], body["currency"]) == ("5000.00", "USD")
+    assert body["detail"] == "the available balance is 5000.00 USD"
+    assert isinstance(body["as_of_block"], int)
+    huge = _pay(bank, payer, account, "792281625142643375935439503.36")  # 2^96 minor units
+    assert (huge.status_code, huge.json()["type"]) == (422, "urn:tdw:problem:money")
+    assert "larger than any" in huge.json()["detail"]
+    assert _stored(bank) == before
+    redemption = bank.services.bank.role_address("burner")
+    everything = _pay(bank, payer, account, "5000.00", to_address=redemption, totp=payer.code())
+    assert everything.status_code == 201, everything.text
+
+
+def test_transfers_accepted_and_not_yet_mirrored_count_against_the_balance(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    """Twenty transfers at once cannot overspend: each one is judged with the others already stored."""
+    payer, account = funded
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: _pay(bank, payer, account, "300.00"), range(20)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 16 + [422] * 4, codes
+    refused = [r.json() for r in answers if r.status_code == 422]
+    assert {r["type"] for r in refused} == {"urn:tdw:problem:insufficient-funds"}
+    assert {r["available"] for r in refused} == {"200.00"}
+    for r in answers:
+        if r.status_code == 201:
+            assert bank.follow(payer, r.json()["id"])["state"] == "final"
+    bank.wait_balance(payer, account, "200.00")
+    assert _pay(bank, payer, account, "200.01").json()["available"] == "200.00"
+
+
+def test_frozen_funds_are_not_available(bank: ApiBank, funded: tuple[User, dict[str, Any]]) -> None:
+    payer, account = funded
+    token = bank.services.bank.token("USD").contract
+    address = bank.services.accounts.row(_principal(bank, payer), account["id"]).address
+    bank.chain_act("compliance", token.functions.setFrozenAmount(address, 450_000))
+    r = _pay(bank, payer, account, "500.01")
+    assert (r.status_code, r.json()["type"], r.json()["available"]) == (
+        422,
+        "urn:tdw:problem:insufficient-funds",
+        "500.00",
     )
-    assert r.status_code == 201
-    done = bank.follow(payer, r.json()["id"])
-    assert done["state"] == "failed"
-    assert done["error"]["name"] == "DepositTokenAccountNotVerified"
-    bank.wait_balance(payer, account, "5000.00")
+    assert _pay(bank, payer, account, "500.00").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("payee", "why"),
+    [
+        ("0x" + "00" * 20, "the zero address"),
+        ("0x" + "56" * 20, "never verified"),
+        ("blocked", "blocked by compliance"),
+        ("revoked", "verification revoked"),
+    ],
+)
+def test_a_payee_who_cannot_receive_is_refused_at_the_door(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]], payee: str, why: str
+) -> None:
+    payer, account = funded
+    registry = bank.services.bank.registry
+    if payee in ("blocked", "revoked"):
+        other = bank.signup()
+        other_account = bank.open_account(other)
+        payee = other_account["address"]
+        call = registry.functions.setBlocked(payee, True) if why.startswith("blocked") else None
+        bank.chain_act("compliance", call or registry.functions.revokeKyc(payee))
+    before = _stored(bank)
+    r = _pay(bank, payer, account, "1.00", to_address=payee)
+    assert r.status_code == 422, (why, r.text)
+    assert r.json()["type"] == "urn:tdw:problem:payee-not-verified", why
+    assert _stored(bank) == before
+
+
+def test_a_frozen_or_restricted_payer_is_told_so_at_the_door(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    payer, account = funded
+    address = bank.services.accounts.row(_principal(bank, payer), account["id"]).address
+    token = bank.services.bank.token("USD").contract
+    bank.chain_act("compliance", token.functions.freeze(address))
+    frozen = _pay(bank, payer, account, "1.00")
+    assert (frozen.status_code, frozen.json()["type"]) == (422, "urn:tdw:problem:account-restricted")
+    assert "frozen" in frozen.json()["detail"]
+    bank.chain_act("compliance", token.functions.unfreeze(address))
+    bank.chain_act("compliance", bank.services.bank.registry.functions.setBlocked(address, True))
+    blocked = _pay(bank, payer, account, "1.00")
+    assert (blocked.status_code, blocked.json()["type"]) == (422, "urn:tdw:problem:account-restricted")
+
+
+def test_payments_in_a_paused_currency_are_refused_at_the_door(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    payer, account = funded
+    token = bank.services.bank.token("USD").contract
+    bank.chain_act("pauser", token.functions.pause())
+    try:
+        r = _pay(bank, payer, account, "1.00")
+        assert (r.status_code, r.json()["type"]) == (422, "urn:tdw:problem:payments-suspended")
+    finally:
+        bank.chain_act("pauser", token.functions.unpause())
+    assert _pay(bank, payer, account, "1.00").status_code == 201
 
 
 def test_staff_cannot_send_customer_transfers(bank: ApiBank, operator: User) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_typing import ChecksumAddress
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.contract import Contract
@@ -26,10 +26,11 @@ from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.revert import ErrorDecoder
 from wallet.chain.transact import revert_data, revert_errors
 from wallet.db.engine import readonly
-from wallet.db.models import ChainTx, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
+from wallet.db.models import ChainTx, IndexerCursor
 from wallet.errors import ContractRevertError, NotFoundError, UnknownCurrencyError
 from wallet.keys.base import Signer
 from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
+from wallet.ledger.reconcile import holder_balance
 from wallet.money import currency as iso_currency
 from wallet.tx.outbox import Outbox, OutboxConfig
 from wallet.tx.transfers import TokenInfo, TransferService
@@ -219,18 +220,8 @@ class Bank:
     def mirrored_balance(self, token: str, holder: str) -> tuple[int, int | None]:
         """(balance of `holder` in `token` from the mirror, the block the mirror is at)."""
         with self.readers() as session:
-            total = session.scalar(
-                select(func.coalesce(func.sum(JournalLeg.amount), 0))
-                .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
-                .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
-                .where(
-                    LedgerAccount.chain_id == self.chain_id,
-                    LedgerAccount.token == token,
-                    LedgerAccount.holder == holder,
-                    JournalEntry.posted.is_(True),
-                )
-            )
-        return int(total or 0), self.mirror_block()
+            total = holder_balance(session, self.chain_id, token, holder)
+        return total, self.mirror_block()
 
     def mirror_block(self) -> int | None:
         """The block the ledger mirror has reached (None before the first step)."""

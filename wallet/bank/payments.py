@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from wallet.bank import door
 from wallet.bank.accounts import AccountService
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal, UserService
@@ -123,16 +124,27 @@ class PaymentService:
         if currency != account.currency:
             raise InvalidRequestError(f"the account {account.id} holds {account.currency}, not {currency}")
         value = parse_amount(amount, currency)
+        door.check_amount(value)
         payee = self._payee(principal, account.currency, to_account, to_address, to_payee)
         if payee == account.address:
             raise InvalidRequestError("the payer and the payee are the same address")
         payment_reference = encode_reference(reference)
-        threshold = self.bank.config.totp_transfer_threshold * 10 ** self.bank.token(currency).decimals
-        # A repeat of a stored request gets the original back without a second TOTP code.
-        if value > threshold and self.bank.transfers.by_key(key) is None:
-            self.users.check_fresh_totp(principal.user_id, totp)
-        if not self.accounts.is_active(account):
-            raise ConflictError(f"the account {account.id} is not active yet (KYC registration pending)")
+        token = self.bank.token(currency)
+        threshold = self.bank.config.totp_transfer_threshold * 10**token.decimals
+        stored = self.bank.transfers.by_key(key)
+        # A repeat of a stored request gets the original back without a second TOTP code, and is not
+        # judged again: what it was judged by has changed since (its own amount is spent, say).
+        guard = None
+        if stored is None:
+            if not self.accounts.is_active(account):
+                raise ConflictError(f"the account {account.id} is not active yet (KYC registration pending)")
+            standing = door.chain_standing(token, account.address, payee)
+            door.check_standing(standing, currency)
+            guard = door.FundsGuard(self.bank, token, account, value, standing.payer_frozen_amount)
+            with self.bank.readers() as session:  # early, before a TOTP code is spent on it
+                guard(session, key)
+            if value > threshold:
+                self.users.check_fresh_totp(principal.user_id, totp)
         request, created = self.bank.transfers.submit_or_get(
             idempotency_key=key,
             token=account.token,
@@ -142,6 +154,7 @@ class PaymentService:
             payment_reference=payment_reference,
             owner_id=principal.user_id,
             memo=memo or None,
+            guard=guard,
         )
         return self.view(request), created
 
@@ -172,7 +185,11 @@ class PaymentService:
             tx = self.bank.chain_tx(request.chain_tx_id)
         token = self.bank.token_at(request.token)
         error = (
-            {"name": request.error_name, "args": request.error_args or {}}
+            {
+                "name": request.error_name,
+                "args": request.error_args or {},
+                "problem": door.customer_problem(request.error_name, request.error_args, request.payer),
+            }
             if request.status == RequestStatus.FAILED
             else None
         )

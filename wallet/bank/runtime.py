@@ -22,6 +22,7 @@ from wallet.bank.core import SENDING_ROLES, Bank, BankConfig
 from wallet.bank.events import EventFeed, EventPump
 from wallet.bank.operations import OperationsService
 from wallet.bank.payments import PaymentService
+from wallet.bank.ratelimits import RateLimitConfig, RateLimits
 from wallet.bank.users import AuthConfig, UserService
 from wallet.bank.webhooks import WebhookConfig, WebhookService
 from wallet.chain.deploy import Manifest
@@ -47,6 +48,7 @@ class Services:
     feed: EventFeed
     pump: EventPump
     webhooks: WebhookService
+    limits: RateLimits
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -98,6 +100,22 @@ def build_services(
         webhooks=WebhookService(
             bank, settings.kek, webhook_config or WebhookConfig(max_attempts=settings.webhook_max_attempts)
         ),
+        limits=rate_limits(settings),
+    )
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    """The request limits configured in `settings`."""
+    return RateLimits(
+        RateLimitConfig(
+            enabled=settings.rate_limits_enabled,
+            limits={
+                "client": settings.rate_limit_client,
+                "user": settings.rate_limit_user,
+                "signup": settings.rate_limit_signup,
+            },
+            storage=settings.rate_limit_storage,
+        )
     )
 
 
@@ -112,6 +130,7 @@ def user_service(
         AuthConfig(
             access_ttl=timedelta(minutes=settings.access_token_minutes),
             refresh_ttl=timedelta(days=settings.refresh_token_days),
+            free_failures=settings.login_free_failures,
             max_failed_logins=settings.max_failed_logins,
             lockout=timedelta(minutes=settings.lockout_minutes),
         ),
@@ -173,4 +192,4 @@ class Workers:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-__all__ = ["SENDING_ROLES", "Services", "Workers", "build_services", "user_service"]
+__all__ = ["SENDING_ROLES", "Services", "Workers", "build_services", "rate_limits", "user_service"]

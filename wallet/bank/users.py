@@ -3,14 +3,23 @@
 Passwords are argon2id hashes (argon2-cffi). Every user enrols a TOTP second factor (pyotp) at creation;
 its secret is sealed under the key-encryption key, like a signing key. A login needs the password and a
 TOTP code; a code is accepted once (its time step is remembered), so an observed code cannot be
-replayed. Repeated failures lock the user out for a while.
+replayed. A password is 12 to 128 characters and not one of the 20,000 most common (the list Django
+ships, `common-passwords.txt.gz`).
 
-Access tokens are short-lived JWTs (HS256 under `TDW_TOKEN_SECRET`) naming the user and role; refresh
-tokens are opaque, stored as their SHA-256, and used once: refreshing returns a new pair.
+Failed logins are counted per username as typed and client address, not per user: after a few, that
+address waits a growing delay before its next try for that name, and after many it is locked out of
+that name for a while (429 with `Retry-After`). The owner logging in from elsewhere is not slowed by a
+stranger's failures, and a name nobody has is throttled exactly like a real one.
+
+Access tokens are short-lived JWTs (HS256 under `TDW_TOKEN_SECRET`) naming the user, role and token
+version; the version is checked on every request, so logout, a replayed refresh token, a role change or
+a disablement ends the access tokens issued before. Refresh tokens are opaque, stored as their SHA-256,
+and used once: refreshing returns a new pair.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import logging
@@ -19,23 +28,25 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import jwt
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.db.engine import readonly
-from wallet.db.models import USER_ROLES, RefreshToken, User
+from wallet.db.models import USER_ROLES, LoginThrottle, RefreshToken, User
 from wallet.errors import (
-    AccountLockedError,
     AuthenticationError,
     ConflictError,
     InvalidRequestError,
+    LoginThrottledError,
     NotFoundError,
     PermissionDeniedError,
     TotpRequiredError,
@@ -48,6 +59,9 @@ STAFF_ROLES = (Role.OPERATOR, Role.COMPLIANCE, Role.ADMIN)
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{2,63}$")
 TOTP_ISSUER = "tdw"
 JWT_ALGORITHM = "HS256"
+PASSWORD_LENGTH = (12, 128)
+COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
+LOGIN_FAILED = "wrong username, password or TOTP code"
 
 
 @dataclass(frozen=True)
@@ -92,12 +106,23 @@ class Enrolment:
 
 @dataclass(frozen=True)
 class AuthConfig:
-    """Token lifetimes and lockout policy."""
+    """Token lifetimes and the login throttle: per username and client address, `free_failures` fail
+    freely, each further one doubles the wait before the next try (1 s, 2 s, 4 s, ... up to
+    `lockout`), and `max_failed_logins` lock that address out of that name for `lockout`."""
 
     access_ttl: timedelta = timedelta(minutes=15)
     refresh_ttl: timedelta = timedelta(days=30)
-    max_failed_logins: int = 5
+    free_failures: int = 3
+    max_failed_logins: int = 10
     lockout: timedelta = timedelta(minutes=15)
+
+    def wait_after(self, failures: int) -> timedelta:
+        """How long an address waits after its `failures`-th failure for one name."""
+        if failures >= self.max_failed_logins:
+            return self.lockout
+        if failures < self.free_failures:
+            return timedelta(0)
+        return min(timedelta(seconds=2 ** (failures - self.free_failures)), self.lockout)
 
 
 class UserService:
@@ -132,8 +157,7 @@ class UserService:
             raise InvalidRequestError(
                 "a username is 3 to 64 characters: lower-case letters, digits, '.', '_', '@' or '-'"
             )
-        if not 10 <= len(password) <= 128:
-            raise InvalidRequestError("a password is 10 to 128 characters")
+        check_password(password, username)
         if role not in USER_ROLES:
             raise InvalidRequestError(f"the role must be one of {', '.join(USER_ROLES)}, not {role!r}")
         secret = totp_secret or pyotp.random_base32()
@@ -148,7 +172,7 @@ class UserService:
             totp_nonce=nonce,
             totp_confirmed=False,
             totp_last_step=0,
-            failed_logins=0,
+            token_version=0,
         )
         try:
             with self._sessions.begin() as session:
@@ -174,30 +198,46 @@ class UserService:
     # ---------------------------------------------------------------------------------- login ---
 
     def login(
-        self, username: str, password: str, totp_code: str, *, now: datetime | None = None
+        self,
+        username: str,
+        password: str,
+        totp_code: str,
+        *,
+        client: str = "unknown",
+        now: datetime | None = None,
     ) -> TokenPair:
-        """Checks password and TOTP code and returns a token pair; counts failures and locks out."""
+        """Checks password and TOTP code and returns a token pair. `client` is the caller's address:
+        failures are counted per (username, client), and a throttled pair is refused before anything
+        is checked (`LoginThrottledError`)."""
         now = now or datetime.now(UTC)
-        user = self.by_username(username)
-        if user is None:
-            self._verify_password(self._dummy_hash, password)
-            raise AuthenticationError("wrong username, password or TOTP code")
-        if user.locked_until is not None and _aware(user.locked_until) > now:
-            raise AccountLockedError(_aware(user.locked_until).isoformat())
+        name = username.strip().lower()[:128]
+        client = client[:64]
+        self._check_throttle(name, client, now)
+        user = self.by_username(name)
+        if user is None or user.disabled_at is not None:
+            self._verify_password(self._dummy_hash, password)  # the same time as a real user's check
+            self._failed(name, client, now)
+            raise AuthenticationError(LOGIN_FAILED)
         password_ok = self._verify_password(user.password_hash, password)
         step = self._totp_step(user, totp_code, now) if password_ok else None
         if step is None:
-            self._failed(user.id, now)
-            raise AuthenticationError("wrong username, password or TOTP code")
+            self._failed(name, client, now)
+            raise AuthenticationError(LOGIN_FAILED)
         with self._sessions.begin() as session:
             # Conditional on the step, so two logins racing with one code cannot both succeed.
             used = session.execute(
                 update(User)
                 .where(User.id == user.id, User.totp_last_step < step)
-                .values(totp_last_step=step, failed_logins=0, locked_until=None, totp_confirmed=True)
+                .values(totp_last_step=step, totp_confirmed=True)
             ).rowcount  # type: ignore[attr-defined]
+            if used:
+                session.execute(
+                    delete(LoginThrottle).where(
+                        LoginThrottle.username == name, LoginThrottle.client == client
+                    )
+                )
         if not used:
-            self._failed(user.id, now)
+            self._failed(name, client, now)
             raise AuthenticationError("this TOTP code was used already; wait for the next one")
         if self._hasher.check_needs_rehash(user.password_hash):
             with self._sessions.begin() as session:
@@ -224,32 +264,62 @@ class UserService:
             family, user_id = row.family_id, row.user_id
             user = session.get(User, user_id) if claimed else None
         if not claimed:
-            # Outside the claim's transaction: raising inside it would roll the revocation back.
-            self._revoke_family(family, now)
+            # Outside the claim's transaction: raising inside it would roll the revocation back. The
+            # access tokens of the user die too: one of them may be the thief's.
+            self._revoke_family(family, user_id, now)
             log.warning("refresh token of user %s replayed; its family was revoked", user_id)
             raise AuthenticationError("the refresh token is unknown, used or expired")
-        if user is None:
-            raise AuthenticationError("the refresh token's user no longer exists")
-        if user.locked_until is not None and _aware(user.locked_until) > now:
-            raise AccountLockedError(_aware(user.locked_until).isoformat())
+        if user is None or user.disabled_at is not None:
+            raise AuthenticationError("the refresh token is unknown, used or expired")
         return self._issue(user, now, family=family)
 
-    def _revoke_family(self, family_id: str, now: datetime) -> None:
+    def _revoke_family(self, family_id: str, user_id: str, now: datetime) -> None:
         with self._sessions.begin() as session:
             session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+            _bump_token_version(session, user_id)
 
     def revoke(self, refresh_token: str) -> None:
-        """Marks a refresh token used (logout); unknown tokens are ignored."""
+        """Logout: the refresh token's whole family is revoked and the user's access tokens end.
+        Unknown tokens are ignored (a logout never tells whether a token existed)."""
+        now = datetime.now(UTC)
+        with self._readers() as session:
+            row = session.get(RefreshToken, _token_hash(refresh_token))
+        if row is not None:
+            self._revoke_family(row.family_id, row.user_id, now)
+
+    def update(
+        self, principal: Principal, user_id: str, *, role: Role | None = None, disabled: bool | None = None
+    ) -> User:
+        """An administrator changes a user's role or disables (enables) them; either ends the user's
+        access tokens at once, and disabling revokes their refresh tokens. Nobody changes themself,
+        so the last administrator cannot lock the bank out by mistake."""
+        principal.require(Role.ADMIN)
+        if user_id == principal.user_id:
+            raise PermissionDeniedError("administrators cannot change their own role or disable themselves")
+        if role is not None and role not in USER_ROLES:
+            raise InvalidRequestError(f"the role must be one of {', '.join(USER_ROLES)}, not {role!r}")
+        now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.token_hash == _token_hash(refresh_token), RefreshToken.used_at.is_(None))
-                .values(used_at=datetime.now(UTC))
-            )
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundError("user", user_id)
+            if role is not None:
+                user.role = role
+            if disabled is not None:
+                user.disabled_at = now if disabled else None
+                if disabled:
+                    session.execute(
+                        update(RefreshToken)
+                        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+                        .values(revoked_at=now)
+                    )
+            user.token_version += 1
+        log.warning("user %s changed by %s: role=%s disabled=%s", user_id, principal.user_id, role, disabled)
+        return self.get(user_id)
 
     def authenticate(self, access_token: str) -> Principal:
         """The principal of a valid access token; `AuthenticationError` otherwise."""
@@ -259,7 +329,7 @@ class UserService:
                 self._token_secret.get_secret_value(),
                 algorithms=[JWT_ALGORITHM],
                 issuer=TOTP_ISSUER,
-                options={"require": ["exp", "iat", "sub", "role"]},
+                options={"require": ["exp", "iat", "sub", "role", "ver"]},
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("the access token has expired; refresh it") from None
@@ -267,6 +337,17 @@ class UserService:
             raise AuthenticationError("the access token is not valid") from None
         if claims["role"] not in USER_ROLES:
             raise AuthenticationError("the access token is not valid")
+        with self._readers() as session:
+            current = session.execute(
+                select(User.token_version, User.role, User.disabled_at).where(User.id == claims["sub"])
+            ).first()
+        if (
+            current is None
+            or current.disabled_at is not None
+            or current.token_version != claims["ver"]
+            or current.role != claims["role"]
+        ):
+            raise AuthenticationError("the access token was revoked; log in again")
         return Principal(user_id=claims["sub"], username=claims.get("name", ""), role=claims["role"])
 
     def check_fresh_totp(self, user_id: str, code: str | None, *, now: datetime | None = None) -> None:
@@ -315,15 +396,32 @@ class UserService:
                 return step
         return None
 
-    def _failed(self, user_id: str, now: datetime) -> None:
+    def _check_throttle(self, name: str, client: str, now: datetime) -> None:
+        with self._readers() as session:
+            row = session.get(LoginThrottle, (name, client))
+        if row is not None and row.retry_at is not None and _aware(row.retry_at) > now:
+            raise LoginThrottledError(max(1, int((_aware(row.retry_at) - now).total_seconds() + 0.999)))
+
+    def _failed(self, name: str, client: str, now: datetime) -> None:
+        """Counts a failure of `client` for `name` and sets when it may try again."""
         with self._sessions.begin() as session:
-            session.execute(
-                update(User).where(User.id == user_id).values(failed_logins=User.failed_logins + 1)
-            )
-            user = session.get(User, user_id)
-            if user is not None and user.failed_logins >= self.config.max_failed_logins:
-                user.locked_until = now + self.config.lockout
-                user.failed_logins = 0
+            row = session.get(LoginThrottle, (name, client), with_for_update=True)
+            if row is None or _aware(row.updated_at) < now - self.config.lockout:
+                if row is not None:  # quiet for a whole lockout period: it starts afresh
+                    session.delete(row)
+                    session.flush()
+                row = LoginThrottle(username=name, client=client, failures=0, updated_at=now)
+                session.add(row)
+            row.failures += 1
+            row.updated_at = now
+            wait = self.config.wait_after(row.failures)
+            row.retry_at = now + wait if wait else None
+            if row.failures >= self.config.max_failed_logins:
+                row.failures = 0  # after the lockout, the count starts again
+            # Forget throttles nobody touched for a day, so random names do not pile up.
+            session.execute(delete(LoginThrottle).where(LoginThrottle.updated_at < now - timedelta(days=1)))
+        if wait:
+            log.warning("logins for %r from %s throttled for %s", name, client, wait)
 
     def _issue(self, user: User, now: datetime, *, family: str | None = None) -> TokenPair:
         """A new access token and refresh token; the refresh token starts a family (a login) or
@@ -332,6 +430,7 @@ class UserService:
             "sub": user.id,
             "name": user.username,
             "role": user.role,
+            "ver": user.token_version,
             "iss": TOTP_ISSUER,
             "iat": int(now.timestamp()),
             "exp": int((now + self.config.access_ttl).timestamp()),
@@ -354,6 +453,28 @@ class UserService:
             expires_in=int(self.config.access_ttl.total_seconds()),
             role=user.role,
         )
+
+
+def check_password(password: str, username: str = "") -> None:
+    """Raises `InvalidRequestError` for a password that is too short or too long, one of the most
+    common passwords, or the username itself."""
+    low, high = PASSWORD_LENGTH
+    if not low <= len(password) <= high:
+        raise InvalidRequestError(f"a password is {low} to {high} characters")
+    folded = password.strip().lower()
+    if folded in common_passwords() or (username and folded == username.lower()):
+        raise InvalidRequestError("this password is too common (or is the username); choose another")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 20,000 most common passwords, lower-cased (Royce Williams' list, as Django ships it)."""
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
+        return frozenset(line.strip() for line in lines)
+
+
+def _bump_token_version(session: Session, user_id: str) -> None:
+    session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1))
 
 
 def _token_hash(token: str) -> str:

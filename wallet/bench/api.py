@@ -25,6 +25,7 @@ from wallet.errors import BenchError
 
 CURRENCY = "USD"
 MINT_EACH = "1000000.00"
+LIMITED = "the server limits requests (429): start it with TDW_RATE_LIMITS_ENABLED=false to measure it"
 
 
 async def _login(client: httpx.AsyncClient, username: str, password: str, secret: str) -> dict[str, str]:
@@ -43,6 +44,8 @@ async def _login(client: httpx.AsyncClient, username: str, password: str, secret
 async def _customer(client: httpx.AsyncClient, run: str, n: int) -> dict[str, Any]:
     username, password = f"bench-{run}-{n}", f"bench-password-{run}"
     r = await client.post("/v1/auth/signup", json={"username": username, "password": password})
+    if r.status_code == 429:
+        raise BenchError(LIMITED)
     if r.status_code != 201:
         raise BenchError(f"signup failed: {r.status_code} {r.text}")
     headers = await _login(client, username, password, r.json()["totp_secret"])
@@ -116,6 +119,8 @@ async def _load(
                 r = await client.get("/v1/me", headers=me["headers"])
                 ok = r.status_code == 200
             latencies.append(time.monotonic() - started)
+            if r.status_code == 429:
+                raise BenchError(LIMITED)
             if not ok:
                 refused += 1
 

@@ -368,9 +368,26 @@ class User(Base):
     totp_confirmed: Mapped[bool] = mapped_column(default=False)
     # The last TOTP time step accepted: a code is good once, so a seen code cannot be replayed.
     totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every access token; bumped by logout, a replayed refresh token, a role change or a
+    # disablement, so the access tokens issued before stop working at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by an administrator: the user cannot log in, and their tokens are dead.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed logins for one username from one client address. Keyed by the name as typed, whether or
+    not a user has it, so an unknown name and a real one are throttled alike (no enumeration), and a
+    stranger's failures slow only the stranger's own address, never the account's owner elsewhere."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class RefreshToken(Base):

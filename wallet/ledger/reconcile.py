@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
@@ -25,6 +25,26 @@ class Difference:
     holder: str  # the zero address stands for the total supply
     mirror: int
     chain: int
+
+
+def holder_balance_query(chain_id: int, token: str, holder: str) -> Select[int]:
+    """The query of `holder`'s balance in `token` in the mirror now (posted entries)."""
+    return (
+        select(func.coalesce(func.sum(JournalLeg.amount), 0))
+        .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+        .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+        .where(
+            LedgerAccount.chain_id == chain_id,
+            LedgerAccount.token == token,
+            LedgerAccount.holder == holder,
+            JournalEntry.posted.is_(True),
+        )
+    )
+
+
+def holder_balance(session: Session, chain_id: int, token: str, holder: str) -> int:
+    """`holder`'s balance in `token` in the mirror now (posted entries), read in `session`."""
+    return int(session.scalar(holder_balance_query(chain_id, token, holder)) or 0)
 
 
 def mirrored_balances(

@@ -118,8 +118,13 @@ class TransferService:
         payment_reference: bytes = ZERO_REFERENCE,
         owner_id: str | None = None,
         memo: str | None = None,
+        guard: Callable[[Session, str], None] | None = None,
     ) -> tuple[TransferRequest, bool]:
-        """`submit`, and whether the request was stored now (False: the key's earlier request)."""
+        """`submit`, and whether the request was stored now (False: the key's earlier request).
+
+        `guard(session, idempotency_key)` runs inside the transaction that stores the request, before
+        it is added: an error it raises stores nothing (the payer's funds check, which must see every
+        request stored before it)."""
         token_address = self._token(token)
         payer_address = _address(payer, "payer")
         payee_address = _address(payee, "payee")
@@ -175,10 +180,17 @@ class TransferService:
             owner_id=owner_id,
             memo=memo or None,
         )
+
         # The key was used before (or by a concurrent submit): the stored request is the answer.
+        def insert(session: Session) -> TransferRequest:
+            if guard is not None:
+                guard(session, idempotency_key)
+            session.add(request)
+            return request
+
         return insert_or_replay(
             self._sessions,
-            lambda session: _added(session, request),
+            insert,
             lambda: self._by_key(idempotency_key),
             body_hash=body_hash,
             key=idempotency_key,
@@ -311,11 +323,6 @@ def batch_calldata(structs: list[tuple[Any, ...]]) -> bytes:
     """Calldata of `batchTransferWithAuthorization(structs)`. Encoded with eth-abi directly: web3's
     `encode_abi` validates every field of every struct and costs ~1.5 ms per authorization."""
     return BATCH_SELECTOR + encode([f"{AUTHORIZATION_TUPLE}[]"], [structs])
-
-
-def _added(session: Session, request: TransferRequest) -> TransferRequest:
-    session.add(request)
-    return request
 
 
 def _address(value: str, what: str) -> ChecksumAddress:
