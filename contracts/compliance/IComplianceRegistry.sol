@@ -23,6 +23,10 @@ interface IComplianceRegistry {
     event TokenAttached(address indexed token);
     /// @notice A token was detached: it no longer receives status changes.
     event TokenDetached(address indexed token);
+    /// @notice Pushing `account`'s status into `token` failed with `reason`: the token was detached, so
+    /// that one token cannot hold up a sanction for the others, and counts nothing as verified until
+    /// attached again.
+    event TokenPushFailed(address indexed token, address indexed account, bytes reason);
 
     /// @notice The zero address was given where an account or token is required.
     error ComplianceRegistryZeroAddress();
@@ -32,6 +36,10 @@ interface IComplianceRegistry {
     error ComplianceRegistryTokenAlreadyAttached(address token);
     /// @notice The token is not attached.
     error ComplianceRegistryTokenNotAttached(address token);
+    /// @notice `token` does not name this registry as its own: it cannot be attached.
+    error ComplianceRegistryTokenNotLinked(address token);
+    /// @notice `gasLeft` is too little to give each attached token the `pushGas` its update may need.
+    error ComplianceRegistryOutOfGas(uint256 gasLeft, uint256 pushGas);
     /// @notice Arrays given together differ in length.
     error ComplianceRegistryLengthMismatch(uint256 accounts, uint256 values);
 

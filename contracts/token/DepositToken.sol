@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
@@ -23,12 +22,17 @@ import {IDepositToken} from "./IDepositToken.sol";
  *   bits  96..191  frozen amount      (uint96)
  *   bits 192..231  KYC expiry         (uint40, unix time; cached from the registry)
  *   bits 232..247  jurisdiction       (uint16, ISO 3166-1 numeric; cached from the registry)
- *   bits 248..255  flags              (VERIFIED and BLOCKED cached from the registry, FROZEN the token's own)
+ *   bits 248..255  flags              (VERIFIED and BLOCKED cached from the registry, FROZEN the token's own,
+ *                                      and in bits 3..7 the cache epoch the status was written in)
  *
  * The registry pushes status changes into every attached token (`applyCompliance`); `syncCompliance` pulls
- * them for accounts verified before the token was attached.
+ * them for accounts verified before the token was attached. A cached status counts only while the token
+ * is attached to its registry and only if it was written in the current epoch, which every attachment
+ * starts anew: after a detachment, a re-attachment or a change of registry nothing cached before counts
+ * as verified until pushed or synced again (fail closed). The pause flag, the link and the epoch share
+ * one storage word (`_control`), so a transfer reads it once, as it read the pause flag alone before.
  */
-contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, EIP712, Nonces {
+contract DepositToken is IDepositToken, IERC20Errors, AccessControl, EIP712, Nonces {
     /// @notice May mint, within its allowance.
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
     /// @notice May burn its own balance.
@@ -60,6 +64,15 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
     uint256 private constant _VERIFIED = 1;
     uint256 private constant _BLOCKED = 2;
     uint256 private constant _FROZEN = 4;
+    /// @dev Within the flags: the cache epoch a status was written in (5 bits).
+    uint256 private constant _TAG_SHIFT = 3;
+    uint256 private constant _MAX_EPOCH = 31;
+    /// @dev A tag no account word can hold: nothing is current while the token is unlinked.
+    uint256 private constant _NO_TAG = 32;
+    /// @dev `_control`: bit 0 paused, bit 1 linked to the registry, bits 8..15 the cache epoch.
+    uint256 private constant _PAUSED = 1;
+    uint256 private constant _LINKED = 2;
+    uint256 private constant _EPOCH_SHIFT = 8;
     /// @dev Balance and frozen amount: what a compliance status write keeps.
     uint256 private constant _AMOUNTS = _AMOUNT_MASK | (_AMOUNT_MASK << _FROZEN_SHIFT);
 
@@ -69,6 +82,7 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
     mapping(address authorizer => mapping(bytes32 nonce => bool)) private _authorizationStates;
     uint256 private _totalSupply;
     IComplianceRegistry private _registry;
+    uint256 private _control;
 
     string private _name;
     string private _symbol;
@@ -149,8 +163,11 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
         return true;
     }
 
-    /// @notice Moves `value` from `from` to `to` against the caller's allowance.
+    /// @notice Moves `value` from `from` to `to` against the caller's allowance. The caller must be allowed
+    /// too (as FiatToken checks the spender against its blacklist): a blocked or unverified spender cannot
+    /// move a holder's funds with an allowance or a permit given before.
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
+        if (msg.sender != from) _requireAllowed(msg.sender, _accounts[msg.sender], _cacheTag(_control));
         _spendAllowance(from, msg.sender, value);
         _transfer(from, to, value);
         return true;
@@ -285,9 +302,11 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
 
     /// @inheritdoc IDepositToken
     function removeMinter(address minter) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _revokeRole(MINTER_ROLE, minter);
-        delete _minterAllowances[minter];
-        emit MinterRemoved(minter);
+        // Revoking the role clears the allowance (`_revokeRole`); a minter without the role may still hold one.
+        if (!_revokeRole(MINTER_ROLE, minter)) {
+            delete _minterAllowances[minter];
+            emit MinterRemoved(minter);
+        }
     }
 
     /// @inheritdoc IDepositToken
@@ -297,14 +316,14 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
 
     /// @inheritdoc IDepositToken
     function mint(address to, uint256 value) external onlyRole(MINTER_ROLE) {
-        _requireNotPaused();
+        uint256 tag = _tagWhenNotPaused();
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint256 remaining = _minterAllowances[msg.sender];
         if (value > remaining) revert DepositTokenMinterAllowanceExceeded(msg.sender, remaining, value);
         uint256 supply = _totalSupply;
         if (value > _AMOUNT_MASK - supply) revert DepositTokenSupplyOverflow(supply, value);
         uint256 dst = _accounts[to];
-        _requireAllowed(to, dst);
+        _requireAllowed(to, dst, tag);
         unchecked {
             // value <= remaining, checked above.
             _minterAllowances[msg.sender] = remaining - value;
@@ -319,9 +338,9 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
 
     /// @inheritdoc IDepositToken
     function burn(uint256 value) external onlyRole(BURNER_ROLE) {
-        _requireNotPaused();
+        uint256 tag = _tagWhenNotPaused();
         uint256 src = _accounts[msg.sender];
-        _requireCanSend(msg.sender, src, value);
+        _requireCanSend(msg.sender, src, value, tag);
         unchecked {
             // value <= balance <= total supply, checked by _requireCanSend.
             _accounts[msg.sender] = src - value;
@@ -333,12 +352,23 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
 
     /// @inheritdoc IDepositToken
     function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
+        uint256 control = _control;
+        if (control & _PAUSED != 0) revert EnforcedPause();
+        _control = control | _PAUSED;
+        emit Paused(msg.sender);
     }
 
     /// @inheritdoc IDepositToken
     function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
+        uint256 control = _control;
+        if (control & _PAUSED == 0) revert ExpectedPause();
+        _control = control & ~_PAUSED;
+        emit Unpaused(msg.sender);
+    }
+
+    /// @inheritdoc IDepositToken
+    function paused() external view returns (bool) {
+        return _control & _PAUSED != 0;
     }
 
     // -------------------------------------------------------------- compliance ---
@@ -353,6 +383,32 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
         if (address(newRegistry) == address(0)) revert DepositTokenZeroAddress();
         emit RegistryChanged(address(_registry), address(newRegistry));
         _registry = newRegistry;
+        uint256 control = _control;
+        if (control & _LINKED != 0) {
+            _control = control & ~_LINKED;
+            emit RegistryLinkChanged(address(newRegistry), false, (control >> _EPOCH_SHIFT) & 0xff);
+        }
+    }
+
+    /// @inheritdoc IDepositToken
+    function setRegistryLink(bool linked) external onlyRegistry {
+        uint256 control = _control;
+        uint256 epoch = (control >> _EPOCH_SHIFT) & 0xff;
+        if (linked) {
+            if (epoch == _MAX_EPOCH) revert DepositTokenRelinkLimit();
+            ++epoch;
+            control = (control & ~(uint256(0xff) << _EPOCH_SHIFT)) | (epoch << _EPOCH_SHIFT) | _LINKED;
+        } else {
+            control &= ~_LINKED;
+        }
+        _control = control;
+        emit RegistryLinkChanged(msg.sender, linked, epoch);
+    }
+
+    /// @inheritdoc IDepositToken
+    function registryLink() external view returns (bool linked, uint256 epoch) {
+        uint256 control = _control;
+        return (control & _LINKED != 0, (control >> _EPOCH_SHIFT) & 0xff);
     }
 
     /// @inheritdoc IDepositToken
@@ -397,6 +453,8 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
     {
         if (from == address(0)) revert ERC20InvalidSender(address(0));
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        // Moving to oneself would release frozen funds and log a transfer while moving nothing.
+        if (from == to) revert DepositTokenTransferToSelf(from);
         uint256 src = _accounts[from];
         uint256 balance = src & _AMOUNT_MASK;
         if (value > balance) revert ERC20InsufficientBalance(from, balance, value);
@@ -408,7 +466,7 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
             emit FrozenAmountChanged(from, frozen, frozen - released);
             src = _withFrozen(src, frozen - released);
         }
-        _settle(from, src, to, value);
+        _settle(from, src, to, value, _cacheTag(_control));
         emit TransferForced(from, to, value, reasonCode, legalOrderHash);
     }
 
@@ -427,7 +485,7 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
         _accounts[lost] = (src & ~_AMOUNTS) | (_FROZEN << _FLAGS_SHIFT);
 
         uint256 dst = _accounts[replacement];
-        _requireAllowed(replacement, dst);
+        _requireAllowed(replacement, dst, _cacheTag(_control));
         uint256 dstFrozen = (dst >> _FROZEN_SHIFT) & _AMOUNT_MASK;
         if (frozen > _AMOUNT_MASK - dstFrozen) revert DepositTokenFrozenAmountOverflow(frozen + dstFrozen);
         unchecked {
@@ -450,8 +508,9 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
     /// @inheritdoc IDepositToken
     function isAllowed(address account) external view returns (bool) {
         uint256 word = _accounts[account];
-        return (word >> _FLAGS_SHIFT) & (_VERIFIED | _BLOCKED) == _VERIFIED
-            && uint40(word >> _EXPIRY_SHIFT) > block.timestamp;
+        uint256 flags = word >> _FLAGS_SHIFT;
+        return flags & (_VERIFIED | _BLOCKED) == _VERIFIED && uint40(word >> _EXPIRY_SHIFT) > block.timestamp
+            && flags >> _TAG_SHIFT == _cacheTag(_control);
     }
 
     /// @inheritdoc IDepositToken
@@ -480,23 +539,35 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
 
     /// @dev The one movement path for transfers, `transferFrom` and authorizations.
     function _transfer(address from, address to, uint256 value) private {
-        _requireNotPaused();
+        uint256 tag = _tagWhenNotPaused();
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint256 src = _accounts[from];
-        _requireCanSend(from, src, value);
-        _settle(from, src, to, value);
+        _requireCanSend(from, src, value, tag);
+        _settle(from, src, to, value, tag);
+    }
+
+    /// @dev Reverts when paused; otherwise the cache tag a current status carries.
+    function _tagWhenNotPaused() private view returns (uint256) {
+        uint256 control = _control;
+        if (control & _PAUSED != 0) revert EnforcedPause();
+        return _cacheTag(control);
+    }
+
+    /// @dev The tag a status cached in the current epoch carries; none while the token is unlinked.
+    function _cacheTag(uint256 control) private pure returns (uint256) {
+        return control & _LINKED != 0 ? (control >> _EPOCH_SHIFT) & 0xff : _NO_TAG;
     }
 
     /// @dev Debits `value` from `from` (whose account word, already checked, is `src`) and credits an
     /// allowed `to`. The caller has checked value <= balance.
-    function _settle(address from, uint256 src, address to, uint256 value) private {
+    function _settle(address from, uint256 src, address to, uint256 value, uint256 tag) private {
         unchecked {
             // value <= balance, so only the low 96 bits change.
             _accounts[from] = src - value;
         }
         // Read after the write, so that from == to nets out.
         uint256 dst = _accounts[to];
-        _requireAllowed(to, dst);
+        _requireAllowed(to, dst, tag);
         unchecked {
             // No balance exceeds the supply, which fits 96 bits, so the sum does not carry into the frozen bits.
             _accounts[to] = dst + value;
@@ -504,8 +575,8 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
         emit Transfer(from, to, value);
     }
 
-    function _requireCanSend(address account, uint256 word, uint256 value) private view {
-        _requireAllowed(account, word);
+    function _requireCanSend(address account, uint256 word, uint256 value, uint256 tag) private view {
+        _requireAllowed(account, word, tag);
         if ((word >> _FLAGS_SHIFT) & _FROZEN != 0) revert DepositTokenAccountFrozen(account);
         uint256 balance = word & _AMOUNT_MASK;
         if (value > balance) revert ERC20InsufficientBalance(account, balance, value);
@@ -516,14 +587,15 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
         }
     }
 
-    function _requireAllowed(address account, uint256 word) private view {
+    function _requireAllowed(address account, uint256 word, uint256 tag) private view {
+        uint256 flags = word >> _FLAGS_SHIFT;
         if (
-            (word >> _FLAGS_SHIFT) & (_VERIFIED | _BLOCKED) != _VERIFIED
-                || uint40(word >> _EXPIRY_SHIFT) <= block.timestamp
+            flags & (_VERIFIED | _BLOCKED) != _VERIFIED || uint40(word >> _EXPIRY_SHIFT) <= block.timestamp
+                || flags >> _TAG_SHIFT != tag
         ) {
-            uint256 flags = word >> _FLAGS_SHIFT;
             if (flags & _BLOCKED != 0) revert DepositTokenAccountBlocked(account);
             if (flags & _VERIFIED == 0) revert DepositTokenAccountNotVerified(account);
+            if (flags >> _TAG_SHIFT != tag) revert DepositTokenComplianceStale(account);
             revert DepositTokenKycExpired(account, uint40(word >> _EXPIRY_SHIFT));
         }
     }
@@ -592,7 +664,8 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
     function _cacheStatus(address account, IComplianceRegistry.Status memory status) private {
         if (account == address(0)) revert DepositTokenZeroAddress();
         uint256 word = _accounts[account];
-        uint256 flags = (word >> _FLAGS_SHIFT) & _FROZEN;
+        // The token's own freeze stays; the status is tagged with the epoch it was written in.
+        uint256 flags = ((word >> _FLAGS_SHIFT) & _FROZEN) | (((_control >> _EPOCH_SHIFT) & 0xff) << _TAG_SHIFT);
         if (status.verified) flags |= _VERIFIED;
         if (status.blocked) flags |= _BLOCKED;
         _accounts[account] = (word & _AMOUNTS) | (uint256(status.expiry) << _EXPIRY_SHIFT)
@@ -602,6 +675,16 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, Pausable, E
 
     function _withFrozen(uint256 word, uint256 frozen) private pure returns (uint256) {
         return (word & ~(_AMOUNT_MASK << _FROZEN_SHIFT)) | (frozen << _FROZEN_SHIFT);
+    }
+
+    /// @dev Revoking `MINTER_ROLE` in any way (revokeRole, renounceRole, removeMinter) clears the allowance,
+    /// so a later grant cannot silently revive it.
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (revoked && role == MINTER_ROLE) {
+            delete _minterAllowances[account];
+            emit MinterRemoved(account);
+        }
     }
 
     function _approve(address owner, address spender, uint256 value) private {

@@ -53,8 +53,15 @@ interface IDepositToken is IERC20Metadata, IERC20Permit {
     );
     /// @notice The token's cached compliance status of `account` changed.
     event ComplianceCached(address indexed account, bool verified, bool blocked, uint40 expiry, uint16 jurisdiction);
-    /// @notice The registry the token follows changed.
+    /// @notice The registry the token follows changed; the token is unlinked until that registry attaches it.
     event RegistryChanged(address indexed previous, address indexed current);
+    /// @notice The registry attached (`linked`) or detached the token. Attaching starts a new cache
+    /// `epoch`: every status cached before it is stale until the registry pushes or `syncCompliance` pulls it.
+    event RegistryLinkChanged(address indexed registry, bool linked, uint256 epoch);
+    /// @notice The token was paused by `account`.
+    event Paused(address account);
+    /// @notice The token was unpaused by `account`.
+    event Unpaused(address account);
     /// @notice The EIP-3009 authorization `nonce` of `authorizer` was used.
     event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
     /// @notice The EIP-3009 authorization `nonce` of `authorizer` was canceled.
@@ -98,6 +105,17 @@ interface IDepositToken is IERC20Metadata, IERC20Permit {
     error DepositTokenPermitExpired(uint256 deadline);
     /// @notice The zero address was given where an account is required.
     error DepositTokenZeroAddress();
+    /// @notice The token's cached status of `account` may be out of date (the token is not attached to its
+    /// registry, or it was re-attached since): it counts as unverified until synced.
+    error DepositTokenComplianceStale(address account);
+    /// @notice The token was attached to a registry as often as its cache epochs allow (31 times).
+    error DepositTokenRelinkLimit();
+    /// @notice A forced transfer from `account` to itself moves nothing.
+    error DepositTokenTransferToSelf(address account);
+    /// @notice The token is paused.
+    error EnforcedPause();
+    /// @notice The token is not paused.
+    error ExpectedPause();
 
     /**
      * @notice The ISO 4217 code of the currency this token is a deposit in.
@@ -112,10 +130,27 @@ interface IDepositToken is IERC20Metadata, IERC20Permit {
     function registry() external view returns (IComplianceRegistry);
 
     /**
-     * @notice Points the token at another registry (admin). Cached statuses stay until re-synced.
+     * @notice Points the token at another registry (admin). The token is unlinked, so every cached status is
+     * stale, until the new registry attaches it and the statuses are pushed or synced again.
      * @param newRegistry The registry.
      */
     function setRegistry(IComplianceRegistry newRegistry) external;
+
+    /**
+     * @notice Called by the registry as it attaches (`true`) or detaches (`false`) the token. Attaching
+     * starts a new cache epoch, so nothing cached before counts until pushed or synced again.
+     */
+    function setRegistryLink(bool linked) external;
+
+    /**
+     * @notice Whether the token is attached to its registry, and its cache epoch.
+     * @return linked True while the registry pushes every status change into the token.
+     * @return epoch The number of times the token was attached.
+     */
+    function registryLink() external view returns (bool linked, uint256 epoch);
+
+    /// @notice Whether the token is paused.
+    function paused() external view returns (bool);
 
     /**
      * @notice Grants `minter` the minter role with a cap of `allowance` further tokens (admin).
@@ -218,7 +253,8 @@ interface IDepositToken is IERC20Metadata, IERC20Permit {
     function applyCompliance(address account, IComplianceRegistry.Status calldata status) external;
 
     /**
-     * @notice Copies the registry's status of each of `accounts` into this token's cache; anyone may call.
+     * @notice Copies the registry's status of each of `accounts` into this token's cache, in the current
+     * epoch; anyone may call. It counts only while the token is attached to its registry.
      * @param accounts The addresses.
      */
     function syncCompliance(address[] calldata accounts) external;

@@ -70,14 +70,6 @@ describe("ComplianceRegistry", function () {
       .to.be.revertedWithCustomError(registry, "ComplianceRegistryLengthMismatch").withArgs(2, 1);
   });
 
-  it("reverts a write when an attached token refuses the push", async function () {
-    const { registry, token, admin, officer, outsider } = await loadFixture(deployBank);
-    const other = await ethers.deployContract("ComplianceRegistry", [admin.address]);
-    await token.connect(admin).setRegistry(other);
-    await expect(registry.connect(officer).setKyc(outsider, (await time.latest()) + YEAR, US))
-      .to.be.revertedWithCustomError(token, "DepositTokenCallerNotRegistry").withArgs(await registry.getAddress());
-  });
-
   const guarded = [
     ["setKyc", "COMPLIANCE_ROLE", (b) => [b.outsider.address, 2n ** 40n - 1n, US]],
     ["setKycBatch", "COMPLIANCE_ROLE", (b) => [[b.outsider.address], [2n ** 40n - 1n], [US]]],

@@ -247,6 +247,9 @@ describe("DepositToken", function () {
         .to.emit(token, "RegistryChanged").withArgs(await registry.getAddress(), await other.getAddress());
       expect(await token.isAllowed(outsider)).to.equal(false);
       await token.connect(outsider).syncCompliance([outsider]);
+      expect(await token.isAllowed(outsider)).to.equal(false); // not attached: nothing counts yet
+      await other.connect(admin).attachToken(token);
+      await token.connect(outsider).syncCompliance([outsider]);
       expect(await token.isAllowed(outsider)).to.equal(true);
     });
 

@@ -46,6 +46,7 @@ _COMPLIANCE_ERRORS = {
     "DepositTokenAccountBlocked",
     "DepositTokenKycExpired",
     "DepositTokenAccountFrozen",
+    "DepositTokenComplianceStale",
 }
 _FUNDS_ERRORS = {"ERC20InsufficientBalance", "DepositTokenInsufficientUnfrozenBalance"}
 

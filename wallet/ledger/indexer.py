@@ -62,6 +62,14 @@ MIRRORED_EVENTS = (
     "AccountRecovered",
     "KycUpdated",
     "BlockedUpdated",
+    # What an officer must see of the compliance link itself: a token that stopped following the
+    # registry, a new cache epoch, a pause.
+    "TokenAttached",
+    "TokenDetached",
+    "TokenPushFailed",
+    "RegistryLinkChanged",
+    "Paused",
+    "Unpaused",
 )
 
 

@@ -31,6 +31,14 @@ EXPECTED = {
         "KycUpdated", 1, ("bool", "uint40", "uint16"), ("verified", "expiry", "jurisdiction")
     ),
     "BlockedUpdated(address,bool)": EventLayout("BlockedUpdated", 1, ("bool",), ("blocked",)),
+    "TokenAttached(address)": EventLayout("TokenAttached", 1, (), ()),
+    "TokenDetached(address)": EventLayout("TokenDetached", 1, (), ()),
+    "TokenPushFailed(address,address,bytes)": EventLayout("TokenPushFailed", 2, ("bytes",), ("reason",)),
+    "RegistryLinkChanged(address,bool,uint256)": EventLayout(
+        "RegistryLinkChanged", 1, ("bool", "uint256"), ("linked", "epoch")
+    ),
+    "Paused(address)": EventLayout("Paused", 0, ("address",), ("account",)),
+    "Unpaused(address)": EventLayout("Unpaused", 0, ("address",), ("account",)),
 }
 
 
