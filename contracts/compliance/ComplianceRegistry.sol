@@ -125,10 +125,11 @@ contract ComplianceRegistry is IComplianceRegistry, AccessControl {
             if (gasleft() < PUSH_GAS + PUSH_GAS / 32) revert ComplianceRegistryOutOfGas(gasleft(), PUSH_GAS);
             try IDepositToken(token).applyCompliance{gas: PUSH_GAS}(account, status) {}
             catch (bytes memory reason) {
-                _tokens.remove(token);
-                emit TokenPushFailed(token, account, reason);
-                emit TokenDetached(token);
-                _unlink(token);
+                if (_tokens.remove(token)) {
+                    emit TokenPushFailed(token, account, reason);
+                    emit TokenDetached(token);
+                    _unlink(token);
+                }
             }
         }
     }
@@ -136,7 +137,6 @@ contract ComplianceRegistry is IComplianceRegistry, AccessControl {
     /// @dev Tells a detached token so, if it listens; one that does not is detached all the same.
     function _unlink(address token) private {
         if (gasleft() < PUSH_GAS + PUSH_GAS / 32) revert ComplianceRegistryOutOfGas(gasleft(), PUSH_GAS);
-        // slither-disable-next-line unused-return
         try IDepositToken(token).setRegistryLink{gas: PUSH_GAS}(false) {} catch {}
     }
 

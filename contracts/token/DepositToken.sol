@@ -84,8 +84,8 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, EIP712, Non
     IComplianceRegistry private _registry;
     uint256 private _control;
 
-    string private _name;
-    string private _symbol;
+    string private _tokenName;
+    string private _tokenSymbol;
     string private _currency;
     uint8 private immutable _decimals;
 
@@ -111,8 +111,8 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, EIP712, Non
         IComplianceRegistry registry_
     ) EIP712(name_, "1") {
         if (admin == address(0) || address(registry_) == address(0)) revert DepositTokenZeroAddress();
-        _name = name_;
-        _symbol = symbol_;
+        _tokenName = name_;
+        _tokenSymbol = symbol_;
         _currency = currency_;
         _decimals = decimals_;
         _registry = registry_;
@@ -124,12 +124,12 @@ contract DepositToken is IDepositToken, IERC20Errors, AccessControl, EIP712, Non
 
     /// @notice The token name.
     function name() external view returns (string memory) {
-        return _name;
+        return _tokenName;
     }
 
     /// @notice The token symbol.
     function symbol() external view returns (string memory) {
-        return _symbol;
+        return _tokenSymbol;
     }
 
     /// @notice The ISO 4217 exponent of the currency.
