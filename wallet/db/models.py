@@ -249,6 +249,10 @@ class TransferRequest(Base):
     chain_tx_id: Mapped[str | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
     error_name: Mapped[str | None] = mapped_column(String(100))
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Set when someone else executed the authorization before our batch (a front-runner who copied it
+    # from the pending batch): the transaction and block that moved the money.
+    executed_tx_hash: Mapped[str | None] = mapped_column(String(66))
+    executed_block: Mapped[int | None] = mapped_column(BigInteger)
     # Who asked (a customer's user id) and their free-text memo; None for requests made outside the API.
     owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
     memo: Mapped[str | None] = mapped_column(String(140))

@@ -8,6 +8,12 @@ intent. When the batch is mined, each authorization's own outcome is read from t
 error. A batch that fails as a whole puts its requests back to pending: their authorizations were not
 used, so a retry cannot move money twice. A reorg puts them back to queued until the batch is mined
 again.
+
+An authorization is public once the batch is broadcast: anyone may copy it and submit it first. The
+money then moves as the customer signed, and the batch reports `DepositTokenAuthorizationAlreadyUsed`.
+That is not a failure: the original `AuthorizationUsed` log is looked up, and the request is executed
+by the transaction that emitted it (`executed_tx_hash`). It was mined before the batch, in the same
+chain, so the batch's confirmations cover it. A canceled authorization has no such log and stays failed.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ BATCH_SELECTOR = keccak(text=f"batchTransferWithAuthorization({AUTHORIZATION_TUP
 AUTHORIZATION_USED = keccak(text="AuthorizationUsed(address,bytes32)")
 AUTHORIZATION_FAILED = keccak(text="AuthorizationFailed(address,bytes32,bytes)")
 BATCH_BASE_GAS = 80_000
+LOOKBACK_BLOCKS = 2_000  # the block range of one search for an authorization someone else executed
 BATCH_GAS_PER_AUTHORIZATION = 70_000  # measured ~42,400 by `tdw bench gas`; the rest is headroom
 
 
@@ -292,18 +299,58 @@ class TransferService:
                 continue
             if topic == AUTHORIZATION_USED:
                 request.status, request.error_name, request.error_args = RequestStatus.EXECUTED, None, None
+                request.executed_tx_hash = request.executed_block = None
+                continue
+            (reason,) = decode(["bytes"], bytes(entry["data"]))
+            name, args = self.decoder.decode(reason)
+            used = (
+                self._used_elsewhere(tx.to_address, request, int(receipt["blockNumber"]))
+                if name == "DepositTokenAuthorizationAlreadyUsed"
+                else None
+            )
+            if used is not None:
+                request.status, request.error_name, request.error_args = RequestStatus.EXECUTED, None, None
+                request.executed_tx_hash, request.executed_block = used
             else:
-                (reason,) = decode(["bytes"], bytes(entry["data"]))
-                name, args = self.decoder.decode(reason)
                 request.status, request.error_name = RequestStatus.FAILED, name
                 request.error_args = jsonable_args(args)
+
+    def _used_elsewhere(self, token: str, request: TransferRequest, before: int) -> tuple[str, int] | None:
+        """The transaction and block of the `AuthorizationUsed` log of `request`'s authorization, searched
+        backwards from block `before` to the block the authorization was signed in; None if there is none
+        (it was canceled)."""
+        signed_at = request.valid_before - self.validity_seconds
+        topics = [
+            "0x" + AUTHORIZATION_USED.hex(),
+            "0x" + bytes.fromhex(request.payer[2:]).rjust(32, b"\0").hex(),
+            "0x" + bytes(request.auth_nonce).hex(),
+        ]
+        high = before
+        while high >= 0:
+            low = max(0, high - LOOKBACK_BLOCKS + 1)
+            logs = self.w3.eth.get_logs(
+                {"address": to_checksum_address(token), "topics": topics, "fromBlock": low, "toBlock": high}
+            )
+            if logs:
+                found = logs[-1]
+                return "0x" + bytes(found["transactionHash"]).hex(), int(found["blockNumber"])
+            if low == 0 or int(self.w3.eth.get_block(low)["timestamp"]) < signed_at:
+                return None
+            high = low - 1
+        return None
 
     def rolled_back(self, session: Session, tx: ChainTx) -> None:
         """A reorg took the batch out: its requests wait for it again."""
         session.execute(
             update(TransferRequest)
             .where(TransferRequest.chain_tx_id == tx.id)
-            .values(status=RequestStatus.QUEUED, error_name=None, error_args=None)
+            .values(
+                status=RequestStatus.QUEUED,
+                error_name=None,
+                error_args=None,
+                executed_tx_hash=None,
+                executed_block=None,
+            )
         )
 
     def failed(self, session: Session, tx: ChainTx) -> None:

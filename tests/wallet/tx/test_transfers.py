@@ -7,8 +7,13 @@ from web3 import Web3
 
 from tests.support.custody_bank import Custody, build
 from wallet.chain.compiler import Compilation
+from wallet.chain.eip3009 import authorization_digest
+from wallet.chain.node import fund_from_dev_account
+from wallet.chain.transact import Transactor
 from wallet.db.models import ChainTx, TransferRequest
 from wallet.errors import IdempotencyConflictError, TransferError
+from wallet.keys import PrivateKeySigner
+from wallet.tx.transfers import _as_struct
 
 
 def _balances(custody: Custody) -> list[int]:
@@ -144,3 +149,54 @@ def test_batch_calldata_matches_web3s_abi_encoding(compilation: Compilation) -> 
     structs = [(Web3.to_checksum_address(s[0]), Web3.to_checksum_address(s[1]), *s[2:]) for s in structs]
     expected = token.encode_abi("batchTransferWithAuthorization", args=[structs])
     assert "0x" + batch_calldata(structs).hex() == expected
+
+
+def test_an_authorization_a_front_runner_executed_first_is_executed_not_failed(
+    chain: Web3, compilation: Compilation, db_url: str
+) -> None:
+    """Anyone can copy an authorization out of the relayer's pending batch and submit it first. The money
+    moves as the customer signed; our batch then reports AuthorizationAlreadyUsed, which must not make
+    the customer's transfer `failed`: it was executed, by the front-runner's transaction."""
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=1_000)
+    payer, payee = custody.customers
+    copied = custody.transfers.submit(
+        idempotency_key="copied", token=custody.token.address, payer=payer, payee=payee, value=40
+    )
+    honest = custody.transfers.submit(
+        idempotency_key="honest", token=custody.token.address, payer=payer, payee=payee, value=2
+    )
+    front_runner = PrivateKeySigner.generate()
+    fund_from_dev_account(chain, front_runner.address, 10**18)
+    receipt = Transactor(chain, front_runner).send(
+        custody.token.functions.transferWithReferenceAuthorization(_as_struct(custody.request(copied.id)))
+    )
+    custody.settle()
+    got = custody.request(copied.id)
+    assert (got.status, got.error_name) == ("executed", None)
+    assert got.executed_tx_hash == "0x" + bytes(receipt["transactionHash"]).hex()
+    assert got.executed_block == receipt["blockNumber"]
+    assert custody.request(honest.id).status == "executed"
+    assert _balances(custody) == [1_000 - 42, 1_000 + 42]  # moved once
+
+
+def test_a_canceled_authorization_stays_failed(chain: Web3, compilation: Compilation, db_url: str) -> None:
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=1_000)
+    payer, payee = custody.customers
+    request = custody.transfers.submit(
+        idempotency_key="canceled", token=custody.token.address, payer=payer, payee=payee, value=40
+    )
+    signer = custody.keystore.signer_for_address(payer)
+    domain = custody.transfers.tokens[custody.token.address].domain
+    message = {"authorizer": payer, "nonce": bytes(request.auth_nonce)}
+    signature = signer.sign_hash(authorization_digest(domain, "CancelAuthorization", message))
+    fund_from_dev_account(chain, signer.address, 10**18)
+    Transactor(chain, signer).send(
+        custody.token.functions.cancelAuthorization(
+            payer, bytes(request.auth_nonce), signature.v, signature.r, signature.s
+        )
+    )
+    custody.settle()
+    got = custody.request(request.id)
+    assert (got.status, got.error_name) == ("failed", "DepositTokenAuthorizationAlreadyUsed")
+    assert got.executed_tx_hash is None
+    assert _balances(custody) == [1_000, 1_000]
