@@ -7,7 +7,7 @@ from fastapi import Depends, FastAPI
 from api import problems
 from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
-from api.routes import accounts, auth, bank, events, transfers
+from api.routes import accounts, auth, bank, compliance, events, transfers
 from api.schemas import HealthOut
 from api.security import SecurityHeaders
 from wallet.bank.runtime import Services
@@ -36,7 +36,7 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
     app.state.services = services
     app.add_middleware(SecurityHeaders)
     problems.install(app)
-    for module in (auth, accounts, transfers, bank, events):
+    for module in (auth, accounts, transfers, bank, compliance, events):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=HealthOut, tags=["health"])

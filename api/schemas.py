@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from wallet.money import format_amount
-from wallet.vocabulary import AccountStatus, DeliveryStatus, OperationState, Role, TransferState
+from wallet.vocabulary import AccountStatus, DeliveryStatus, KycStatus, OperationState, Role, TransferState
 
 
 def _decimal_string(value: Any) -> Any:
@@ -88,6 +88,20 @@ class UserOut(BaseModel):
     role: Role
     created_at: Timestamp
     disabled: bool = False
+    kyc_status: KycStatus | None = Field(default=None, description="Customers only: identity verification")
+
+
+class ApplicantOut(BaseModel):
+    user_id: str
+    username: str
+    kyc_status: KycStatus
+    accounts: int
+    created_at: Timestamp
+
+
+class KycDecision(Strict):
+    decision: Literal["verified", "rejected"]
+    reason: str | None = Field(default=None, max_length=500, description="Required for a rejection")
 
 
 class UserUpdate(Strict):

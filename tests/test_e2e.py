@@ -154,6 +154,13 @@ def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(serve
     assert signup.status_code == 201
     erin = _login(client, "erin", PASSWORD, signup.json()["totp_secret"])
     account = client.post("/v1/accounts", json={"currency": "USD"}, headers=erin).json()
+    assert account["status"] == "pending_kyc"  # nothing on chain before compliance verifies erin
+    officer_login = server.logins()["compliance"]
+    officer = _login(client, "compliance", officer_login["password"], officer_login["totp_secret"])
+    verified = client.post(
+        f"/v1/compliance/kyc/{signup.json()['user_id']}", json={"decision": "verified"}, headers=officer
+    )
+    assert verified.status_code == 200, verified.text
     _until(lambda: client.get(f"/v1/accounts/{account['id']}", headers=erin).json()["status"] == "active")
 
     events: list[dict[str, Any]] = []
@@ -422,12 +429,16 @@ def _serve_a_production_bank(
             signup = client.post("/v1/auth/signup", json={"username": "frank", "password": PASSWORD}).json()
             frank = _login(client, "frank", PASSWORD, signup["totp_secret"])
             account = client.post("/v1/accounts", json={"currency": "USD"}, headers=frank).json()
+            ops = _login(client, "ops", PASSWORD, operator["totp_secret"])
+            verified = client.post(
+                f"/v1/compliance/kyc/{signup['user_id']}", json={"decision": "verified"}, headers=ops
+            )
+            assert verified.status_code == 200, verified.text
             _until(
                 lambda: (
                     client.get(f"/v1/accounts/{account['id']}", headers=frank).json()["status"] == "active"
                 )
             )
-            ops = _login(client, "ops", PASSWORD, operator["totp_secret"])
             mint = client.post(
                 "/v1/bank/mint",
                 json={"currency": "USD", "amount": "25.00", "to_account": account["id"]},

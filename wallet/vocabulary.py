@@ -72,11 +72,24 @@ class EntryState(StrEnum):
 
 
 class AccountStatus(StrEnum):
-    """Whether an account can move money: active once its address is KYC-registered on chain."""
+    """Whether an account can move money: active once its address is KYC-registered on chain, which
+    happens only after the customer's identity was verified."""
 
-    PENDING = "pending"
+    PENDING_KYC = "pending_kyc"  # the customer is not verified yet: nothing is registered on chain
+    PENDING = "pending"  # verified; the registration is on its way to the chain
     ACTIVE = "active"
     REJECTED = "rejected"
+
+
+class KycStatus(StrEnum):
+    """Where a customer's identity verification stands. Sign-up starts at `pending_kyc`; only a
+    `verified` customer's address is registered on chain."""
+
+    PENDING_KYC = "pending_kyc"
+    IN_REVIEW = "in_review"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 class Role(StrEnum):

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from web3 import Web3
 
+from wallet.bank.onboarding import OPEN
 from wallet.bank.runtime import Services
 from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
@@ -113,6 +114,11 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
         if user is None:
             raise WalletError(f"{logins_path} names {login['username']!r}, who is not in the database")
         principals[login["username"]] = Principal(user.id, user.username, user.role)
+    # The demo customers are verified by the demo compliance officer, as sign-ups would be.
+    for name in ("alice", "bob"):
+        user = services.users.get(principals[name].user_id)
+        if user.kyc_status in OPEN:
+            services.onboarding.decide(principals["compliance"], user.id, verified=True)
     accounts = []
     for name in ("alice", "bob"):
         have = {a.currency: a for a in services.accounts.accounts_of(principals[name])}

@@ -92,6 +92,7 @@ def _user(user: User) -> UserOut:
         role=user.role,
         created_at=user.created_at,
         disabled=user.disabled_at is not None,
+        kyc_status=user.kyc_status if user.role == Role.CUSTOMER else None,
     )
 
 

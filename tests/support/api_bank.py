@@ -22,6 +22,7 @@ from api.app import create_app
 from api.cli.demo import deploy_dev
 from tests.support.waiting import wait_for
 from wallet.bank.runtime import Services, Workers, build_services
+from wallet.bank.users import Principal
 from wallet.bank.webhooks import WebhookConfig
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode, BlockTicker, connect, fund_from_dev_account
@@ -58,13 +59,18 @@ class ApiBank:
     client: TestClient
     services: Services
     db: str
+    officer: Principal | None = None
 
-    def signup(self, role: str = "customer") -> User:
+    def signup(self, role: str = "customer", *, verified: bool = True) -> User:
+        """A new logged-in user; a customer signs up through the API and, unless `verified` is False,
+        is verified by compliance (so their accounts register on chain)."""
         username = f"{role}-{uuid.uuid4().hex[:10]}"
         if role == "customer":
             r = self.client.post("/v1/auth/signup", json={"username": username, "password": PASSWORD})
             assert r.status_code == 201, r.text
             body = r.json()
+            if verified:
+                self.services.onboarding.decide(self._officer(), body["user_id"], verified=True)
         else:
             enrolment = self.services.users.create(username, PASSWORD, Role(role))
             body = {"user_id": enrolment.user_id, "totp_secret": enrolment.totp_secret}
@@ -79,6 +85,12 @@ class ApiBank:
             refresh_token=tokens.json()["refresh_token"],
         )
 
+    def _officer(self) -> Principal:
+        if self.officer is None:
+            enrolment = self.services.users.create(f"kyc-{uuid.uuid4().hex[:10]}", PASSWORD, Role.COMPLIANCE)
+            self.officer = Principal(enrolment.user_id, enrolment.username, Role.COMPLIANCE)
+        return self.officer
+
     def login(self, username: str, password: str, code: str) -> Any:
         return self.client.post(
             "/v1/auth/token",
@@ -89,9 +101,12 @@ class ApiBank:
         r = self.client.post("/v1/accounts", json={"currency": currency}, headers=user.headers)
         assert r.status_code == 201, r.text
         account: dict[str, Any] = r.json()
-        path = f"/v1/accounts/{account['id']}"
-        wait_for(lambda: self.client.get(path, headers=user.headers).json()["status"] == "active")
+        self.wait_for_status(user, account, "active")
         return account
+
+    def wait_for_status(self, user: User, account: dict[str, Any], status: str) -> None:
+        path = f"/v1/accounts/{account['id']}"
+        wait_for(lambda: self.client.get(path, headers=user.headers).json()["status"] == status)
 
     def mint(self, operator: User, account: dict[str, Any], amount: str) -> dict[str, Any]:
         r = self.client.post(

@@ -18,11 +18,11 @@ from sqlalchemy.exc import IntegrityError
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
-from wallet.db.models import ChainTx, Payee, WalletAccount
-from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
+from wallet.db.models import ChainTx, Payee, User, WalletAccount
+from wallet.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from wallet.keys.keystore import Keystore, customer_key
 from wallet.ledger.statements import FORMATS, Statement, build_statement, render
-from wallet.vocabulary import AccountStatus, Role, TxStatus
+from wallet.vocabulary import AccountStatus, KycStatus, Role, TxStatus
 
 MAX_STATEMENT_DAYS = 366
 
@@ -52,9 +52,10 @@ class Balance:
 
 
 def account_status(kyc_tx: ChainTx | None) -> AccountStatus:
-    """An account is active once its KYC registration is on chain."""
+    """An account is active once its KYC registration is on chain; without one (its customer is not
+    verified yet) it is `pending_kyc`."""
     if kyc_tx is None:
-        return AccountStatus.ACTIVE
+        return AccountStatus.PENDING_KYC
     if kyc_tx.status in (TxStatus.INCLUDED, TxStatus.CONFIRMED, TxStatus.FINAL):
         return AccountStatus.ACTIVE
     return AccountStatus.REJECTED if kyc_tx.status == TxStatus.FAILED else AccountStatus.PENDING
@@ -66,8 +67,9 @@ class AccountService:
     def __init__(self, bank: Bank, keystore: Keystore) -> None:
         self.bank = bank
         self.keystore = keystore
-        # Account rows never change once written, and an account whose KYC registration is final stays
-        # active: both are cached, which saves two database reads on every transfer.
+        # Account rows never change once registered (a pending_kyc row gets its registration when the
+        # customer is verified, so only registered rows are cached), and an account whose KYC
+        # registration is final stays active: both are cached, saving two reads on every transfer.
         self._rows: dict[str, WalletAccount] = {}
         self._final_kyc: set[str] = set()
 
@@ -83,19 +85,27 @@ class AccountService:
     # -------------------------------------------------------------------------------- accounts ---
 
     def open(self, principal: Principal, currency: str) -> AccountView:
-        """Opens `principal`'s account in `currency`: their custodial address (created on first use)
-        is registered with the compliance registry by the compliance key, once for all currencies."""
+        """Opens `principal`'s account in `currency` on their custodial address (created on first use).
+        A verified customer's address is registered with the compliance registry by the compliance key,
+        once for all currencies; an unverified customer's account is `pending_kyc`, and nothing goes on
+        chain until compliance verifies them (`Onboarding.decide`)."""
         principal.require(Role.CUSTOMER)
         token = self.bank.token(currency)
         address = customer_key(self.keystore, principal.user_id).address
         with self.bank.sessions.begin() as session:
+            # Locked, so that a verification deciding at the same moment sees this account or precedes it.
+            user = session.get(User, principal.user_id, with_for_update=True)
+            if user is None:
+                raise NotFoundError("user", principal.user_id)
+            if user.kyc_status == KycStatus.REJECTED:
+                raise PermissionDeniedError("your identity verification was declined; contact the bank")
             mine = list(
                 session.scalars(select(WalletAccount).where(WalletAccount.user_id == principal.user_id))
             )
             if any(a.currency == currency for a in mine):
                 raise ConflictError(f"you have a {currency} account already")
             kyc_tx_id = next((a.kyc_tx_id for a in mine if a.kyc_tx_id), None)
-            if kyc_tx_id is None:
+            if kyc_tx_id is None and user.kyc_status == KycStatus.VERIFIED:
                 kyc_tx_id = self.bank.enqueue_kyc(session, address).id
             account = WalletAccount(
                 id=uuid.uuid4().hex,
@@ -205,7 +215,7 @@ class AccountService:
         if account is None:
             with self.bank.readers() as session:
                 account = session.get(WalletAccount, account_id)
-            if account is not None:
+            if account is not None and account.kyc_tx_id is not None:
                 if len(self._rows) > 100_000:
                     self._rows.clear()
                 self._rows[account_id] = account

@@ -137,7 +137,10 @@ class PaymentService:
         guard = None
         if stored is None:
             if not self.accounts.is_active(account):
-                raise ConflictError(f"the account {account.id} is not active yet (KYC registration pending)")
+                raise ConflictError(
+                    f"the account {account.id} is not active yet: your identity verification or its "
+                    "registration on chain is pending"
+                )
             standing = door.chain_standing(token, account.address, payee)
             door.check_standing(standing, currency)
             guard = door.FundsGuard(self.bank, token, account, value, standing.payer_frozen_amount)

@@ -20,6 +20,7 @@ from web3 import Web3
 from wallet.bank.accounts import AccountService
 from wallet.bank.core import SENDING_ROLES, Bank, BankConfig
 from wallet.bank.events import EventFeed, EventPump
+from wallet.bank.onboarding import Onboarding
 from wallet.bank.operations import OperationsService
 from wallet.bank.payments import PaymentService
 from wallet.bank.ratelimits import RateLimitConfig, RateLimits
@@ -49,6 +50,7 @@ class Services:
     pump: EventPump
     webhooks: WebhookService
     limits: RateLimits
+    onboarding: Onboarding
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -101,6 +103,7 @@ def build_services(
             bank, settings.kek, webhook_config or WebhookConfig(max_attempts=settings.webhook_max_attempts)
         ),
         limits=rate_limits(settings),
+        onboarding=Onboarding(bank),
     )
 
 

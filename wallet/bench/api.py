@@ -1,10 +1,10 @@
 """`tdw bench api`: customer transfers through a running API, end to end over HTTP.
 
-Setup (not timed): signs up `clients` customers (TOTP enrolment included), logs them in, opens a USD
-account each and has the operator mint them a balance. Then for `seconds`, `clients` concurrent
-customers each POST /v1/transfers to the next customer in the ring (a fresh Idempotency-Key and the
-bearer token on every request), as fast as the answers come. Afterwards it follows every accepted
-transfer until it is final.
+Setup (not timed): signs up `clients` customers (TOTP enrolment included), has the operator verify
+them (KYC), logs them in, opens a USD account each and has the operator mint them a balance. Then for
+`seconds`, `clients` concurrent customers each POST /v1/transfers to the next customer in the ring (a
+fresh Idempotency-Key and the bearer token on every request), as fast as the answers come. Afterwards
+it follows every accepted transfer until it is final.
 
 The reference, measured in the same run against the same server: an authenticated GET /v1/me at the
 same concurrency, which is the server's floor for an authenticated request that touches the database.
@@ -41,14 +41,18 @@ async def _login(client: httpx.AsyncClient, username: str, password: str, secret
     raise BenchError(f"login of {username} failed: {r.status_code} {r.text}")
 
 
-async def _customer(client: httpx.AsyncClient, run: str, n: int) -> dict[str, Any]:
+async def _customer(client: httpx.AsyncClient, run: str, n: int, op: dict[str, str]) -> dict[str, Any]:
     username, password = f"bench-{run}-{n}", f"bench-password-{run}"
     r = await client.post("/v1/auth/signup", json={"username": username, "password": password})
     if r.status_code == 429:
         raise BenchError(LIMITED)
     if r.status_code != 201:
         raise BenchError(f"signup failed: {r.status_code} {r.text}")
-    headers = await _login(client, username, password, r.json()["totp_secret"])
+    user_id, secret = r.json()["user_id"], r.json()["totp_secret"]
+    r = await client.post(f"/v1/compliance/kyc/{user_id}", json={"decision": "verified"}, headers=op)
+    if r.status_code != 200:
+        raise BenchError(f"verifying the customer failed: {r.status_code} {r.text}")
+    headers = await _login(client, username, password, secret)
     r = await client.post("/v1/accounts", json={"currency": CURRENCY}, headers=headers)
     if r.status_code != 201:
         raise BenchError(f"opening an account failed: {r.status_code} {r.text}")
@@ -57,8 +61,8 @@ async def _customer(client: httpx.AsyncClient, run: str, n: int) -> dict[str, An
 
 async def _setup(client: httpx.AsyncClient, clients: int, operator: dict[str, str]) -> list[dict[str, Any]]:
     run = uuid.uuid4().hex[:8]
-    customers = await asyncio.gather(*(_customer(client, run, n) for n in range(clients)))
     op = await _login(client, operator["username"], operator["password"], operator["totp_secret"])
+    customers = await asyncio.gather(*(_customer(client, run, n, op) for n in range(clients)))
     deadline = time.monotonic() + 120
     for c in customers:
         while True:

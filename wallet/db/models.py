@@ -31,6 +31,7 @@ from wallet.errors import MoneyError
 from wallet.vocabulary import (
     DeliveryStatus,
     EntryState,
+    KycStatus,
     OperationKind,
     RequestStatus,
     Role,
@@ -361,7 +362,10 @@ class User(Base):
     argon2 hash; the TOTP secret is sealed under the key-encryption key like a signing key."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(f"role IN {USER_ROLES}", name="role"),)
+    __table_args__ = (
+        CheckConstraint(f"role IN {USER_ROLES}", name="role"),
+        CheckConstraint(f"kyc_status IN {values(KycStatus)}", name="kyc_status"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -377,6 +381,13 @@ class User(Base):
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set by an administrator: the user cannot log in, and their tokens are dead.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A customer's identity verification: nothing of theirs is registered on chain until `verified`.
+    kyc_status: Mapped[KycStatus] = mapped_column(
+        Term(KycStatus), default=KycStatus.PENDING_KYC, server_default=KycStatus.PENDING_KYC.value
+    )
+    kyc_decided_by: Mapped[str | None] = mapped_column(String(32))
+    kyc_decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kyc_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

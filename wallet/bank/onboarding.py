@@ -1,0 +1,93 @@
+"""Customers' identity verification, as far as the chain is concerned: nobody becomes a KYC-verified
+holder by signing up. A customer starts `pending_kyc`; their accounts can be opened but stay
+`pending_kyc`, and nothing is registered on chain. When a compliance officer (or an operator, until
+the compliance console of the KYC workflow exists) verifies them, their custodial address is registered
+with the registry once, for all their accounts; a rejection leaves nothing on chain.
+
+Who may decide is decided here: a customer cannot verify themself, and staff cannot be "verified".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from wallet.bank.core import Bank
+from wallet.bank.users import Principal
+from wallet.db.models import User, WalletAccount
+from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
+from wallet.vocabulary import KycStatus, Role
+
+DECIDERS = (Role.COMPLIANCE, Role.OPERATOR)
+OPEN = (KycStatus.PENDING_KYC, KycStatus.IN_REVIEW)
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """A customer waiting for (or given) a KYC decision."""
+
+    user_id: str
+    username: str
+    kyc_status: KycStatus
+    accounts: int
+    created_at: datetime
+
+
+class Onboarding:
+    """The KYC queue and its decisions."""
+
+    def __init__(self, bank: Bank) -> None:
+        self.bank = bank
+
+    def queue(self, principal: Principal, *, limit: int = 100) -> list[Applicant]:
+        """Customers whose verification is open, oldest first (compliance and operators)."""
+        principal.require(*DECIDERS)
+        with self.bank.readers() as session:
+            users = list(
+                session.scalars(
+                    select(User)
+                    .where(User.role == Role.CUSTOMER, User.kyc_status.in_(OPEN))
+                    .order_by(User.created_at)
+                    .limit(limit)
+                )
+            )
+            counts = {
+                u.id: len(
+                    list(session.scalars(select(WalletAccount.id).where(WalletAccount.user_id == u.id)))
+                )
+                for u in users
+            }
+        return [Applicant(u.id, u.username, u.kyc_status, counts[u.id], u.created_at) for u in users]
+
+    def decide(
+        self, principal: Principal, user_id: str, *, verified: bool, reason: str | None = None
+    ) -> Applicant:
+        """Verifies or rejects a customer. Verifying registers their custodial address on chain (one
+        registration for all their accounts, through the compliance key's outbox) in the same database
+        transaction; a decision is final here (a later change is the KYC workflow's, with its review)."""
+        principal.require(*DECIDERS)
+        if reason is not None and len(reason) > 500:
+            raise InvalidRequestError("a reason is at most 500 characters")
+        if not verified and not (reason or "").strip():
+            raise InvalidRequestError("a rejection needs a reason")
+        with self.bank.sessions.begin() as session:
+            user = session.get(User, user_id, with_for_update=True)
+            if user is None or user.role != Role.CUSTOMER:
+                raise NotFoundError("customer", user_id)
+            if user.kyc_status not in OPEN:
+                raise ConflictError(f"the customer is {user.kyc_status} already")
+            user.kyc_status = KycStatus.VERIFIED if verified else KycStatus.REJECTED
+            user.kyc_decided_by = principal.user_id
+            user.kyc_decided_at = datetime.now(UTC)
+            user.kyc_reason = reason
+            accounts = list(session.scalars(select(WalletAccount).where(WalletAccount.user_id == user_id)))
+            if verified and accounts:
+                registration = self.bank.enqueue_kyc(session, accounts[0].address)
+                session.execute(
+                    update(WalletAccount)
+                    .where(WalletAccount.user_id == user_id, WalletAccount.kyc_tx_id.is_(None))
+                    .values(kyc_tx_id=registration.id)
+                )
+            return Applicant(user.id, user.username, user.kyc_status, len(accounts), user.created_at)
