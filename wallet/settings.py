@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # the local keystore, or the PKCS#11 token above (keys labelled `role:<role>`, generated there).
     signer: Literal["keystore", "pkcs11"] = "keystore"
     manifest_path: Path | None = None  # default: deployment.json in the data folder
+    # The most any transaction offers per gas, in gwei: a stuck one is re-priced up to here, then waits
+    # with a critical alert instead of bumping without end.
+    max_fee_gwei: int = Field(default=500, ge=1)
     # Blocks after which transactions and entries are final.
     confirmations: int = Field(default=2, ge=1)
     # Customer signers kept open in memory (0: unwrap each key only when it signs).

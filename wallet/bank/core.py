@@ -69,6 +69,7 @@ class BankConfig:
     kyc_jurisdiction: int = 840
     kyc_valid_seconds: int = 365 * 24 * 3600
     batch_size: int = 100
+    max_fee_per_gas: int | None = 500 * 10**9  # wei; see OutboxConfig
 
 
 class Bank:
@@ -120,7 +121,11 @@ class Bank:
             decoder=self.decoder,
             batch_size=self.config.batch_size,
         )
-        outbox_config = OutboxConfig(confirmations=self.config.confirmations, stuck_after=stuck_after)
+        outbox_config = OutboxConfig(
+            confirmations=self.config.confirmations,
+            stuck_after=stuck_after,
+            max_fee_per_gas=self.config.max_fee_per_gas,
+        )
         self.outboxes = {
             role: Outbox(
                 sessions,

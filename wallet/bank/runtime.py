@@ -84,6 +84,7 @@ def build_services(
             totp_transfer_threshold=settings.totp_transfer_threshold,
             kyc_jurisdiction=settings.kyc_jurisdiction,
             kyc_valid_seconds=settings.kyc_valid_days * 24 * 3600,
+            max_fee_per_gas=settings.max_fee_gwei * 10**9,
         ),
         stuck_after=stuck_after,
     )

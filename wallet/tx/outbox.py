@@ -53,6 +53,10 @@ class OutboxConfig:
     stuck_after: float = 30.0  # seconds a broadcast may stay unmined before it is rebroadcast or replaced
     fee_bump_percent: int = 20  # nodes require at least 10% more for a replacement
     priority_fee: int = 10**9
+    # The most any transaction may offer per gas (wei). A stuck row is replaced with higher fees only up
+    # to here; past it the outbox keeps rebroadcasting what it signed and raises a critical alert once,
+    # instead of bumping without end while the network's fees climb. None: no cap.
+    max_fee_per_gas: int | None = 500 * 10**9
 
 
 class OutboxListener(Protocol):
@@ -109,6 +113,8 @@ class Outbox:
         # Broadcast rows found unmined at a head: a receipt can only appear with a new block, so
         # they are not asked about again until the head moves.
         self._unmined_at: dict[str, int] = {}
+        # Rows whose replacement hit the fee cap, alerted once per process.
+        self._capped_rows: set[str] = set()
         self._ensure_nonce_row()
 
     @property
@@ -178,7 +184,13 @@ class Outbox:
         if self._fee_cache is None or now - self._fee_cache[0] > 1.0:
             self._fee_cache = (now, base_fee(self.w3))
         priority = self.config.priority_fee
-        return 2 * self._fee_cache[1] + priority, priority
+        return self._capped(2 * self._fee_cache[1] + priority, priority)
+
+    def _capped(self, max_fee: int, priority: int) -> tuple[int, int]:
+        cap = self.config.max_fee_per_gas
+        if cap is None or max_fee <= cap:
+            return max_fee, priority
+        return cap, min(priority, cap)
 
     # ------------------------------------------------------------------------------- processing ---
 
@@ -312,10 +324,29 @@ class Outbox:
         return int(self._replace(row))
 
     def _replace(self, row: ChainTx) -> bool:
-        """Re-signs the same nonce with higher fees; keeps every earlier hash to watch for receipts."""
+        """Re-signs the same nonce with higher fees; keeps every earlier hash to watch for receipts. At
+        the fee cap, where no replacement the node would accept (10% more) fits, it rebroadcasts the
+        signed bytes and waits instead, with a critical alert the first time."""
         bump = 100 + self.config.fee_bump_percent
         priority = max(row.max_priority_fee_per_gas * bump // 100, self.config.priority_fee)
-        max_fee = max(row.max_fee_per_gas * bump // 100, 2 * base_fee(self.w3) + priority)
+        wanted = max(row.max_fee_per_gas * bump // 100, 2 * base_fee(self.w3) + priority)
+        max_fee, priority = self._capped(wanted, priority)
+        if max_fee * 10 < row.max_fee_per_gas * 11 or priority * 10 < row.max_priority_fee_per_gas * 11:
+            if row.id not in self._capped_rows:
+                self._capped_rows.add(row.id)
+                log.critical(
+                    "fee cap reached: %s row %s (nonce %s of %s) needs %s wei per gas, the cap is %s; "
+                    "it waits at %s (raise TDW_MAX_FEE_GWEI or wait for fees to fall)",
+                    row.kind,
+                    row.id,
+                    row.nonce,
+                    row.sender,
+                    wanted,
+                    self.config.max_fee_per_gas,
+                    row.max_fee_per_gas,
+                )
+            self._broadcast(row.raw_tx)
+            return self._move(row, broadcast_at=self.clock())
         signed = self.signer.sign_transaction(_transaction(row, max_fee, priority))
         tx_hash = "0x" + signed.hash.hex()
         moved = self._move(

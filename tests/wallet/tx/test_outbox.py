@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from web3 import Web3
 from web3.types import RPCEndpoint
@@ -193,3 +194,40 @@ def test_a_node_that_fails_to_answer_is_not_taken_for_a_reorg(
         [later] = _rows(custody)
         assert later.status == "included"
         assert later.block_hash == before.block_hash
+
+
+def test_replacements_stop_at_the_fee_cap_with_a_critical_alert(
+    chain: Web3, compilation: Compilation, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fees climb 20% per replacement; without a cap a congested network was followed without end."""
+    custody, _ = build(chain, compilation, db_url, customers=2, balance=100)
+    a, b = custody.customers
+    clock = custody.outbox.clock = ManualClock()
+    custody.outbox.config = OutboxConfig(confirmations=1, stuck_after=30)
+    custody.transfers.submit(idempotency_key="c1", token=custody.token.address, payer=a, payee=b, value=4)
+    _rpc(chain, "evm_setAutomine", False)
+    try:
+        custody.transfers.relay(custody.outbox)
+        custody.outbox.process()
+        [row] = _rows(custody)
+        # A cap one bump above what it first offered: one replacement fits, the next does not.
+        cap = row.max_fee_per_gas * 13 // 10
+        custody.outbox.config = OutboxConfig(confirmations=1, stuck_after=30, max_fee_per_gas=cap)
+        fees = []
+        for _ in range(4):
+            clock.advance(31)
+            custody.outbox.process()
+            [row] = _rows(custody)
+            fees.append(row.max_fee_per_gas)
+        assert len(row.attempt_hashes) == 2  # one replacement, then it waits
+        assert max(fees) <= cap
+        assert fees[1:] == [fees[0]] * 3
+        alerts = [r for r in caplog.records if r.levelname == "CRITICAL" and "fee cap reached" in r.message]
+        assert len(alerts) == 1
+        _rpc(chain, "evm_mine")
+    finally:
+        _rpc(chain, "evm_setAutomine", True)
+    custody.settle()
+    [row] = _rows(custody)
+    assert row.status in ("included", "final")
+    assert custody.token.functions.balanceOf(b).call() == 104
