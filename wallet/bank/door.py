@@ -137,21 +137,26 @@ class FundsGuard:
         balance, spent, block = session.execute(query).one()
         return max(0, int(balance) - self.frozen - int(spent)), block
 
-    def __call__(self, session: Session, idempotency_key: str) -> None:
-        """Raises `InsufficientFundsError` unless the payer can afford the transfer. A key stored already
-        is a repeat, which is answered with its original and not judged again."""
-        repeat = session.scalar(
-            select(TransferRequest.id).where(TransferRequest.idempotency_key == idempotency_key)
-        )
-        if repeat is not None:
-            return
-        # The payer's account row, locked until the transfer is stored: concurrent submits queue here.
-        session.scalar(select(WalletAccount.id).where(WalletAccount.id == self.account.id).with_for_update())
+    def check(self, session: Session) -> None:
+        """Raises `InsufficientFundsError` unless the payer can afford the transfer as `session` sees it:
+        the early look, before a TOTP code is spent or anything signed."""
         available, block = self.available(session)
         if self.value > available:
             raise InsufficientFundsError(
                 available, self.token.currency, format_amount(available, self.token.decimals), block
             )
+
+    def __call__(self, session: Session, idempotency_key: str) -> None:
+        """`check`, inside the transaction that stores the transfer, with the payer's account row locked
+        until it commits, so concurrent submits queue here. A key stored already is a repeat, which is
+        answered with its original and not judged again."""
+        repeat = session.scalar(
+            select(TransferRequest.id).where(TransferRequest.idempotency_key == idempotency_key)
+        )
+        if repeat is not None:
+            return
+        session.scalar(select(WalletAccount.id).where(WalletAccount.id == self.account.id).with_for_update())
+        self.check(session)
 
 
 def customer_problem(error_name: str | None, error_args: dict[str, Any] | None, payer: str) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
@@ -53,13 +53,13 @@ class Onboarding:
                     .limit(limit)
                 )
             )
-            counts = {
-                u.id: len(
-                    list(session.scalars(select(WalletAccount.id).where(WalletAccount.user_id == u.id)))
-                )
-                for u in users
-            }
-        return [Applicant(u.id, u.username, u.kyc_status, counts[u.id], u.created_at) for u in users]
+            per_user = (
+                select(WalletAccount.user_id, func.count())
+                .where(WalletAccount.user_id.in_([u.id for u in users]))
+                .group_by(WalletAccount.user_id)
+            )
+            counts = {user_id: int(count) for user_id, count in session.execute(per_user)}
+        return [Applicant(u.id, u.username, u.kyc_status, counts.get(u.id, 0), u.created_at) for u in users]
 
     def decide(
         self, principal: Principal, user_id: str, *, verified: bool, reason: str | None = None

@@ -120,7 +120,7 @@ class PaymentService:
         principal.require(Role.CUSTOMER)
         key = scoped_key(principal.user_id, idempotency_key)
         account = self.accounts.owned(principal, from_account)
-        self.bank.token(currency)  # an unknown currency is named as such
+        token = self.bank.token(currency)  # an unknown currency is named as such
         if currency != account.currency:
             raise InvalidRequestError(f"the account {account.id} holds {account.currency}, not {currency}")
         value = parse_amount(amount, currency)
@@ -129,13 +129,11 @@ class PaymentService:
         if payee == account.address:
             raise InvalidRequestError("the payer and the payee are the same address")
         payment_reference = encode_reference(reference)
-        token = self.bank.token(currency)
         threshold = self.bank.config.totp_transfer_threshold * 10**token.decimals
-        stored = self.bank.transfers.by_key(key)
         # A repeat of a stored request gets the original back without a second TOTP code, and is not
         # judged again: what it was judged by has changed since (its own amount is spent, say).
         guard = None
-        if stored is None:
+        if self.bank.transfers.by_key(key) is None:
             if not self.accounts.is_active(account):
                 raise ConflictError(
                     f"the account {account.id} is not active yet: your identity verification or its "
@@ -144,8 +142,8 @@ class PaymentService:
             standing = door.chain_standing(token, account.address, payee)
             door.check_standing(standing, currency)
             guard = door.FundsGuard(self.bank, token, account, value, standing.payer_frozen_amount)
-            with self.bank.readers() as session:  # early, before a TOTP code is spent on it
-                guard(session, key)
+            with self.bank.readers() as session:
+                guard.check(session)
             if value > threshold:
                 self.users.check_fresh_totp(principal.user_id, totp)
         request, created = self.bank.transfers.submit_or_get(
