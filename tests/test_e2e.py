@@ -114,7 +114,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     out = dev.start()
     assert "deployed the demo bank" in out
     assert f"http://127.0.0.1:{dev.port}/docs" in out
-    for name in ("admin", "operator", "compliance", "alice", "bob"):
+    for name in ("admin", "operator", "compliance", "alice", "bob", "dave"):
         assert f"  {name} " in out
     yield dev
     if dev.process is not None:
@@ -146,6 +146,14 @@ def test_the_demo_logins_are_readable_by_their_owner_alone(server: DevServer) ->
     assert server.logins()  # written by the server's start
     mode = stat.S_IMODE((server.folder / "demo-logins.json").stat().st_mode)
     assert mode == 0o600, oct(mode)
+
+
+def test_the_demo_kyc_queue_holds_dave_with_nothing_on_chain(server: DevServer) -> None:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    login = server.logins()["compliance"]
+    officer = _login(client, "compliance", login["password"], login["totp_secret"])
+    queue = client.get("/v1/compliance/kyc", headers=officer).json()
+    assert [(a["username"], a["kyc_status"], a["accounts"]) for a in queue] == [("dave", "pending_kyc", 1)]
 
 
 def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(server: DevServer) -> None:

@@ -30,6 +30,7 @@ DEMO_USERS = (
     ("compliance", Role.COMPLIANCE),
     ("alice", Role.CUSTOMER),
     ("bob", Role.CUSTOMER),
+    ("dave", Role.CUSTOMER),  # signed up, not verified: the KYC queue is not empty
 )
 DEMO_BALANCES = {"USD": "1000.00", "EUR": "500.00"}
 
@@ -119,6 +120,9 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
         user = services.users.get(principals[name].user_id)
         if user.kyc_status in OPEN:
             services.onboarding.decide(principals["compliance"], user.id, verified=True)
+    # Dave waits in the KYC queue with a USD account that registers nothing on chain until verified.
+    if "dave" in principals and not services.accounts.accounts_of(principals["dave"]):
+        services.accounts.open(principals["dave"], "USD")
     accounts = []
     for name in ("alice", "bob"):
         have = {a.currency: a for a in services.accounts.accounts_of(principals[name])}
