@@ -1,12 +1,13 @@
 """A JSON-RPC proxy in front of a node, for tests that put faults between the code and the chain: it
 forwards every request unchanged, except those a rule picks, which it answers with an HTTP 502 (what a
-load balancer in front of a node that is away sends) or a JSON-RPC error."""
+load balancer in front of a node that is away sends) or a JSON-RPC error, and runs hooks a test sets
+after a method answers and before the answer goes back (to reorganise the chain between two calls)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,6 +22,7 @@ class RpcProxy:
         self.upstream = upstream
         self.calls: dict[str, int] = {}
         self._faults: dict[str, int] = {}
+        self._hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
         self._session = requests.Session()
         proxy = self
@@ -36,6 +38,8 @@ class RpcProxy:
                 answer = proxy._session.post(
                     proxy.upstream, data=body, headers={"Content-Type": "application/json"}, timeout=30
                 )
+                for hook in proxy._hooks_for(body):
+                    hook()
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer.content)))
@@ -53,6 +57,25 @@ class RpcProxy:
         """The next `times` calls of `method` get a 502."""
         with self._lock:
             self._faults[method] = self._faults.get(method, 0) + times
+
+    def after(self, method: str, hook: Callable[[], None]) -> None:
+        """Runs `hook` once, after the next call of `method` has its answer from upstream and before
+        the caller gets it."""
+        with self._lock:
+            self._hooks.setdefault(method, []).append(hook)
+
+    def _hooks_for(self, body: bytes) -> list[Callable[[], None]]:
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return []
+        hooks = []
+        with self._lock:
+            for r in request if isinstance(request, list) else [request]:
+                pending = self._hooks.get(r.get("method", ""), [])
+                if pending:
+                    hooks.append(pending.pop(0))
+        return hooks
 
     def _should_fail(self, body: bytes) -> bool:
         try:

@@ -12,6 +12,8 @@ it applied, and the cursor. A crash anywhere resumes without loss or duplication
 Before each step the cursor's block hash is compared with the chain's. If they differ, the chain
 reorganised: the mirror is rolled back to the newest applied block still on the chain and the new
 branch is applied by the following steps. A rollback past final entries raises `DeepReorgError`.
+The range's end block is read before and after its logs, so a reorg between the step's calls is seen
+and the range read again, instead of one branch's logs being recorded under another's hashes.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ class StepResult:
     entries: int
     events: int
     rolled_back_to: int | None = None
+    retried: bool = False  # the chain reorganised while the range was read; nothing was written
 
 
 class Indexer:
@@ -167,6 +170,9 @@ class Indexer:
             return None
         while True:
             end = min(head, start + self._range - 1)
+            end_before = self._block_or_none(end)
+            if end_before is None:
+                return self._unsettled(start, end)  # the chain got shorter since `head` was read
             try:
                 logs = self._get_logs(start, end)
             except LogRangeTooLargeError:
@@ -175,11 +181,39 @@ class Indexer:
                 self._range = max(1, self._range // 2)
                 continue
             break
+        if not self._same_chain(cursor, end_before, logs):
+            return self._unsettled(start, end)
         if len(logs) < self.config.max_logs_per_range // 4:
             self._range = min(self.config.max_range, self._range * 2)
-        result = self._apply(start, end, logs, head)
+        result = self._apply(start, end, logs, head, end_before)
         self._update_states(head)
         return result
+
+    def _same_chain(
+        self, cursor: tuple[int, str] | None, end_block: dict[str, Any], logs: Sequence[dict[str, Any]]
+    ) -> bool:
+        """Whether the logs provably belong to the branch whose hashes the step is about to record.
+
+        A reorg between the step's reads would otherwise write one branch's entries under another
+        branch's hashes, and no later step would notice. Any reorg that reaches into the range (or
+        below it) replaces the range's end block, so the end is read before and after the logs: the
+        same hash twice, the cursor's block still on the chain, and every log in the end block naming
+        that hash, mean the logs come from that one branch."""
+        end_after = self._block_or_none(int(end_block["number"], 16))
+        if end_after is None or end_after["hash"] != end_block["hash"]:
+            return False
+        if cursor is not None and self._block_hash(cursor[0]) != cursor[1]:
+            return False
+        hashes: dict[str, str] = {end_block["number"]: end_block["hash"]}
+        for item in logs:
+            if hashes.setdefault(item["blockNumber"], item["blockHash"]) != item["blockHash"]:
+                return False
+        return True
+
+    def _unsettled(self, start: int, end: int) -> StepResult:
+        """The chain moved under the step: nothing is written, and the next step starts over."""
+        log.info("the chain reorganised while blocks %d..%d were read; reading them again", start, end)
+        return StepResult(from_block=start, to_block=end, entries=0, events=0, retried=True)
 
     def follow_step(self) -> int:
         """One step for a worker loop: 0 at the head, else 1. A deep reorg is logged loudly (by the
@@ -241,8 +275,9 @@ class Indexer:
 
     # ------------------------------------------------------------------------------ applying ---
 
-    def _apply(self, start: int, end: int, logs: Sequence[dict[str, Any]], head: int) -> StepResult:
-        end_block = self._block(end)
+    def _apply(
+        self, start: int, end: int, logs: Sequence[dict[str, Any]], head: int, end_block: dict[str, Any]
+    ) -> StepResult:
         times: dict[int, int] = {end: int(end_block["timestamp"], 16)}
         blocks: dict[int, str] = {end: end_block["hash"]}
         for entry in logs:

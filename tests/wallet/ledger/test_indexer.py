@@ -3,11 +3,14 @@ reorgs included."""
 
 import pytest
 from sqlalchemy import func, insert, select, update
+from web3 import Web3
 
+from tests.support.rpc_proxy import RpcProxy
 from tests.wallet.ledger.conftest import LedgerBank
+from wallet.chain.compiler import Compilation
 from wallet.db.models import ChainEvent, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import DeepReorgError
-from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS
+from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS, Indexer
 from wallet.ledger.reconcile import mirrored_balances, reconcile
 
 
@@ -163,3 +166,29 @@ def test_reconcile_reports_a_mirror_that_differs_from_the_chain(bank: LedgerBank
         s.execute(update(JournalEntry).where(JournalEntry.id == entry.id).values(posted=True))
     differences = reconcile(bank.sessions, bank.w3, [bank.token.address], head)
     assert sorted((d.mirror - d.chain) for d in differences) == [-3, 3]
+
+
+def test_a_reorg_between_the_indexers_reads_is_not_written_under_the_new_hashes(
+    bank: LedgerBank, compilation: Compilation
+) -> None:
+    """A proxy reorganises the chain right after eth_getLogs answers: the logs it returned are the old
+    branch's, the range's end is read on the new one. Writing them under the new hashes would leave a
+    mirror no later step repairs."""
+    bank.indexer.run_until_head()
+    with RpcProxy(bank.w3.provider.endpoint_uri).running() as proxy:  # type: ignore[attr-defined]
+        indexer = Indexer(
+            bank.sessions,
+            Web3(Web3.HTTPProvider(proxy.url)),
+            bank.indexer.contracts,
+            bank.indexer.config,
+            abis=[c.abi for c in compilation.contracts.values()],
+        )
+        bank.transfer(0, 1, 42)
+        bank.transfer(1, 2, 43)
+        proxy.after("eth_getLogs", lambda: bank.rpc("anvil_reorg", 2, []))
+        result = indexer.step()
+        assert result is not None
+        assert result.retried
+        indexer.run_until_head()
+    _assert_mirror_equals_chain(bank)
+    assert len(_mirror_transfers(bank)) == 5  # the two transfers went with the old branch
