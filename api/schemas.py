@@ -261,7 +261,7 @@ class BankOut(BaseModel):
 
 class WebhookCreate(Strict):
     url: str = Field(max_length=2000, examples=["https://example.com/hooks/tdw"])
-    event_types: list[Literal["transfer.state", "funds.received"]] = Field(
+    event_types: list[Literal["transfer.state", "funds.received", "funds.retracted", "ledger.reorg"]] = Field(
         default_factory=list, description="Empty: every type"
     )
 

@@ -71,6 +71,24 @@ class EntryState(StrEnum):
     FINAL = "final"
 
 
+class IncidentKind(StrEnum):
+    """What went wrong, as operators see it in the incident list."""
+
+    REORG = "reorg"  # the chain replaced blocks the mirror had applied
+    DEEP_REORG = "deep_reorg"  # ... including blocks whose entries were shown final
+    CHAIN_BEHIND = "chain_behind"  # transactions the database holds mined are not on the chain
+    FEE_CAP = "fee_cap"  # a stuck transaction reached the most it may offer per gas
+    RECONCILIATION = "reconciliation"  # the mirror, the transfers or the nonces disagree with the chain
+
+
+class Severity(StrEnum):
+    """How loudly an incident is raised: a warning is logged and listed; a critical one also fails
+    `/readyz` until an operator resolves it."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
 class AccountStatus(StrEnum):
     """Whether an account can move money: active once its address is KYC-registered on chain, which
     happens only after the customer's identity was verified."""

@@ -3,8 +3,9 @@
 The `EventPump` turns what the outbox and the indexer wrote into `events` rows: a transfer whose state
 moved since its last event gets a `transfer.state` event (its `notified_state` moves in the same
 database transaction, so each state is published once), and each posted journal leg that credits a
-customer's account gets a `funds.received` event (a cursor on the leg id moves with it). Readers (the
-SSE stream, the webhook dispatcher) follow the event ids.
+customer's account gets a `funds.received` event (a cursor on the leg id moves with it). A credit
+that was announced and then vanished in a reorg gets a `funds.retracted` event (a cursor on the reorg
+id). Readers (the SSE stream, the webhook dispatcher) follow the event ids.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select, text, update
+from sqlalchemy import Select, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from wallet.bank.core import Bank
@@ -25,14 +26,17 @@ from wallet.db.models import (
     JournalEntry,
     JournalLeg,
     LedgerAccount,
+    Reorg,
+    ReorgedEntry,
     TransferRequest,
     WalletAccount,
 )
+from wallet.ledger.indexer import FUNDS_CURSOR
 from wallet.money import format_amount
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("transfer.state", "funds.received")
+EVENT_TYPES = ("transfer.state", "funds.received", "funds.retracted", "ledger.reorg")
 
 
 def unnotified_transfers(limit: int, after: str = "") -> Select[str, str, str | None, str]:
@@ -73,7 +77,7 @@ class EventPump:
 
     def step(self) -> int:
         """Publishes what changed since the last step; returns how many events were written."""
-        return self._transfers() + self._incoming()
+        return self._transfers() + self._incoming() + self._retractions()
 
     def _transfers(self) -> int:
         # Read and build the events outside the write transaction; write them in a short one, each
@@ -154,12 +158,14 @@ class EventPump:
         # Most passes find no new legs: find that out without taking the write lock, which transfer
         # requests wait for.
         with self.bank.readers() as session:
-            position = session.scalar(select(EventCursor.position).where(EventCursor.name == "funds")) or 0
+            position = (
+                session.scalar(select(EventCursor.position).where(EventCursor.name == FUNDS_CURSOR)) or 0
+            )
             newest = session.scalar(select(JournalLeg.id).order_by(JournalLeg.id.desc()).limit(1)) or 0
         if newest <= position:
             return 0
         with self.bank.sessions.begin() as session:
-            cursor = self._cursor(session, "funds")
+            cursor = self._cursor(session, FUNDS_CURSOR)
             last = session.scalar(select(JournalLeg.id).order_by(JournalLeg.id.desc()).limit(1)) or 0
             rows = session.execute(
                 select(JournalLeg.id, JournalLeg.amount, JournalEntry, WalletAccount)
@@ -199,6 +205,56 @@ class EventPump:
             if len(rows) < self.batch:
                 # Nothing of ours up to the newest leg: skip legs of other holders next time.
                 cursor.position = max(cursor.position, last)
+        return written
+
+    def _retractions(self) -> int:
+        """A `funds.retracted` event for each announced credit to a customer that a reorg removed."""
+        with self.bank.readers() as session:
+            position = session.scalar(select(EventCursor.position).where(EventCursor.name == "reorgs")) or 0
+            newest = session.scalar(select(func.max(Reorg.id))) or 0
+        if newest <= position:
+            return 0
+        written = 0
+        with self.bank.sessions.begin() as session:
+            cursor = self._cursor(session, "reorgs")
+            dropped = session.execute(
+                select(ReorgedEntry, Reorg)
+                .join(Reorg, Reorg.id == ReorgedEntry.reorg_id)
+                .where(ReorgedEntry.reorg_id > cursor.position, ReorgedEntry.reorg_id <= newest)
+                .order_by(ReorgedEntry.id)
+            ).all()
+            for entry, reorg in dropped:
+                for leg in entry.data.get("legs", []):
+                    amount = int(leg["amount"])
+                    if amount <= 0 or not leg.get("announced"):
+                        continue
+                    account = session.scalar(
+                        select(WalletAccount).where(
+                            WalletAccount.address == leg["holder"], WalletAccount.token == entry.data["token"]
+                        )
+                    )
+                    if account is None:
+                        continue
+                    token = self.bank.token(account.currency)
+                    session.add(
+                        Event(
+                            user_id=account.user_id,
+                            type="funds.retracted",
+                            payload={
+                                "account_id": account.id,
+                                "currency": account.currency,
+                                "amount": format_amount(amount, token.decimals),
+                                "kind": entry.data["kind"],
+                                "tx_hash": entry.tx_hash,
+                                "block_number": entry.block_number,
+                                "reference": entry.data.get("payment_reference"),
+                                "reason": "reorg",
+                                "reorg_id": reorg.id,
+                            },
+                        )
+                    )
+                    written += 1
+            cursor.position = max(cursor.position, newest)
         return written
 
     @staticmethod

@@ -31,10 +31,12 @@ from wallet.errors import MoneyError
 from wallet.vocabulary import (
     DeliveryStatus,
     EntryState,
+    IncidentKind,
     KycStatus,
     OperationKind,
     RequestStatus,
     Role,
+    Severity,
     TransferState,
     TxStatus,
     values,
@@ -326,10 +328,12 @@ class JournalEntry(Base):
 
 
 class JournalLeg(Base):
-    """One side of a journal entry: a signed amount on one ledger account, never zero."""
+    """One side of a journal entry: a signed amount on one ledger account, never zero. Ids only grow
+    (AUTOINCREMENT on SQLite, which otherwise reuses the ids of legs a reorg deleted): the event pump's
+    cursor is a leg id."""
 
     __tablename__ = "journal_legs"
-    __table_args__ = (CheckConstraint("amount <> 0", name="nonzero"),)
+    __table_args__ = (CheckConstraint("amount <> 0", name="nonzero"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id", ondelete="CASCADE"), index=True)
@@ -341,7 +345,11 @@ class ChainEvent(Base):
     """A non-money event the mirror keeps: freezes, KYC and blocklist changes, payment references."""
 
     __tablename__ = "chain_events"
-    __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_chain_events_log"),)
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_chain_events_log"),
+        CheckConstraint("tx_hash = lower(tx_hash)", name="tx_hash_lower"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
@@ -470,6 +478,69 @@ class BankOperation(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     chain_tx_id: Mapped[str] = mapped_column(ForeignKey("chain_txs.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Reorg(Base):
+    """A reorganisation the indexer rolled back: where the chains forked, how far the mirror had gone
+    on the old branch, and what it dropped (each dropped entry is kept in `reorged_entries`)."""
+
+    __tablename__ = "reorgs"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    fork_block: Mapped[int] = mapped_column(BigInteger)  # the newest block both branches share
+    old_head: Mapped[int] = mapped_column(BigInteger)  # the mirror's cursor on the old branch
+    old_hash: Mapped[str] = mapped_column(String(66))  # the old branch's block at `old_head`
+    new_hash: Mapped[str | None] = mapped_column(String(66))  # the chain's block there now, if any
+    entries_dropped: Mapped[int] = mapped_column(Integer)
+    events_dropped: Mapped[int] = mapped_column(Integer)
+    final_dropped: Mapped[int] = mapped_column(Integer)  # dropped entries that had been shown final
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def depth(self) -> int:
+        """How many applied blocks the reorg replaced."""
+        return self.old_head - self.fork_block
+
+
+class ReorgedEntry(Base):
+    """A journal entry a reorg removed, as it was (its legs included), for auditors. A posted entry can
+    leave the journal only with one of these rows (the database refuses it otherwise)."""
+
+    __tablename__ = "reorged_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    reorg_id: Mapped[int] = mapped_column(ForeignKey("reorgs.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[EntryState] = mapped_column(Term(EntryState))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the entry's columns and legs
+
+
+class Incident(Base):
+    """Something operators must know about: raised by the workers (reorgs, a chain behind the
+    database, a fee cap reached, a failed reconciliation), listed by `tdw incidents` and the API, and
+    resolved by an operator. An open critical incident fails `/readyz`."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {values(IncidentKind)}", name="kind"),
+        CheckConstraint(f"severity IN {values(Severity)}", name="severity"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[IncidentKind] = mapped_column(Term(IncidentKind))
+    severity: Mapped[Severity] = mapped_column(Term(Severity))
+    summary: Mapped[str] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reorg_id: Mapped[int | None] = mapped_column(ForeignKey("reorgs.id"))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(500))
 
 
 class Event(Base):

@@ -31,21 +31,36 @@ from eth_typing import ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from wallet.chain import rpc
 from wallet.chain.confirmations import confirmation_state
 from wallet.db.engine import readonly
-from wallet.db.models import ChainEvent, IndexedBlock, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
+from wallet.db.models import (
+    ChainEvent,
+    Event,
+    EventCursor,
+    Incident,
+    IndexedBlock,
+    IndexerCursor,
+    JournalEntry,
+    JournalLeg,
+    LedgerAccount,
+    Reorg,
+    ReorgedEntry,
+    utcnow,
+)
 from wallet.errors import DeepReorgError, LedgerError, LogRangeTooLargeError
-from wallet.vocabulary import EntryState
+from wallet.vocabulary import EntryState, IncidentKind, Severity
 from wallet.workers import run_forever
 
 log = logging.getLogger(__name__)
 
 ZERO_ADDRESS = "0x" + "00" * 20
+# The event cursor of the pump that announces credits (`funds.received`): a journal leg id.
+FUNDS_CURSOR = "funds"
 
 
 def _topic(signature: str) -> bytes:
@@ -271,7 +286,7 @@ class Indexer:
 
     def _block_hash(self, number: int) -> str | None:
         block = self._block_or_none(number)
-        return None if block is None else str(block["hash"])
+        return None if block is None else str(block["hash"]).lower()
 
     # ------------------------------------------------------------------------------ applying ---
 
@@ -279,10 +294,10 @@ class Indexer:
         self, start: int, end: int, logs: Sequence[dict[str, Any]], head: int, end_block: dict[str, Any]
     ) -> StepResult:
         times: dict[int, int] = {end: int(end_block["timestamp"], 16)}
-        blocks: dict[int, str] = {end: end_block["hash"]}
+        blocks: dict[int, str] = {end: end_block["hash"].lower()}
         for entry in logs:
             number = int(entry["blockNumber"], 16)
-            blocks.setdefault(number, entry["blockHash"])
+            blocks.setdefault(number, entry["blockHash"].lower())
         for number in blocks:
             if number not in times:
                 # Some nodes put the block's time in each log; otherwise ask for the header.
@@ -299,7 +314,7 @@ class Indexer:
             topics = item["topics"]
             topic0 = bytes.fromhex(topics[0][2:])
             number = int(item["blockNumber"], 16)
-            tx_hash = item["transactionHash"]
+            tx_hash = item["transactionHash"].lower()  # hashes are stored in lower case (the database checks)
             log_index = int(item["logIndex"], 16)
             contract: str = _checksum(item["address"])
             if topic0 == TRANSFER:
@@ -316,7 +331,7 @@ class Indexer:
                         "chain_id": self.chain_id,
                         "token": contract,
                         "block_number": number,
-                        "block_hash": item["blockHash"],
+                        "block_hash": item["blockHash"].lower(),
                         "block_time": times[number],
                         "tx_hash": tx_hash,
                         "log_index": log_index,
@@ -399,7 +414,7 @@ class Indexer:
                 insert(IndexedBlock),
                 [{"chain_id": self.chain_id, "number": n, "hash": h} for n, h in sorted(blocks.items())],
             )
-            self._move_cursor(session, end, end_block["hash"])
+            self._move_cursor(session, end, end_block["hash"].lower())
         return StepResult(from_block=start, to_block=end, entries=len(entries), events=len(events))
 
     def _account_ids(
@@ -462,30 +477,31 @@ class Indexer:
     # ------------------------------------------------------------------------------ reorgs ---
 
     def _rollback(self, head: int) -> StepResult:
-        """Rolls the mirror back to the newest applied block that is still on the chain."""
+        """Rolls the mirror back to the newest applied block that is still on the chain, keeping a
+        record of the reorg and of every entry it removes (`reorgs`, `reorged_entries`), raising an
+        incident, and announcing it as a `ledger.reorg` event."""
         with self._sessions() as session:
             applied = session.execute(
                 select(IndexedBlock.number, IndexedBlock.hash)
                 .where(IndexedBlock.chain_id == self.chain_id)
                 .order_by(IndexedBlock.number.desc())
             ).all()
-            final_before = session.scalar(
-                select(JournalEntry.block_number)
-                .where(JournalEntry.chain_id == self.chain_id, JournalEntry.state == EntryState.FINAL)
-                .order_by(JournalEntry.block_number.desc())
-                .limit(1)
-            )
         ancestor = self.config.start_block - 1
         for number, block_hash in applied:
             if self._block_hash(number) == block_hash:
                 ancestor = number
                 break
         with self._sessions.begin() as session:
+            cursor = session.get(IndexerCursor, self.chain_id)
+            assert cursor is not None  # only a step with a cursor rolls back
+            old_head, old_hash = cursor.block_number, cursor.block_hash
+            reorg = self._record_reorg(session, ancestor, old_head, old_hash)
             doomed = select(JournalEntry.id).where(
                 JournalEntry.chain_id == self.chain_id, JournalEntry.block_number > ancestor
             )
             # Unposting is refused by the database, so whole entries go, their legs with them (the legs
-            # of an entry being deleted are not those of a posted entry any more).
+            # of an entry being deleted are not those of a posted entry any more); the database lets a
+            # posted entry go only with its `reorged_entries` row.
             session.execute(delete(JournalEntry).where(JournalEntry.id.in_(doomed)))
             session.execute(
                 delete(ChainEvent).where(
@@ -502,13 +518,126 @@ class Indexer:
             else:
                 ancestor_hash = next(h for n, h in applied if n == ancestor)
                 self._move_cursor(session, ancestor, ancestor_hash)
-        log.warning("reorg: rolled the mirror back to block %d", ancestor)
-        if final_before is not None and ancestor < final_before:
-            log.critical("reorg below final entries: fork at %d, final up to %d", ancestor, final_before)
-            raise DeepReorgError(ancestor, final_before)
+        log.warning(
+            "reorg %d: rolled the mirror back from block %d to %d, dropping %d entries",
+            reorg.id,
+            old_head,
+            ancestor,
+            reorg.entries_dropped,
+        )
+        if reorg.final_dropped:
+            log.critical(
+                "reorg below final entries: fork at %d, %d final entries dropped (reorg %d)",
+                ancestor,
+                reorg.final_dropped,
+                reorg.id,
+            )
+            raise DeepReorgError(ancestor, old_head)
         return StepResult(
             from_block=ancestor + 1, to_block=head, entries=0, events=0, rolled_back_to=ancestor
         )
+
+    def _record_reorg(self, session: Session, ancestor: int, old_head: int, old_hash: str) -> Reorg:
+        # Which dropped credits customers were already told about (the event pump's cursor is a leg
+        # id), read under a lock, so a pump pass in flight either finishes first or sees the legs gone.
+        announced = (
+            session.scalar(
+                select(EventCursor.position).where(EventCursor.name == FUNDS_CURSOR).with_for_update()
+            )
+            or 0
+        )
+        entries = session.scalars(
+            select(JournalEntry)
+            .where(JournalEntry.chain_id == self.chain_id, JournalEntry.block_number > ancestor)
+            .order_by(JournalEntry.id)
+        ).all()
+        legs: dict[int, list[dict[str, Any]]] = {}
+        for chunk in _chunks([e.id for e in entries], 5_000):
+            for leg_id, entry_id, holder, amount in session.execute(
+                select(JournalLeg.id, JournalLeg.entry_id, LedgerAccount.holder, JournalLeg.amount)
+                .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+                .where(JournalLeg.entry_id.in_(chunk))
+                .order_by(JournalLeg.id)
+            ):
+                legs.setdefault(entry_id, []).append(
+                    {"id": leg_id, "holder": holder, "amount": str(amount), "announced": leg_id <= announced}
+                )
+        events_dropped = session.scalar(
+            select(func.count())
+            .select_from(ChainEvent)
+            .where(ChainEvent.chain_id == self.chain_id, ChainEvent.block_number > ancestor)
+        )
+        reorg = Reorg(
+            chain_id=self.chain_id,
+            fork_block=ancestor,
+            old_head=old_head,
+            old_hash=old_hash,
+            new_hash=self._block_hash(old_head),
+            entries_dropped=len(entries),
+            events_dropped=events_dropped or 0,
+            final_dropped=sum(1 for e in entries if e.state == EntryState.FINAL),
+        )
+        session.add(reorg)
+        session.flush()
+        if entries:
+            session.execute(
+                insert(ReorgedEntry),
+                [
+                    {
+                        "reorg_id": reorg.id,
+                        "entry_id": e.id,
+                        "tx_hash": e.tx_hash,
+                        "block_number": e.block_number,
+                        "state": e.state,
+                        "data": {
+                            "token": e.token,
+                            "block_hash": e.block_hash,
+                            "block_time": e.block_time,
+                            "log_index": e.log_index,
+                            "kind": e.kind,
+                            "payment_reference": e.payment_reference,
+                            "posted": e.posted,
+                            "legs": legs.get(e.id, []),
+                        },
+                    }
+                    for e in entries
+                ],
+            )
+        deep = reorg.final_dropped > 0
+        summary = (
+            f"the chain replaced blocks {ancestor + 1}..{old_head}: "
+            f"{reorg.entries_dropped} entries dropped, {reorg.final_dropped} of them final"
+        )
+        session.add(
+            Incident(
+                kind=IncidentKind.DEEP_REORG if deep else IncidentKind.REORG,
+                severity=Severity.CRITICAL if deep else Severity.WARNING,
+                summary=summary,
+                details={"fork_block": ancestor, "old_head": old_head, "depth": reorg.depth},
+                reorg_id=reorg.id,
+                # A reorg within the finality depth is the chain working as designed: recorded, and
+                # resolved by the rollback itself. One below final entries waits for an operator.
+                resolved_at=None if deep else utcnow(),
+                resolved_by=None if deep else "indexer",
+                resolution=None if deep else "rolled back; the new branch is applied by the next steps",
+            )
+        )
+        session.add(
+            Event(
+                user_id=None,
+                type="ledger.reorg",
+                payload={
+                    "reorg_id": reorg.id,
+                    "chain_id": self.chain_id,
+                    "fork_block": ancestor,
+                    "old_head": old_head,
+                    "depth": reorg.depth,
+                    "entries_dropped": reorg.entries_dropped,
+                    "final_dropped": reorg.final_dropped,
+                },
+            )
+        )
+        return reorg
 
 
 @functools.lru_cache(maxsize=65_536)

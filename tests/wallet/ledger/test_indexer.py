@@ -8,7 +8,17 @@ from web3 import Web3
 from tests.support.rpc_proxy import RpcProxy
 from tests.wallet.ledger.conftest import LedgerBank
 from wallet.chain.compiler import Compilation
-from wallet.db.models import ChainEvent, JournalEntry, JournalLeg, LedgerAccount
+from wallet.db.models import (
+    ChainEvent,
+    Event,
+    Incident,
+    IndexerCursor,
+    JournalEntry,
+    JournalLeg,
+    LedgerAccount,
+    Reorg,
+    ReorgedEntry,
+)
 from wallet.errors import DeepReorgError
 from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS, Indexer
 from wallet.ledger.reconcile import mirrored_balances, reconcile
@@ -192,3 +202,62 @@ def test_a_reorg_between_the_indexers_reads_is_not_written_under_the_new_hashes(
         indexer.run_until_head()
     _assert_mirror_equals_chain(bank)
     assert len(_mirror_transfers(bank)) == 5  # the two transfers went with the old branch
+
+
+def test_a_reorg_is_recorded_with_what_it_dropped_and_new_legs_get_new_ids(bank: LedgerBank) -> None:
+    bank.indexer.run_until_head()
+    snapshot = bank.rpc("evm_snapshot")
+    bank.transfer(0, 1, 100)
+    bank.transfer(1, 2, 101)
+    bank.indexer.run_until_head()
+    with bank.sessions() as s:
+        highest_leg = s.scalars(select(func.max(JournalLeg.id))).one()
+        old_head = s.scalars(select(IndexerCursor.block_number)).one()
+    bank.rpc("evm_revert", snapshot)
+    for i in range(3):
+        bank.transfer(4, 3, 7 + i)
+    bank.indexer.run_until_head()
+    _assert_mirror_equals_chain(bank)
+    with bank.sessions() as s:
+        reorg = s.scalars(select(Reorg)).one()
+        assert (reorg.old_head, reorg.entries_dropped, reorg.final_dropped) == (old_head, 2, 0)
+        assert reorg.depth == old_head - reorg.fork_block
+        assert reorg.new_hash is not None
+        assert reorg.new_hash != reorg.old_hash
+        dropped = s.scalars(select(ReorgedEntry).order_by(ReorgedEntry.id)).all()
+        assert [[leg["amount"] for leg in d.data["legs"]] for d in dropped] == [
+            ["-100", "100"],
+            ["-101", "101"],
+        ]
+        assert [d.data["legs"][1]["holder"] for d in dropped] == [bank.holders[1], bank.holders[2]]
+        # SQLite would hand the dropped legs' ids to the new branch's legs; the event pump's cursor
+        # (a leg id) would then never see them.
+        new_legs = s.scalars(
+            select(JournalLeg.id).join(JournalEntry).where(JournalEntry.block_number > reorg.fork_block)
+        ).all()
+        assert len(new_legs) == 6
+        assert min(new_legs) > highest_leg
+        incident = s.scalars(select(Incident)).one()
+        assert (incident.kind, incident.severity, incident.reorg_id) == ("reorg", "warning", reorg.id)
+        assert incident.resolved_at is not None  # within the finality depth: the rollback resolves it
+        event = s.scalars(select(Event).where(Event.type == "ledger.reorg")).one()
+        assert event.payload["entries_dropped"] == 2
+        assert event.user_id is None
+
+
+def test_a_reorg_below_final_entries_raises_an_open_critical_incident(bank: LedgerBank) -> None:
+    snapshot = bank.rpc("evm_snapshot")
+    bank.transfer(0, 1, 9)
+    for _ in range(4):
+        bank.rpc("evm_mine")
+    bank.indexer.run_until_head()
+    bank.rpc("evm_revert", snapshot)
+    for _ in range(6):
+        bank.rpc("evm_mine")
+    with pytest.raises(DeepReorgError):
+        bank.indexer.run_until_head()
+    with bank.sessions() as s:
+        incident = s.scalars(select(Incident)).one()
+        assert (incident.kind, incident.severity, incident.resolved_at) == ("deep_reorg", "critical", None)
+        dropped = s.scalars(select(ReorgedEntry)).all()
+        assert {d.state for d in dropped} == {"final"}
