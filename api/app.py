@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 
 from api import problems
 from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
-from api.routes import accounts, auth, bank, compliance, events, transfers
-from api.schemas import HealthOut
+from api.routes import accounts, auth, bank, compliance, events, operations, transfers
+from api.schemas import HealthOut, ReadyOut
 from api.security import SecurityHeaders
 from wallet.bank.runtime import Services
 
@@ -36,7 +37,7 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
     app.state.services = services
     app.add_middleware(SecurityHeaders)
     problems.install(app)
-    for module in (auth, accounts, transfers, bank, compliance, events):
+    for module in (auth, accounts, transfers, bank, compliance, events, operations):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=HealthOut, tags=["health"])
@@ -49,5 +50,30 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
             head_block=bank.w3.eth.block_number,
             mirror_block=bank.mirror_block(),
         )
+
+    @app.get("/readyz", response_model=ReadyOut, tags=["health"], responses={503: {"model": ReadyOut}})
+    def ready(services: ServicesDep) -> ReadyOut | JSONResponse:
+        """Readiness: the node and the database answer and no critical incident is open (a chain
+        behind the database, a reorg past final entries). 503 otherwise, with the problems listed."""
+        problems: list[str] = []
+        head = mirror = None
+        try:
+            head = services.bank.w3.eth.block_number
+        except Exception:  # noqa: BLE001 - any failure of the node is "not ready"
+            problems.append("the chain node does not answer")
+        try:
+            mirror = services.bank.mirror_block()
+            problems += [
+                f"incident {i.id} ({i.kind}): {i.summary}" for i in services.incidents.open_critical()
+            ]
+        except Exception:  # noqa: BLE001 - any failure of the database is "not ready"
+            problems.append("the database does not answer")
+        out = ReadyOut(
+            status="not-ready" if problems else "ready",
+            head_block=head,
+            mirror_block=mirror,
+            problems=problems,
+        )
+        return JSONResponse(out.model_dump(), status_code=503) if problems else out
 
     return app

@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from wallet.money import format_amount
-from wallet.vocabulary import AccountStatus, DeliveryStatus, KycStatus, OperationState, Role, TransferState
+from wallet.vocabulary import (
+    AccountStatus,
+    DeliveryStatus,
+    IncidentKind,
+    KycStatus,
+    OperationState,
+    Role,
+    Severity,
+    TransferState,
+)
 
 
 def _decimal_string(value: Any) -> Any:
@@ -294,3 +303,27 @@ class HealthOut(BaseModel):
     chain_id: int
     head_block: int
     mirror_block: int | None
+
+
+class IncidentOut(BaseModel):
+    id: int
+    kind: IncidentKind
+    severity: Severity
+    summary: str
+    details: dict[str, Any]
+    reorg_id: int | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+class IncidentResolution(Strict):
+    resolution: str = Field(min_length=1, max_length=500, description="What was done")
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not-ready"]
+    head_block: int | None
+    mirror_block: int | None
+    problems: list[str]

@@ -4,6 +4,7 @@ build the bank's services, start the background workers and serve the HTTP API u
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import signal
@@ -11,10 +12,11 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
+from sqlalchemy import select
 from web3 import Web3
 
 from api.app import create_app
@@ -24,9 +26,10 @@ from api.cli.demo import deploy_dev, seed_demo
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, manifest_fits, verify_manifest
-from wallet.chain.node import AnvilNode, BlockTicker, anvil_available, connect
+from wallet.chain.node import AnvilNode, BlockTicker, StateSaver, anvil_available, connect
 from wallet.db import session_factory
-from wallet.errors import ManifestError
+from wallet.db.models import Incident, Reorg
+from wallet.errors import DeepReorgError, ManifestError, NodeError
 from wallet.keys import PrivateKeySigner, operational_signers
 from wallet.keys.keystore import Keystore
 from wallet.settings import Settings, get_settings
@@ -55,6 +58,7 @@ def _dev(
     running: contextlib.ExitStack, settings: Settings, folder: Path, api_port: int, anvil_port: int | None
 ) -> None:
     """`tdw dev`'s work; everything it starts is stopped by `running`, last started first."""
+    durable_block = None
     if anvil_available(settings.project_root):
         node = AnvilNode(
             settings.project_root,
@@ -64,7 +68,13 @@ def _dev(
             mixed_mining=True,
         )
         running.callback(node.stop)
-        w3 = node.start()
+        try:
+            w3 = node.start()
+        except NodeError as exc:
+            raise fail(str(exc)) from exc
+        # Nothing is final before a saved chain state holds it: a crash of the whole stack cannot
+        # take back what the database calls final.
+        durable_block = StateSaver(w3, folder / "anvil-state.json").durable_block
         chain_label = f"anvil JSON-RPC on {node.url} (state in {folder / 'anvil-state.json'})"
     else:
         from wallet.chain.inprocess import eth_tester  # the optional in-process chain
@@ -101,9 +111,18 @@ def _dev(
     else:
         typer.echo(f"resumed the demo bank from {manifest_path}")
     abis = {name: c.abi for name, c in compilation.contracts.items()}
-    services = build_services(settings, w3, sessions, manifest, abis, role_signers=signers)
+    services = build_services(
+        settings,
+        w3,
+        sessions,
+        manifest,
+        abis,
+        role_signers=signers,
+        durable_block=durable_block,
+        automatic_recovery=True,
+    )
     running.callback(services.close)
-    services.bank.indexer.run_until_head()
+    _catch_up(services)
     running.callback(Workers(services).start().stop)
     logins = seed_demo(services, folder / "demo-logins.json")
     database = engine.url.render_as_string()
@@ -134,25 +153,11 @@ def serve(
     settings = get_settings()
     _configure_logging()
     with contextlib.ExitStack() as running:
-        w3 = connect(rpc_url(None, settings))
-        manifest = Manifest.read(settings.effective_manifest_path)
-        compilation = compile_project(settings)
-        problems = verify_manifest(w3, manifest, compilation)
-        if problems:
-            raise fail("the manifest's contracts do not match the sources: " + "; ".join(problems.values()))
-        sessions = session_factory(running.enter_context(open_database(settings.effective_database_url)))
-        signers = operational_signers(settings, Keystore(sessions, settings.kek))
-        if not manifest_fits(manifest, signers):
-            raise fail(
-                "the manifest's roles are not held by this service's operational keys; deploy with the "
-                "addresses `tdw keys` prints"
-            )
-        abis = {name: c.abi for name, c in compilation.contracts.items()}
-        services = build_services(settings, w3, sessions, manifest, abis, role_signers=signers)
-        running.callback(services.close)
+        services = _deployed_services(running, settings)
         if background:
             services.bank.register_redemption_address()
             running.callback(Workers(services).start().stop)
+        manifest = services.bank.manifest
         host, port = host or settings.api_host, port or settings.api_port
         _serve_http(
             services,
@@ -161,6 +166,134 @@ def serve(
             port,
             on_ready=lambda: typer.echo(f"serving {manifest.bank_name} on http://{host}:{port}"),
         )
+
+
+def _deployed_services(running: contextlib.ExitStack, settings: Settings) -> Services:
+    """The services of the deployed bank the settings name, checked against the sources and keys."""
+    w3 = connect(rpc_url(None, settings))
+    manifest = Manifest.read(settings.effective_manifest_path)
+    compilation = compile_project(settings)
+    problems = verify_manifest(w3, manifest, compilation)
+    if problems:
+        raise fail("the manifest's contracts do not match the sources: " + "; ".join(problems.values()))
+    sessions = session_factory(running.enter_context(open_database(settings.effective_database_url)))
+    signers = operational_signers(settings, Keystore(sessions, settings.kek))
+    if not manifest_fits(manifest, signers):
+        raise fail(
+            "the manifest's roles are not held by this service's operational keys; deploy with the "
+            "addresses `tdw keys` prints"
+        )
+    abis = {name: c.abi for name, c in compilation.contracts.items()}
+    services = build_services(settings, w3, sessions, manifest, abis, role_signers=signers)
+    running.callback(services.close)
+    return services
+
+
+@app.command()
+def recover(
+    yes: Annotated[bool, typer.Option("--yes", help="Apply the recovery (without it: only report)")] = False,
+) -> None:
+    """Bring the database back to a chain that lost blocks it recorded (a reorg past the finality
+    depth, a restored node): transactions that are gone are broadcast again from their signed bytes,
+    nonce gaps are filled, and the incidents that stopped sending are resolved. Exit 1 when a
+    recovery is needed and --yes was not given."""
+    settings = get_settings()
+    with contextlib.ExitStack() as running:
+        services = _deployed_services(running, settings)
+        fork = services.recovery.check()
+        if fork is None:
+            halted = services.incidents.halted()
+            if halted and yes:
+                with services.bank.sessions.begin() as session:
+                    services.incidents.resolve_halting(
+                        session, "tdw recover", "checked: the chain holds every recorded transaction"
+                    )
+            typer.echo("the chain holds every transaction the database recorded")
+            return
+        if not yes:
+            typer.echo(f"the chain lost recorded transactions above block {fork}; run with --yes to recover")
+            raise typer.Exit(1)
+        report = services.recovery.recover(fork, by="tdw recover")
+        typer.echo(
+            f"recovered above block {report.fork_block}: {report.rows_rebroadcast} transactions broadcast "
+            f"again, {report.incidents_resolved} incidents resolved"
+        )
+
+
+@app.command()
+def incidents(
+    open_only: Annotated[bool, typer.Option("--open", help="Only incidents not yet resolved")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: TDW_DATABASE_URL)")] = None,
+) -> None:
+    """List incidents (reorgs, a chain behind the database, fee caps, reconciliation), newest first."""
+    settings = get_settings()
+    with open_database(db or settings.effective_database_url) as engine, session_factory(engine)() as session:
+        query = select(Incident).order_by(Incident.id.desc()).limit(1000)
+        if open_only:
+            query = query.where(Incident.resolved_at.is_(None))
+        rows = list(session.scalars(query))
+        reorgs = {
+            r.id: r for r in session.scalars(select(Reorg).where(Reorg.id.in_([i.reorg_id for i in rows])))
+        }
+    if as_json:
+        typer.echo(json.dumps([_incident_json(i, reorgs.get(i.reorg_id or -1)) for i in rows], indent=2))
+        return
+    for i in rows:
+        state = "open" if i.resolved_at is None else f"resolved by {i.resolved_by}"
+        typer.echo(
+            f"#{i.id} {i.opened_at:%Y-%m-%d %H:%M:%S} {i.severity:<8} {i.kind:<14} {state}: {i.summary}"
+        )
+    if not rows:
+        typer.echo("no incidents")
+
+
+def _incident_json(incident: Incident, reorg: Reorg | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": incident.id,
+        "kind": incident.kind,
+        "severity": incident.severity,
+        "summary": incident.summary,
+        "details": incident.details,
+        "opened_at": incident.opened_at.isoformat(),
+        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+        "resolved_by": incident.resolved_by,
+        "resolution": incident.resolution,
+    }
+    if reorg is not None:
+        out["reorg"] = {
+            "id": reorg.id,
+            "fork_block": reorg.fork_block,
+            "old_head": reorg.old_head,
+            "depth": reorg.depth,
+            "old_hash": reorg.old_hash,
+            "new_hash": reorg.new_hash,
+            "entries_dropped": reorg.entries_dropped,
+            "final_dropped": reorg.final_dropped,
+            "detected_at": reorg.detected_at.isoformat(),
+        }
+    return out
+
+
+def _catch_up(services: Services) -> None:
+    """Brings the mirror to the head before serving; a chain that came back behind the database (its
+    state lost in a crash, say) is recovered from first, in the development bank without asking."""
+    fork = services.recovery.check()
+    if fork is not None:
+        report = services.recovery.recover(fork, by="tdw dev")
+        typer.echo(
+            f"the chain is behind the database above block {fork}: "
+            f"{report.rows_rebroadcast} transactions broadcast again",
+            err=True,
+        )
+    for outbox in services.bank.outboxes.values():
+        outbox.rebroadcast()  # a restarted node's pool is empty
+    for _ in range(1000):
+        try:
+            services.bank.indexer.run_until_head()
+            return
+        except DeepReorgError:
+            continue  # recorded, with its incident; the recovery worker resolves it
 
 
 def _configure_logging() -> None:

@@ -159,7 +159,12 @@ class ApiBank:
 
 
 def build_api_bank(
-    db_url: str, anvil: AnvilNode, compilation: Compilation, folder: Path
+    db_url: str,
+    anvil: AnvilNode,
+    compilation: Compilation,
+    folder: Path,
+    *,
+    automatic_recovery: bool = False,
 ) -> Iterator[ApiBank]:
     settings = Settings(
         data_dir=folder,
@@ -195,6 +200,7 @@ def build_api_bank(
         role_signers=signers,
         hasher=PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
         webhook_config=WebhookConfig(max_attempts=4, backoff_base=0.2),
+        automatic_recovery=automatic_recovery,
     )
     workers = Workers(services).start()
     # The session's anvil mines only on transactions; a real chain keeps producing blocks, which is

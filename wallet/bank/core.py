@@ -86,6 +86,7 @@ class Bank:
         customer_signer: Callable[[str], Signer],
         config: BankConfig | None = None,
         stuck_after: float = 30.0,
+        durable_block: Callable[[int], int] | None = None,
     ) -> None:
         self.w3 = w3
         self.sessions = sessions
@@ -134,6 +135,7 @@ class Bank:
                 decoder=self.decoder,
                 listener=self.transfers if role == "relayer" else None,
                 config=outbox_config,
+                durable_block=durable_block,
             )
             for role in SENDING_ROLES
         }
@@ -143,6 +145,7 @@ class Bank:
             [manifest.registry.address, *(t.address for t in self.tokens.values())],
             IndexerConfig(confirmations=self.config.confirmations, start_block=manifest.start_block),
             abis=abis.values(),
+            durable_block=durable_block,
         )
 
     # ---------------------------------------------------------------------------------- tokens ---

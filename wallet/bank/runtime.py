@@ -24,6 +24,7 @@ from wallet.bank.onboarding import Onboarding
 from wallet.bank.operations import OperationsService
 from wallet.bank.payments import PaymentService
 from wallet.bank.ratelimits import RateLimitConfig, RateLimits
+from wallet.bank.recovery import Incidents, Recovery
 from wallet.bank.users import AuthConfig, UserService
 from wallet.bank.webhooks import WebhookConfig, WebhookService
 from wallet.chain.deploy import Manifest
@@ -51,6 +52,8 @@ class Services:
     webhooks: WebhookService
     limits: RateLimits
     onboarding: Onboarding
+    incidents: Incidents
+    recovery: Recovery
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -68,8 +71,12 @@ def build_services(
     hasher: PasswordHasher | None = None,
     webhook_config: WebhookConfig | None = None,
     stuck_after: float = 30.0,
+    durable_block: Callable[[int], int] | None = None,
+    automatic_recovery: bool = False,
 ) -> Services:
-    """Every service of the bank in `manifest`, configured from `settings`."""
+    """Every service of the bank in `manifest`, configured from `settings`. `durable_block` caps what
+    is called final (see `StateSaver`); `automatic_recovery` brings the database back to a chain that
+    lost blocks without waiting for an operator (`tdw dev` only)."""
     keystore = Keystore(sessions, settings.kek, cache_size=settings.signer_cache_size)
     signers = dict(role_signers or operational_signers(settings, keystore))
     bank = Bank(
@@ -87,8 +94,10 @@ def build_services(
             max_fee_per_gas=settings.max_fee_gwei * 10**9,
         ),
         stuck_after=stuck_after,
+        durable_block=durable_block,
     )
     users = user_service(settings, sessions, hasher=hasher)
+    incidents = Incidents(bank)
     accounts = AccountService(bank, keystore)
     payments = PaymentService(bank, accounts, users)
     return Services(
@@ -105,6 +114,8 @@ def build_services(
         ),
         limits=rate_limits(settings),
         onboarding=Onboarding(bank),
+        incidents=incidents,
+        recovery=Recovery(bank, incidents, automatic=automatic_recovery),
     )
 
 
@@ -145,9 +156,12 @@ def user_service(
 # ------------------------------------------------------------------------------------ workers ---
 
 
-def relay_step(bank: Bank) -> int:
+def relay_step(bank: Bank, incidents: Incidents | None = None) -> int:
     """One pass of the relayer: packs pending transfers into batches, then moves every outbox forward;
-    returns how much it did."""
+    returns how much it did. Nothing is sent while an open incident says the chain is behind the
+    database (fail closed: the nonces and states it would build on are not the chain's)."""
+    if incidents is not None and incidents.halted():
+        return 0
     busy = 0
     while bank.transfers.relay(bank.outboxes["relayer"]) is not None:
         busy += 1
@@ -166,7 +180,8 @@ class Workers:
         # (step, seconds to wait after an idle step, after a busy one): the event pump pauses between
         # busy passes too, so that it does not rescan open transfers back to back.
         loops: dict[str, tuple[Callable[[], int], float, float]] = {
-            "relayer": (lambda: relay_step(bank), 0.05, 0.0),
+            "relayer": (lambda: relay_step(bank, services.incidents), 0.05, 0.0),
+            "recovery": (services.recovery.step, 1.0, 1.0),
             "indexer": (bank.indexer.follow_step, 0.2, 0.0),
             "events": (services.pump.step, 0.2, 0.05),
             "webhooks": (services.webhooks.step, 0.2, 0.0),

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gzip
+import logging
+import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -17,7 +22,10 @@ from eth_typing import ChecksumAddress
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
+from wallet.chain import rpc
 from wallet.errors import NodeError, NodeUnreachableError
+
+log = logging.getLogger(__name__)
 
 ANVIL_RELATIVE_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 HARDFORK = "cancun"  # the evmVersion in contracts/compiler.json
@@ -85,6 +93,21 @@ def free_port() -> int:
         return port
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the kernel SIGKILLs this process when the process that started it dies, however it died
+    (a SIGKILL of `tdw dev` alone, an OOM kill), so no orphaned node keeps the port and a stale chain."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def anvil_binary(project_root: Path) -> Path:
     """The anvil binary shipped by the npm package `@foundry-rs/anvil-linux-amd64`."""
     binary = project_root / ANVIL_RELATIVE_PATH
@@ -101,8 +124,10 @@ def anvil_available(project_root: Path) -> bool:
 class AnvilNode:
     """An anvil process on 127.0.0.1, stopped on `stop()` or when the `with` block ends.
 
-    With `state_path` the chain is loaded from that file at start and written back at stop, so a
-    development chain survives restarts.
+    With `state_path` the chain is loaded from that file at start, and `StateSaver` writes it (at
+    stop, and before anything built on the chain is called final), so a development chain survives
+    restarts and crashes. The process dies with the process that started it (Linux), and a port that
+    is already taken is refused rather than silently used: a node found there is not this one.
     """
 
     def __init__(
@@ -154,16 +179,27 @@ class AnvilNode:
             cmd += ["--block-time", str(self.block_time)]
             if self.mixed_mining:
                 cmd.append("--mixed-mining")
-        if self.state_path is not None:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            cmd += ["--state", str(self.state_path)]
+        if self.state_path is not None and self.state_path.exists():
+            # Loaded only: anvil's own dump (on exit, or on an interval) writes the file in place, and a
+            # crash in the middle leaves half a chain; `StateSaver` writes it atomically instead.
+            cmd += ["--load-state", str(self.state_path)]
         return cmd
 
     def start(self) -> Web3:
         """Starts anvil and waits until it answers; returns a `Web3` on it."""
+        if port_in_use(self.port):
+            raise NodeError(
+                f"port {self.port} is taken: a node left over from an earlier run, or another program, "
+                f"listens there. Stop it (`fuser -k {self.port}/tcp`) or choose another port; tdw does "
+                "not adopt a chain it did not start"
+            )
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self.command(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + self.startup_timeout
         w3 = http_web3(self.url)
@@ -177,8 +213,16 @@ class AnvilNode:
         self.stop()
         raise NodeError(f"anvil did not answer on {self.url} within {self.startup_timeout}s")
 
+    @property
+    def pid(self) -> int | None:
+        """The node's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> None:
-        """Stops anvil (it writes its state file first, when it has one)."""
+        """Stops anvil, saving its state first when it has a state file."""
+        if self._process is not None and self._process.poll() is None and self.state_path is not None:
+            with contextlib.suppress(Exception):
+                StateSaver(http_web3(self.url), self.state_path).save()
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -204,6 +248,58 @@ class AnvilNode:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class StateSaver:
+    """Keeps an anvil chain's state file no older than what the database relies on.
+
+    `durable_block(head)` is the newest block a crash cannot take back: a saved state holds it. When
+    asked about a newer block, it saves (`anvil_dumpState`, written to a temporary file, fsynced and
+    renamed over the state file) at most every `min_interval` seconds. The indexer and the outboxes
+    call nothing final above it, so after a SIGKILL of the whole stack the chain reloads at least as
+    far as every final entry and transaction.
+    """
+
+    def __init__(self, w3: Web3, path: Path, *, min_interval: float = 0.5) -> None:
+        self.w3 = w3
+        self.path = path
+        self.min_interval = min_interval
+        self._lock = threading.Lock()
+        self._saved = -1
+        self._saved_at = 0.0
+
+    def durable_block(self, head: int) -> int:
+        """The newest block at or below `head` that a saved state holds."""
+        with self._lock:
+            if self._saved < head and time.monotonic() - self._saved_at >= self.min_interval:
+                self._save()
+            return min(head, self._saved)
+
+    def save(self) -> int:
+        """Saves the state now; returns the block it holds."""
+        with self._lock:
+            return self._save()
+
+    def _save(self) -> int:
+        number = self.w3.eth.block_number  # read first: the dump holds at least this block
+        response = rpc.request(self.w3, "anvil_dumpState", [])
+        if "error" in response:
+            raise NodeError(f"anvil_dumpState failed: {response['error']}")
+        state = gzip.decompress(bytes.fromhex(str(response["result"])[2:]))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("wb") as out:
+            out.write(state)
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.replace(self.path)
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+        self._saved, self._saved_at = number, time.monotonic()
+        return number
 
 
 def fund_from_dev_account(w3: Web3, to: ChecksumAddress, wei: int) -> None:

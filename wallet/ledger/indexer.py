@@ -22,7 +22,7 @@ import functools
 import itertools
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -159,8 +159,12 @@ class Indexer:
         config: IndexerConfig | None = None,
         *,
         abis: Iterable[Iterable[Mapping[str, Any]]],
+        durable_block: Callable[[int], int] | None = None,
     ) -> None:
         self._sessions = sessions
+        # The newest block a crash of the node cannot take back (see `StateSaver`); nothing above it is
+        # called final. None: every block the node has.
+        self.durable_block = durable_block
         self.events = event_table(abis)
         self._topics = ["0x" + t.hex() for t in [TRANSFER, *self.events]]
         self._readers = readonly(sessions)
@@ -306,6 +310,7 @@ class Indexer:
                 )
                 times[number] = int(stamp, 16) if stamp else int(self._block(number)["timestamp"], 16)
 
+        durable = head if self.durable_block is None else self.durable_block(head)
         entries: list[dict[str, Any]] = []
         transfers: list[tuple[str, str, str, int]] = []  # token, from, to, value per entry
         events: list[dict[str, Any]] = []
@@ -337,7 +342,7 @@ class Indexer:
                         "log_index": log_index,
                         "kind": kind,
                         "payment_reference": None,
-                        "state": confirmation_state(head - number + 1, self.config.confirmations),
+                        "state": self._state(head, number, durable),
                         "posted": False,
                     }
                 )
@@ -417,6 +422,12 @@ class Indexer:
             self._move_cursor(session, end, end_block["hash"].lower())
         return StepResult(from_block=start, to_block=end, entries=len(entries), events=len(events))
 
+    def _state(self, head: int, number: int, durable: int) -> EntryState:
+        state = confirmation_state(head - number + 1, self.config.confirmations)
+        if state == EntryState.FINAL and number > durable:
+            return EntryState.CONFIRMED  # deep enough, but not yet in a state a crash cannot take back
+        return state
+
     def _account_ids(
         self, session: Session, transfers: Sequence[tuple[str, str, str, int]]
     ) -> dict[tuple[str, str], int]:
@@ -457,6 +468,8 @@ class Indexer:
 
     def _update_states(self, head: int) -> None:
         final_at = head - self.config.confirmations + 1
+        if self.durable_block is not None:
+            final_at = min(final_at, self.durable_block(head))
         with self._sessions.begin() as session:
             session.execute(
                 update(JournalEntry)

@@ -98,8 +98,12 @@ class Outbox:
         listener: OutboxListener | None = None,
         config: OutboxConfig | None = None,
         clock: Callable[[], datetime] | None = None,
+        durable_block: Callable[[int], int] | None = None,
     ) -> None:
         self._sessions = sessions
+        # The newest block a crash of the node cannot take back (see `StateSaver`): no row above it is
+        # final. None: every block the node has.
+        self.durable_block = durable_block
         # The wall clock a row's waiting is measured by (tests inject one to let time pass).
         self.clock = clock or _now
         self._readers = readonly(sessions)
@@ -382,7 +386,7 @@ class Outbox:
         return int(
             self._move(
                 row,
-                status=TxStatus(confirmation_state(confirmations, self.config.confirmations)),
+                status=self._status(confirmations, receipt["blockNumber"], head),
                 tx_hash=mined_hash,
                 block_number=receipt["blockNumber"],
                 block_hash="0x" + bytes(receipt["blockHash"]).hex(),
@@ -423,10 +427,95 @@ class Outbox:
                 )
             )
         confirmations = head - row.block_number + 1
-        status = TxStatus(confirmation_state(confirmations, self.config.confirmations))
+        status = self._status(confirmations, row.block_number, head)
         if status == row.status and confirmations == row.confirmations:
             return 0
         return int(self._move(row, status=status, confirmations=confirmations))
+
+    def _status(self, confirmations: int, block_number: int, head: int) -> TxStatus:
+        status = TxStatus(confirmation_state(confirmations, self.config.confirmations))
+        if (
+            status == TxStatus.FINAL
+            and self.durable_block is not None
+            and block_number > self.durable_block(head)
+        ):
+            return TxStatus.CONFIRMED  # deep enough, but not yet in a state a crash cannot take back
+        return status
+
+    # ------------------------------------------------------------------------------- recovery ---
+
+    def recover(self, fork_block: int) -> int:
+        """Brings the rows back to what the chain supports after it lost blocks above `fork_block` (a
+        reorg past the finality depth, a restored backup, a dev chain that lost its state): every row
+        the database holds mined there, final ones included, whose transaction is not on the chain
+        any more goes back to broadcast with its signed bytes (rebroadcast in nonce order; the
+        authorizations in it are unused on this chain, so each executes at most once); a reverted one
+        that vanished leaves its nonce unused, and every nonce between the chain's and ours without a
+        live row is filled. Returns how many rows moved."""
+        head = self.w3.eth.block_number
+        with self._readers() as session:
+            rows = list(
+                session.scalars(
+                    select(ChainTx)
+                    .where(
+                        ChainTx.chain_id == self.chain_id,
+                        ChainTx.sender == self.sender,
+                        ChainTx.block_number > fork_block,
+                        ChainTx.status.in_(
+                            (TxStatus.INCLUDED, TxStatus.CONFIRMED, TxStatus.FINAL, TxStatus.FAILED)
+                        ),
+                    )
+                    .order_by(ChainTx.nonce)
+                )
+            )
+        moved = 0
+        for row in rows:
+            if row.status != TxStatus.FAILED:
+                moved += self._check_included(row, head)
+        self._fill_nonce_gaps()
+        self.rebroadcast()
+        if moved:
+            log.warning("recovery: %d transactions of %s are broadcast again", moved, self.sender)
+        return moved
+
+    def rebroadcast(self) -> int:
+        """Sends every broadcast row's signed bytes again, in nonce order: after a node restart its pool
+        is empty, and waiting `stuck_after` for each would hold every later nonce back."""
+        rows = [r for r in self.unfinished() if r.status == TxStatus.BROADCAST]
+        for row in rows:
+            self._broadcast(row.raw_tx)
+        return len(rows)
+
+    def _fill_nonce_gaps(self) -> None:
+        """Every nonce from the chain's next one to ours that has no live row gets a zero-value
+        transfer to ourselves: a later nonce cannot be mined over a gap."""
+        chain_nonce = self.w3.eth.get_transaction_count(self.sender, "latest")
+        with self._readers() as session:
+            ours = session.scalar(
+                select(RelayerNonce.next_nonce).where(
+                    RelayerNonce.chain_id == self.chain_id, RelayerNonce.address == self.sender
+                )
+            )
+            live = set(
+                session.scalars(
+                    select(ChainTx.nonce).where(
+                        ChainTx.chain_id == self.chain_id,
+                        ChainTx.sender == self.sender,
+                        ChainTx.nonce >= chain_nonce,
+                        ChainTx.status != TxStatus.FAILED,
+                    )
+                )
+            )
+        for nonce in range(chain_nonce, ours or 0):
+            if nonce in live:
+                continue
+            filler = self._intent(nonce, kind="gap", to=self.sender, data=b"", gas_limit=21_000, value=0)
+            try:
+                with self._sessions.begin() as session:
+                    session.add(filler)
+            except IntegrityError:
+                continue  # another process filled it first
+            log.warning("recovery: filled the nonce gap at %d of %s", nonce, self.sender)
 
     def _fill_gaps(self) -> None:
         """A row that failed before it was ever broadcast leaves its nonce unused, which would hold back

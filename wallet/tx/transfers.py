@@ -37,12 +37,12 @@ from wallet.chain.addresses import checksum
 from wallet.chain.eip3009 import ZERO_REFERENCE, TokenDomain, nonce_from_key, sign_transfer_authorization
 from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.db.engine import readonly
-from wallet.db.models import ChainTx, TransferRequest
+from wallet.db.models import ChainTx, Event, TransferRequest
 from wallet.errors import TransferError
 from wallet.idempotency import insert_or_replay, request_hash
 from wallet.keys.base import Signature, Signer
 from wallet.tx.outbox import Outbox
-from wallet.vocabulary import RequestStatus
+from wallet.vocabulary import RequestStatus, TransferState
 
 AUTHORIZATION_TUPLE = "(address,address,uint256,uint256,uint256,bytes32,bytes32,uint8,bytes32,bytes32)"
 BATCH_SELECTOR = keccak(text=f"batchTransferWithAuthorization({AUTHORIZATION_TUPLE}[])")[:4]
@@ -340,7 +340,39 @@ class TransferService:
         return None
 
     def rolled_back(self, session: Session, tx: ChainTx) -> None:
-        """A reorg took the batch out: its requests wait for it again."""
+        """A reorg took the batch out: its requests wait for it again, and each customer who was told
+        more is told at once that the transfer is `submitted` again (the event pump looks no further
+        at a transfer it reported final, and would miss a short trip back)."""
+        told = session.execute(
+            select(TransferRequest.id, TransferRequest.owner_id, TransferRequest.notified_state).where(
+                TransferRequest.chain_tx_id == tx.id,
+                TransferRequest.notified_state.in_(
+                    (TransferState.EXECUTED, TransferState.CONFIRMED, TransferState.FINAL)
+                ),
+            )
+        ).all()
+        for request_id, owner_id, was in told:
+            if owner_id is not None:
+                session.add(
+                    Event(
+                        user_id=owner_id,
+                        type="transfer.state",
+                        payload={
+                            "transfer_id": request_id,
+                            "state": TransferState.SUBMITTED,
+                            "previous_state": was,
+                            "reason": "reorg",
+                            "tx_hash": None,
+                            "block_number": None,
+                        },
+                    )
+                )
+        if told:
+            session.execute(
+                update(TransferRequest)
+                .where(TransferRequest.id.in_([request_id for request_id, _, _ in told]))
+                .values(notified_state=TransferState.SUBMITTED)
+            )
         session.execute(
             update(TransferRequest)
             .where(TransferRequest.chain_tx_id == tx.id)

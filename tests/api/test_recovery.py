@@ -1,0 +1,129 @@
+"""A reorg deeper than the confirmation depth drops transfers already shown final: the bank brings the
+database back to the chain, and every accepted transfer still executes exactly once.
+
+Each bank here has its own anvil: the tests revert the chain under it. `tdw serve`'s bank (SQLite)
+stops sending, raises a critical incident and fails `/readyz` until recovery is applied on an
+operator's word; `tdw dev`'s (PostgreSQL) recovers on its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.anvil import anvil_fixture
+from tests.support.api_bank import ApiBank, User, build_api_bank
+from tests.support.waiting import wait_for
+from wallet.chain.compiler import Compilation
+from wallet.chain.node import AnvilNode
+from wallet.ledger.reconcile import reconcile
+
+recovery_anvil = anvil_fixture(
+    "function", "This test's own anvil: it reverts the chain past final transfers."
+)
+
+
+@pytest.fixture(params=["serve-sqlite", "dev-postgresql"])
+def bank(
+    request: pytest.FixtureRequest,
+    recovery_anvil: AnvilNode,
+    compilation: Compilation,
+    tmp_path_factory: pytest.TempPathFactory,
+    new_postgres_database: Any,
+) -> Iterator[ApiBank]:
+    folder = tmp_path_factory.mktemp("recovery-bank")
+    if request.param == "serve-sqlite":
+        yield from build_api_bank(f"sqlite:///{folder / 'tdw.db'}", recovery_anvil, compilation, folder)
+        return
+    with new_postgres_database() as url:
+        yield from build_api_bank(url, recovery_anvil, compilation, folder, automatic_recovery=True)
+
+
+def _rpc(bank: ApiBank, method: str, *params: Any) -> Any:
+    return bank.services.bank.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+
+
+def _pay(bank: ApiBank, payer: User, source: dict[str, Any], target: dict[str, Any], amount: str) -> str:
+    r = bank.client.post(
+        "/v1/transfers",
+        json={"from_account": source["id"], "to_account": target["id"], "amount": amount, "currency": "USD"},
+        headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def test_transfers_dropped_after_they_were_final_execute_exactly_once(bank: ApiBank) -> None:
+    operator, payer, payee = bank.signup("operator"), bank.signup(), bank.signup()
+    source, target = bank.open_account(payer), bank.open_account(payee)
+    bank.mint(operator, source, "100.00")
+    bank.wait_balance(payer, source, "100.00")
+    snapshot = _rpc(bank, "evm_snapshot")
+    ids = [_pay(bank, payer, source, target, f"{i}.00") for i in (1, 2, 3)]
+    for transfer_id in ids:
+        assert bank.follow(payer, transfer_id)["state"] == "final"
+    bank.wait_balance(payee, target, "6.00")
+    wait_for(lambda: len(_events(bank, payee, "funds.received")) == 3)
+
+    # The chain loses every block since the snapshot (all three transfers, final in the database), and
+    # goes on producing blocks.
+    assert _rpc(bank, "evm_revert", snapshot) is True
+    for _ in range(3):
+        _rpc(bank, "evm_mine")
+
+    services = bank.services
+    staff = bank._officer()
+    if not services.recovery.automatic:
+        # `tdw serve`: nothing is sent, an operator is told, and the process says it is not ready.
+        wait_for(services.incidents.halted, what="a critical incident")
+        ready = bank.client.get("/readyz")
+        assert ready.status_code == 503
+        assert any("chain_behind" in p or "deep_reorg" in p for p in ready.json()["problems"])
+        fork = services.recovery.check()
+        assert fork is not None
+        report = services.recovery.recover(fork, by="operator")
+        assert report.rows_rebroadcast >= 1
+    # Every transfer executes again, exactly once, and ends final: the balances are the chain's, and
+    # what the ledger shows agrees with the chain.
+    token = services.bank.token("USD").contract
+    wait_for(lambda: token.functions.balanceOf(target["address"]).call() == 600, what="re-execution")
+    assert token.functions.balanceOf(source["address"]).call() == 9_400
+    for transfer_id in ids:
+        wait_for(lambda t=transfer_id: bank.follow(payer, t)["state"] == "final")
+    bank.wait_balance(payee, target, "6.00")
+    bank.wait_balance(payer, source, "94.00")
+    # Customers were told: each transfer went back to submitted, and credits that vanished were retracted.
+    states = [
+        e["data"]["state"]
+        for e in _events(bank, payer, "transfer.state")
+        if e["data"]["transfer_id"] == ids[0]
+    ]
+    assert states.index("final") < states.index("submitted", states.index("final"))
+    assert states[-1] == "final"
+    retracted = wait_for(lambda: _events(bank, payee, "funds.retracted"))
+    received = _events(bank, payee, "funds.received")
+    # The three credits were announced, retracted with their old transaction, and announced again.
+    assert len(retracted) == 3
+    assert {e["data"]["tx_hash"] for e in retracted} <= {e["data"]["tx_hash"] for e in received}
+    wait_for(lambda: len(_events(bank, payee, "funds.received")) == 6)
+    head = services.bank.w3.eth.block_number
+    wait_for(lambda: (services.bank.mirror_block() or 0) >= head)
+    addresses = [t.address for t in services.bank.tokens.values()]
+    assert reconcile(services.bank.sessions, services.bank.w3, addresses, head) == []
+    # The reorg is on record, its incidents are resolved, and the process is ready again.
+    kinds = {i.kind for i in services.incidents.recent(staff)}
+    assert "deep_reorg" in kinds
+    assert services.incidents.open_critical() == []
+    assert bank.client.get("/readyz").status_code == 200
+    assert services.recovery.check() is None
+
+
+def _events(bank: ApiBank, user: User, kind: str) -> list[dict[str, Any]]:
+    return [
+        {"type": e.type, "data": e.payload}
+        for e in bank.services.feed.since(user.user_id, 0, 1000)
+        if e.type == kind
+    ]
