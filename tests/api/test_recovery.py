@@ -92,7 +92,7 @@ def test_transfers_dropped_after_they_were_final_execute_exactly_once(bank: ApiB
     wait_for(lambda: token.functions.balanceOf(target["address"]).call() == 600, what="re-execution")
     assert token.functions.balanceOf(source["address"]).call() == 9_400
     for transfer_id in ids:
-        wait_for(lambda t=transfer_id: bank.follow(payer, t)["state"] == "final")
+        assert bank.follow(payer, transfer_id)["state"] == "final"
     bank.wait_balance(payee, target, "6.00")
     bank.wait_balance(payer, source, "94.00")
     # Customers were told: each transfer went back to submitted, and credits that vanished were retracted.
@@ -111,7 +111,7 @@ def test_transfers_dropped_after_they_were_final_execute_exactly_once(bank: ApiB
     wait_for(lambda: len(_events(bank, payee, "funds.received")) == 6)
     head = services.bank.w3.eth.block_number
     wait_for(lambda: (services.bank.mirror_block() or 0) >= head)
-    addresses = [t.address for t in services.bank.tokens.values()]
+    addresses = [str(t.address) for t in services.bank.tokens.values()]
     assert reconcile(services.bank.sessions, services.bank.w3, addresses, head) == []
     # The reorg is on record, its incidents are resolved, and the process is ready again.
     kinds = {i.kind for i in services.incidents.recent(staff)}
