@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     # The most any transaction offers per gas, in gwei: a stuck one is re-priced up to here, then waits
     # with a critical alert instead of bumping without end.
     max_fee_gwei: int = Field(default=500, ge=1)
-    # Blocks after which transactions and entries are final.
-    confirmations: int = Field(default=2, ge=1)
+    # Blocks after which transactions and entries are final. Unset: 2 for `tdw dev` (its chain state
+    # is saved before anything is final), the chain's known depth otherwise (64 on Ethereum, 12 on an
+    # unknown chain), and on chains that answer the `finalized` block tag, not before it.
+    confirmations: int | None = Field(default=None, ge=1)
     # Customer signers kept open in memory (0: unwrap each key only when it signs).
     signer_cache_size: int = Field(default=4096, ge=0)
 

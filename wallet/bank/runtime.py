@@ -27,6 +27,7 @@ from wallet.bank.ratelimits import RateLimitConfig, RateLimits
 from wallet.bank.recovery import Incidents, Recovery
 from wallet.bank.users import AuthConfig, UserService
 from wallet.bank.webhooks import WebhookConfig, WebhookService
+from wallet.chain.confirmations import FinalizedTag, finality_depth
 from wallet.chain.deploy import Manifest
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
@@ -78,6 +79,9 @@ def build_services(
     is called final (see `StateSaver`); `automatic_recovery` brings the database back to a chain that
     lost blocks without waiting for an operator (`tdw dev` only)."""
     keystore = Keystore(sessions, settings.kek, cache_size=settings.signer_cache_size)
+    if durable_block is None and settings.confirmations is None and not automatic_recovery:
+        finalized = FinalizedTag(w3)
+        durable_block = finalized if finalized.supported else None
     signers = dict(role_signers or operational_signers(settings, keystore))
     bank = Bank(
         w3=w3,
@@ -87,7 +91,9 @@ def build_services(
         role_signers=signers,
         customer_signer=keystore.signer_for_address,
         config=BankConfig(
-            confirmations=settings.confirmations,
+            confirmations=finality_depth(
+                settings.confirmations, manifest.chain_id, development=automatic_recovery
+            ),
             totp_transfer_threshold=settings.totp_transfer_threshold,
             kyc_jurisdiction=settings.kyc_jurisdiction,
             kyc_valid_seconds=settings.kyc_valid_days * 24 * 3600,

@@ -1,0 +1,233 @@
+"""A power cut of the whole embedded stack: `tdw dev` and its anvil are SIGKILLed together (their process
+group) at a random point of a burst of transfers, five times over, and started again on the same data
+folder. Every accepted transfer must end executed exactly once on chain, nothing may be shown in a
+state the chain does not support, and reconciliation must pass.
+
+Before the fix, anvil wrote its state only every 60 s: the chain came back older than the database,
+with transfers shown final whose blocks no longer existed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from eth_typing import HexStr
+from web3 import Web3
+
+from tests.support.cli import tdw
+from tests.support.waiting import wait_for
+from wallet.chain.node import free_port
+
+RUNS = 5
+TRANSFERS = 200
+LIMITS = {"TDW_RATE_LIMIT_USER": "100000/minute", "TDW_RATE_LIMIT_CLIENT": "100000/minute"}
+
+
+class Stack:
+    """`tdw dev` in a process group of its own (anvil inherits it), as a service manager runs it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.anvil_port = free_port()
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        command = [sys.executable, "-m", "api.cli", "dev", "--port", str(self.port)]
+        command += ["--data-dir", str(self.folder), "--anvil-port", str(self.anvil_port)]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **LIMITS},
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        self.output = []
+        for line in self.process.stdout:
+            self.output.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        assert self.process.poll() is None, "".join(self.output)
+        threading.Thread(target=self._drain, daemon=True).start()
+        return "".join(self.output)
+
+    def _drain(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def power_cut(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=60)
+            self.process = None
+
+
+@pytest.mark.anvil
+@pytest.mark.slow
+def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    rng = random.Random(20261124)
+    stack = Stack(tmp_path / "dev")
+    stack.start()
+    try:
+        logins = {x["username"]: x for x in _demo_logins(stack)}
+        with httpx.Client(base_url=stack.url, timeout=30) as client:
+            alice = _login(client, logins["alice"])
+            bob = _login(client, logins["bob"])
+            source = _usd(client, alice)
+            target = _usd(client, bob)
+        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{stack.anvil_port}"))
+        token = source["token"]
+        start_balance = _balance_of(w3, token, target["address"])
+        accepted: list[str] = []
+        for _ in range(RUNS):
+            kill_after = rng.randrange(10, TRANSFERS - 10)
+            accepted += _burst_then_power_cut(stack, alice, source, target, kill_after)
+            stack.start()
+            w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{stack.anvil_port}"))
+        with httpx.Client(base_url=stack.url, timeout=30) as client:
+            stored = _all_transfers(client, alice)
+
+            def settled() -> list[dict[str, Any]] | None:
+                rows = _all_transfers(client, alice)
+                return rows if all(t["state"] in ("final", "failed") for t in rows) else None
+
+            stored = wait_for(settled, timeout=180, what="every transfer final")
+        by_id = {t["id"]: t for t in stored}
+        # Every transfer the API accepted is there and final; the ones whose answer the power cut ate
+        # may be there too, and count as much as any other.
+        assert set(accepted) <= set(by_id)
+        assert all(by_id[i]["state"] == "final" for i in accepted), [by_id[i] for i in accepted]
+        final = [t for t in stored if t["state"] == "final"]
+        # Executed exactly once: the payee's balance on chain moved by exactly the final transfers.
+        moved = sum(int(t["amount"].replace(".", "")) for t in final)
+        assert _balance_of(w3, token, target["address"]) - start_balance == moved
+        # Nothing shown final that the chain does not hold: each one's transaction is there.
+        for t in final:
+            receipt = w3.eth.get_transaction_receipt(t["tx_hash"])
+            assert receipt["status"] == 1
+            assert receipt["blockNumber"] == t["block_number"]
+        head = w3.eth.block_number
+        reconciled = tdw(
+            "reconcile",
+            "--at-block",
+            str(head),
+            "--manifest",
+            str(stack.folder / "deployment.json"),
+            "--rpc",
+            w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+            "--db",
+            f"sqlite:///{stack.folder / 'tdw.db'}",
+        )
+        assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    finally:
+        stack.stop()
+
+
+def _burst_then_power_cut(
+    stack: Stack, payer: dict[str, str], source: dict[str, Any], target: dict[str, Any], kill_after: int
+) -> list[str]:
+    accepted: list[str] = []
+    lock = threading.Lock()
+    cut = threading.Event()
+
+    def pay(i: int) -> None:
+        if cut.is_set():
+            return
+        try:
+            with httpx.Client(base_url=stack.url, timeout=10) as client:
+                r = client.post(
+                    "/v1/transfers",
+                    json={
+                        "from_account": source["id"],
+                        "to_address": target["address"],
+                        "amount": "0.01",
+                        "currency": "USD",
+                    },
+                    headers={**payer, "Idempotency-Key": f"crash-{time.time_ns()}-{i}"},
+                )
+        except httpx.HTTPError:
+            return  # the power cut came first
+        if r.status_code == 201:
+            with lock:
+                accepted.append(r.json()["id"])
+                if len(accepted) >= kill_after and not cut.is_set():
+                    cut.set()
+                    stack.power_cut()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(pay, range(TRANSFERS)))
+    if not cut.is_set():
+        stack.power_cut()
+    return accepted
+
+
+def _demo_logins(stack: Stack) -> list[dict[str, str]]:
+    return list(json.loads((stack.folder / "demo-logins.json").read_text()))
+
+
+def _login(client: httpx.Client, login: dict[str, str]) -> dict[str, str]:
+    r = client.post(
+        "/v1/auth/token",
+        data={
+            "grant_type": "password",
+            "username": login["username"],
+            "password": login["password"],
+            "totp": pyotp.TOTP(login["totp_secret"]).now(),
+        },
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": "Bearer " + r.json()["access_token"]}
+
+
+def _usd(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
+    accounts = client.get("/v1/accounts", headers=headers).json()
+    account: dict[str, Any] = next(a for a in accounts if a["currency"] == "USD")
+    bank = client.get("/v1/bank", headers=headers).json()
+    account["token"] = next(t["address"] for t in bank["tokens"] if t["currency"] == "USD")
+    return account
+
+
+def _balance_of(w3: Web3, token: str, holder: str) -> int:
+    data = HexStr("0x70a08231" + holder[2:].lower().rjust(64, "0"))
+    return int(w3.eth.call({"to": Web3.to_checksum_address(token), "data": data}).hex() or "0", 16)
+
+
+def _all_transfers(client: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        params: dict[str, Any] = {"limit": 200}
+        if rows:
+            params["before"] = rows[-1]["id"]
+        r = client.get("/v1/transfers", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        page = list(r.json())
+        rows += page
+        if len(page) < 200:
+            return rows
