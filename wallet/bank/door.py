@@ -21,11 +21,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Numeric, Select, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from wallet.bank.core import Bank, Token
-from wallet.db.models import ChainTx, IndexerCursor, TransferRequest, WalletAccount
+from wallet.db.models import (
+    ChainTx,
+    IndexerCursor,
+    JournalEntry,
+    JournalLeg,
+    LedgerAccount,
+    TransferRequest,
+    WalletAccount,
+)
 from wallet.errors import (
     AccountRestrictedError,
     InsufficientFundsError,
@@ -107,7 +115,22 @@ def available_query(chain_id: int, token: str, payer: str) -> Select[int, int, i
     mirror_block = (
         select(IndexerCursor.block_number).where(IndexerCursor.chain_id == chain_id).scalar_subquery()
     )
-    in_flight = TransferRequest.status.in_([RequestStatus.PENDING, RequestStatus.QUEUED])
+    # A queued transfer whose batch the indexer mirrored before the outbox saw its receipt is in the
+    # balance already: its own debit (the payer's leg of that amount in that transaction) is there.
+    mirrored = (
+        select(JournalLeg.id)
+        .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+        .where(
+            JournalEntry.chain_id == chain_id,
+            JournalEntry.tx_hash == ChainTx.tx_hash,
+            LedgerAccount.token == token,
+            LedgerAccount.holder == payer,
+            JournalLeg.amount == -type_coerce(TransferRequest.value, Numeric()),
+        )
+        .exists()
+    )
+    in_flight = TransferRequest.status.in_([RequestStatus.PENDING, RequestStatus.QUEUED]) & ~mirrored
     mined_ahead = (TransferRequest.status == RequestStatus.EXECUTED) & or_(
         ChainTx.block_number.is_(None), ChainTx.block_number > func.coalesce(mirror_block, -1)
     )
