@@ -280,14 +280,15 @@ def _catch_up(services: Services) -> None:
     state lost in a crash, say) is recovered from first, in the development bank without asking."""
     fork = services.recovery.check()
     if fork is not None:
-        report = services.recovery.recover(fork, by="tdw dev")
+        report = services.recovery.recover(fork, by="tdw dev")  # rebroadcasts every outbox too
         typer.echo(
             f"the chain is behind the database above block {fork}: "
             f"{report.rows_rebroadcast} transactions broadcast again",
             err=True,
         )
-    for outbox in services.bank.outboxes.values():
-        outbox.rebroadcast()  # a restarted node's pool is empty
+    else:
+        for outbox in services.bank.outboxes.values():
+            outbox.rebroadcast()  # a restarted node's pool is empty
     for _ in range(1000):
         try:
             services.bank.indexer.run_until_head()

@@ -450,8 +450,7 @@ class Outbox:
         the database holds mined there, final ones included, whose transaction is not on the chain
         any more goes back to broadcast with its signed bytes (rebroadcast in nonce order; the
         authorizations in it are unused on this chain, so each executes at most once); a reverted one
-        that vanished leaves its nonce unused, and every nonce between the chain's and ours without a
-        live row is filled. Returns how many rows moved."""
+        that vanished leaves its nonce unused, and that gap is filled. Returns how many rows moved."""
         head = self.w3.eth.block_number
         with self._readers() as session:
             rows = list(
@@ -461,18 +460,13 @@ class Outbox:
                         ChainTx.chain_id == self.chain_id,
                         ChainTx.sender == self.sender,
                         ChainTx.block_number > fork_block,
-                        ChainTx.status.in_(
-                            (TxStatus.INCLUDED, TxStatus.CONFIRMED, TxStatus.FINAL, TxStatus.FAILED)
-                        ),
+                        ChainTx.status.in_((TxStatus.INCLUDED, TxStatus.CONFIRMED, TxStatus.FINAL)),
                     )
                     .order_by(ChainTx.nonce)
                 )
             )
-        moved = 0
-        for row in rows:
-            if row.status != TxStatus.FAILED:
-                moved += self._check_included(row, head)
-        self._fill_nonce_gaps()
+        moved = sum(self._check_included(row, head) for row in rows)
+        self._fill_gaps(broadcast_too=True)
         self.rebroadcast()
         if moved:
             log.warning("recovery: %d transactions of %s are broadcast again", moved, self.sender)
@@ -486,41 +480,13 @@ class Outbox:
             self._broadcast(row.raw_tx)
         return len(rows)
 
-    def _fill_nonce_gaps(self) -> None:
-        """Every nonce from the chain's next one to ours that has no live row gets a zero-value
-        transfer to ourselves: a later nonce cannot be mined over a gap."""
-        chain_nonce = self.w3.eth.get_transaction_count(self.sender, "latest")
-        with self._readers() as session:
-            ours = session.scalar(
-                select(RelayerNonce.next_nonce).where(
-                    RelayerNonce.chain_id == self.chain_id, RelayerNonce.address == self.sender
-                )
-            )
-            live = set(
-                session.scalars(
-                    select(ChainTx.nonce).where(
-                        ChainTx.chain_id == self.chain_id,
-                        ChainTx.sender == self.sender,
-                        ChainTx.nonce >= chain_nonce,
-                        ChainTx.status != TxStatus.FAILED,
-                    )
-                )
-            )
-        for nonce in range(chain_nonce, ours or 0):
-            if nonce in live:
-                continue
-            filler = self._intent(nonce, kind="gap", to=self.sender, data=b"", gas_limit=21_000, value=0)
-            try:
-                with self._sessions.begin() as session:
-                    session.add(filler)
-            except IntegrityError:
-                continue  # another process filled it first
-            log.warning("recovery: filled the nonce gap at %d of %s", nonce, self.sender)
-
-    def _fill_gaps(self) -> None:
+    def _fill_gaps(self, *, broadcast_too: bool = False) -> None:
         """A row that failed before it was ever broadcast leaves its nonce unused, which would hold back
-        every later nonce: turn it into a zero-value transfer to ourselves with the same nonce."""
+        every later nonce: turn it into a zero-value transfer to ourselves with the same nonce. With
+        `broadcast_too` (recovery), also the nonce of a failed row that was broadcast, when the chain
+        has not used it: a reverted transaction that vanished with the blocks the chain lost."""
         live = aliased(ChainTx)
+        never_broadcast = [] if broadcast_too else [ChainTx.broadcast_at.is_(None)]
         with self._readers() as session:
             gaps = list(
                 session.scalars(
@@ -528,7 +494,7 @@ class Outbox:
                         ChainTx.chain_id == self.chain_id,
                         ChainTx.sender == self.sender,
                         ChainTx.status == TxStatus.FAILED,
-                        ChainTx.broadcast_at.is_(None),
+                        *never_broadcast,
                         ~exists().where(
                             live.chain_id == ChainTx.chain_id,
                             live.sender == ChainTx.sender,
