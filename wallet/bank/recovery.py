@@ -211,7 +211,11 @@ class Recovery:
                 .limit(max_blocks)
             ).all()
         for i, (number, block_hash) in enumerate(recorded):
-            if number is not None and number <= head and _hash_at(w3, number) == str(block_hash).lower():
+            if (
+                number is not None
+                and number <= head
+                and rpc.block_hash(w3, number) == str(block_hash).lower()
+            ):
                 return None if i == 0 else int(number)
         return -1 if recorded else None
 
@@ -252,8 +256,3 @@ class Recovery:
                     {"fork_block": fork},
                 )
         return 0
-
-
-def _hash_at(w3: Any, number: int) -> str | None:
-    block = rpc.request(w3, "eth_getBlockByNumber", [hex(number), False]).get("result")
-    return None if block is None else str(block["hash"]).lower()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wallet.chain import rpc
 from wallet.vocabulary import EntryState
 
 
@@ -54,10 +55,8 @@ class FinalizedTag:
         return min(head, self._cache[1])
 
     def _read(self) -> int | None:
-        from wallet.chain import rpc  # here: wallet.chain.rpc imports the in-process chain module
-
         try:
-            block = rpc.request(self.w3, "eth_getBlockByNumber", ["finalized", False]).get("result")
+            block = rpc.block(self.w3, "finalized")
         except Exception:  # noqa: BLE001 - a node without the tag may answer in any way
             return None
         return None if not block else int(block["number"], 16)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gzip
-import logging
 import os
 import signal
 import socket
@@ -24,8 +23,6 @@ from web3.types import RPCEndpoint
 
 from wallet.chain import rpc
 from wallet.errors import NodeError, NodeUnreachableError
-
-log = logging.getLogger(__name__)
 
 ANVIL_RELATIVE_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 HARDFORK = "cancun"  # the evmVersion in contracts/compiler.json

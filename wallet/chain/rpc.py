@@ -32,6 +32,20 @@ def request(w3: Web3, method: str, params: list[Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "result": as_json_rpc(result)}
 
 
+def block(w3: Web3, number: int | str) -> dict[str, Any] | None:
+    """The header of block `number` (or a tag: "latest", "finalized") as JSON-RPC gives it, without
+    its transactions; None when the node has no such block."""
+    tag = hex(number) if isinstance(number, int) else number
+    found: dict[str, Any] | None = request(w3, "eth_getBlockByNumber", [tag, False]).get("result")
+    return found
+
+
+def block_hash(w3: Web3, number: int) -> str | None:
+    """The hash of the chain's block `number` now, in lower case; None when the node has none."""
+    found = block(w3, number)
+    return None if found is None else str(found["hash"]).lower()
+
+
 def as_json_rpc(value: Any) -> Any:
     """web3's Python types as JSON-RPC writes them: ints as hex quantities, bytes as 0x-hex."""
     if isinstance(value, bool) or value is None or isinstance(value, str):

@@ -181,7 +181,7 @@ class Indexer:
         """Applies the next block range (or rolls back a reorg); None when the mirror is at the head."""
         head = self.w3.eth.block_number
         cursor = self._cursor()
-        if cursor is not None and self._block_hash(cursor[0]) != cursor[1]:
+        if cursor is not None and rpc.block_hash(self.w3, cursor[0]) != cursor[1]:
             return self._rollback(head)
         start = (cursor[0] + 1) if cursor is not None else self.config.start_block
         if start > head:
@@ -189,7 +189,7 @@ class Indexer:
             return None
         while True:
             end = min(head, start + self._range - 1)
-            end_before = self._block_or_none(end)
+            end_before = rpc.block(self.w3, end)
             if end_before is None:
                 return self._unsettled(start, end)  # the chain got shorter since `head` was read
             try:
@@ -218,10 +218,10 @@ class Indexer:
         below it) replaces the range's end block, so the end is read before and after the logs: the
         same hash twice, the cursor's block still on the chain, and every log in the end block naming
         that hash, mean the logs come from that one branch."""
-        end_after = self._block_or_none(int(end_block["number"], 16))
+        end_after = rpc.block(self.w3, int(end_block["number"], 16))
         if end_after is None or end_after["hash"] != end_block["hash"]:
             return False
-        if cursor is not None and self._block_hash(cursor[0]) != cursor[1]:
+        if cursor is not None and rpc.block_hash(self.w3, cursor[0]) != cursor[1]:
             return False
         hashes: dict[str, str] = {end_block["number"]: end_block["hash"]}
         for item in logs:
@@ -277,20 +277,11 @@ class Indexer:
             raise LogRangeTooLargeError(f"{len(logs)} logs")
         return logs
 
-    def _block_or_none(self, number: int) -> dict[str, Any] | None:
-        response = rpc.request(self.w3, "eth_getBlockByNumber", [hex(number), False])
-        block: dict[str, Any] | None = response.get("result")
-        return block
-
     def _block(self, number: int) -> dict[str, Any]:
-        block = self._block_or_none(number)
+        block = rpc.block(self.w3, number)
         if block is None:
             raise LedgerError(f"the node has no block {number}")
         return block
-
-    def _block_hash(self, number: int) -> str | None:
-        block = self._block_or_none(number)
-        return None if block is None else str(block["hash"]).lower()
 
     # ------------------------------------------------------------------------------ applying ---
 
@@ -501,7 +492,7 @@ class Indexer:
             ).all()
         ancestor = self.config.start_block - 1
         for number, block_hash in applied:
-            if self._block_hash(number) == block_hash:
+            if rpc.block_hash(self.w3, number) == block_hash:
                 ancestor = number
                 break
         with self._sessions.begin() as session:
@@ -585,7 +576,7 @@ class Indexer:
             fork_block=ancestor,
             old_head=old_head,
             old_hash=old_hash,
-            new_hash=self._block_hash(old_head),
+            new_hash=rpc.block_hash(self.w3, old_head),
             entries_dropped=len(entries),
             events_dropped=events_dropped or 0,
             final_dropped=sum(1 for e in entries if e.state == EntryState.FINAL),
