@@ -270,9 +270,9 @@ class BankOut(BaseModel):
 
 class WebhookCreate(Strict):
     url: str = Field(max_length=2000, examples=["https://example.com/hooks/tdw"])
-    event_types: list[Literal["transfer.state", "funds.received", "funds.retracted", "ledger.reorg"]] = Field(
-        default_factory=list, description="Empty: every type"
-    )
+    event_types: list[
+        Literal["transfer.state", "funds.received", "funds.retracted", "ledger.reorg", "incident.opened"]
+    ] = Field(default_factory=list, description="Empty: every type")
 
 
 class WebhookOut(BaseModel):

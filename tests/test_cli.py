@@ -8,6 +8,10 @@ from web3 import Web3
 
 from tests.support.cli import tdw
 from wallet.chain.node import AnvilNode, free_port
+from wallet.db import make_engine, session_factory, upgrade
+from wallet.db.models import Reorg
+from wallet.incidents import open_incident
+from wallet.vocabulary import IncidentKind, Severity
 
 
 def test_deploy_then_verify_passes(anvil: AnvilNode, tmp_path: Path) -> None:
@@ -213,3 +217,35 @@ def test_bench_index_mirrors_every_event_into_both_databases() -> None:
         assert doc[key] > 0, key
     assert doc["statement_entries"] == 300 + 1  # every second transfer, plus its mint
     assert doc["statement_0k_s"] > 0
+
+
+def test_incidents_lists_reorgs_with_what_they_dropped(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tdw.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_factory(engine).begin() as session:
+        reorg = Reorg(
+            chain_id=1,
+            fork_block=7,
+            old_head=10,
+            old_hash="0x" + "aa" * 32,
+            new_hash="0x" + "bb" * 32,
+            entries_dropped=2,
+            events_dropped=0,
+            final_dropped=1,
+        )
+        session.add(reorg)
+        session.flush()
+        open_incident(session, IncidentKind.DEEP_REORG, Severity.CRITICAL, "deep", reorg_id=reorg.id)
+        open_incident(session, IncidentKind.REORG, Severity.WARNING, "shallow", resolved_by="indexer")
+    engine.dispose()
+    listed = tdw("incidents", "--json", "--db", url)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["kind"], r["resolved_by"]) for r in rows] == [("reorg", "indexer"), ("deep_reorg", None)]
+    assert rows[1]["reorg"]["depth"] == 3
+    assert rows[1]["reorg"]["final_dropped"] == 1
+    only_open = tdw("incidents", "--open", "--db", url)
+    assert only_open.returncode == 0
+    assert "deep_reorg" in only_open.stdout
+    assert "shallow" not in only_open.stdout

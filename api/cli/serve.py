@@ -4,6 +4,7 @@ build the bank's services, start the background workers and serve the HTTP API u
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +25,7 @@ from api.app import create_app
 from api.cli.app import app, compile_project, fail, open_database, rpc_url
 from api.cli.chain import DEFAULT_MINTER_ALLOWANCE
 from api.cli.demo import deploy_dev, seed_demo
+from wallet.bank.recovery import incident_view
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, manifest_fits, verify_manifest
@@ -237,7 +240,8 @@ def incidents(
             r.id: r for r in session.scalars(select(Reorg).where(Reorg.id.in_([i.reorg_id for i in rows])))
         }
     if as_json:
-        typer.echo(json.dumps([_incident_json(i, reorgs.get(i.reorg_id or -1)) for i in rows], indent=2))
+        out = [_incident_json(i, reorgs.get(i.reorg_id or -1)) for i in rows]
+        typer.echo(json.dumps(out, indent=2, default=datetime.isoformat))
         return
     for i in rows:
         state = "open" if i.resolved_at is None else f"resolved by {i.resolved_by}"
@@ -249,17 +253,7 @@ def incidents(
 
 
 def _incident_json(incident: Incident, reorg: Reorg | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": incident.id,
-        "kind": incident.kind,
-        "severity": incident.severity,
-        "summary": incident.summary,
-        "details": incident.details,
-        "opened_at": incident.opened_at.isoformat(),
-        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-        "resolved_by": incident.resolved_by,
-        "resolution": incident.resolution,
-    }
+    out = dataclasses.asdict(incident_view(incident))
     if reorg is not None:
         out["reorg"] = {
             "id": reorg.id,
@@ -270,7 +264,7 @@ def _incident_json(incident: Incident, reorg: Reorg | None) -> dict[str, Any]:
             "new_hash": reorg.new_hash,
             "entries_dropped": reorg.entries_dropped,
             "final_dropped": reorg.final_dropped,
-            "detected_at": reorg.detected_at.isoformat(),
+            "detected_at": reorg.detected_at,
         }
     return out
 

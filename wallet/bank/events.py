@@ -36,7 +36,7 @@ from wallet.money import format_amount
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("transfer.state", "funds.received", "funds.retracted", "ledger.reorg")
+EVENT_TYPES = ("transfer.state", "funds.received", "funds.retracted", "ledger.reorg", "incident.opened")
 
 
 def unnotified_transfers(limit: int, after: str = "") -> Select[str, str, str | None, str]:

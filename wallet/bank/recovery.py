@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
 from wallet.chain import rpc
-from wallet.db.models import ChainTx, Event, Incident
+from wallet.db.models import ChainTx, Incident
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
+from wallet.incidents import close_incident, open_incident
 from wallet.vocabulary import IncidentKind, Role, Severity, TxStatus
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ class IncidentView:
     resolution: str | None
 
 
-def _view(incident: Incident) -> IncidentView:
+def incident_view(incident: Incident) -> IncidentView:
+    """What staff see of an incident row."""
     return IncidentView(
         id=incident.id,
         kind=incident.kind,
@@ -82,31 +84,6 @@ class Incidents:
         self.halt_check_interval = halt_check_interval
         self._halted: tuple[float, bool] = (-1e9, False)
 
-    def open(
-        self,
-        session: Session,
-        kind: IncidentKind,
-        severity: Severity,
-        summary: str,
-        details: dict[str, Any] | None = None,
-    ) -> Incident:
-        """Opens an incident in `session`'s transaction, announced as an `incident.opened` event (the
-        operators' webhooks receive every event without an owner) and logged."""
-        incident = Incident(kind=kind, severity=severity, summary=summary, details=details or {})
-        session.add(incident)
-        session.flush()
-        session.add(
-            Event(
-                user_id=None,
-                type="incident.opened",
-                payload={"incident_id": incident.id, "kind": kind, "severity": severity, "summary": summary},
-            )
-        )
-        (log.critical if severity == Severity.CRITICAL else log.warning)(
-            "incident %d: %s", incident.id, summary
-        )
-        return incident
-
     def recent(
         self, principal: Principal, *, open_only: bool = False, limit: int = 100
     ) -> list[IncidentView]:
@@ -116,7 +93,7 @@ class Incidents:
         if open_only:
             query = query.where(Incident.resolved_at.is_(None))
         with self.bank.readers() as session:
-            return [_view(i) for i in session.scalars(query)]
+            return [incident_view(i) for i in session.scalars(query)]
 
     def resolve(self, principal: Principal, incident_id: int, resolution: str) -> IncidentView:
         """Marks an open incident resolved, with what was done (operators and admins)."""
@@ -129,16 +106,14 @@ class Incidents:
                 raise NotFoundError("incident", str(incident_id))
             if incident.resolved_at is not None:
                 raise ConflictError("the incident is resolved already")
-            incident.resolved_at = datetime.now(UTC)
-            incident.resolved_by = principal.user_id
-            incident.resolution = resolution
-            return _view(incident)
+            close_incident(incident, principal.user_id, resolution)
+            return incident_view(incident)
 
     def open_critical(self) -> list[IncidentView]:
         """Open critical incidents (for `/readyz` and the workers; no principal)."""
         with self.bank.readers() as session:
             return [
-                _view(i)
+                incident_view(i)
                 for i in session.scalars(
                     select(Incident).where(
                         Incident.resolved_at.is_(None), Incident.severity == Severity.CRITICAL
@@ -163,9 +138,7 @@ class Incidents:
             )
         )
         for incident in rows:
-            incident.resolved_at = datetime.now(UTC)
-            incident.resolved_by = by
-            incident.resolution = resolution
+            close_incident(incident, by, resolution)
         self._halted = (-1e9, False)
         return len(rows)
 
@@ -247,7 +220,7 @@ class Recovery:
             return 1
         if not self.incidents.halted():
             with self.bank.sessions.begin() as session:
-                self.incidents.open(
+                open_incident(
                     session,
                     IncidentKind.CHAIN_BEHIND,
                     Severity.CRITICAL,

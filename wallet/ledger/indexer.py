@@ -42,7 +42,6 @@ from wallet.db.models import (
     ChainEvent,
     Event,
     EventCursor,
-    Incident,
     IndexedBlock,
     IndexerCursor,
     JournalEntry,
@@ -50,9 +49,9 @@ from wallet.db.models import (
     LedgerAccount,
     Reorg,
     ReorgedEntry,
-    utcnow,
 )
 from wallet.errors import DeepReorgError, LedgerError, LogRangeTooLargeError
+from wallet.incidents import open_incident
 from wallet.vocabulary import EntryState, IncidentKind, Severity
 from wallet.workers import run_forever
 
@@ -530,13 +529,7 @@ class Indexer:
             reorg.entries_dropped,
         )
         if reorg.final_dropped:
-            log.critical(
-                "reorg below final entries: fork at %d, %d final entries dropped (reorg %d)",
-                ancestor,
-                reorg.final_dropped,
-                reorg.id,
-            )
-            raise DeepReorgError(ancestor, old_head)
+            raise DeepReorgError(ancestor, old_head)  # logged at CRITICAL by its incident
         return StepResult(
             from_block=ancestor + 1, to_block=head, entries=0, events=0, rolled_back_to=ancestor
         )
@@ -609,22 +602,21 @@ class Indexer:
             )
         deep = reorg.final_dropped > 0
         summary = (
-            f"the chain replaced blocks {ancestor + 1}..{old_head}: "
-            f"{reorg.entries_dropped} entries dropped, {reorg.final_dropped} of them final"
+            ("reorg below final entries: " if deep else "")
+            + f"the chain replaced blocks {ancestor + 1}..{old_head}: "
+            + f"{reorg.entries_dropped} entries dropped, {reorg.final_dropped} of them final"
         )
-        session.add(
-            Incident(
-                kind=IncidentKind.DEEP_REORG if deep else IncidentKind.REORG,
-                severity=Severity.CRITICAL if deep else Severity.WARNING,
-                summary=summary,
-                details={"fork_block": ancestor, "old_head": old_head, "depth": reorg.depth},
-                reorg_id=reorg.id,
-                # A reorg within the finality depth is the chain working as designed: recorded, and
-                # resolved by the rollback itself. One below final entries waits for an operator.
-                resolved_at=None if deep else utcnow(),
-                resolved_by=None if deep else "indexer",
-                resolution=None if deep else "rolled back; the new branch is applied by the next steps",
-            )
+        # A reorg within the finality depth is the chain working as designed: recorded, and resolved
+        # by the rollback itself. One below final entries waits for an operator.
+        open_incident(
+            session,
+            IncidentKind.DEEP_REORG if deep else IncidentKind.REORG,
+            Severity.CRITICAL if deep else Severity.WARNING,
+            summary,
+            {"fork_block": ancestor, "old_head": old_head, "depth": reorg.depth},
+            reorg_id=reorg.id,
+            resolved_by=None if deep else "indexer",
+            resolution=None if deep else "rolled back; the new branch is applied by the next steps",
         )
         session.add(
             Event(
