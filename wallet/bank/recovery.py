@@ -166,31 +166,35 @@ class Recovery:
 
         Settled: final rows, and reverted ones past the confirmation depth. Rows still within it are
         the outbox's own business (it follows shallow reorgs on every pass)."""
-        w3 = self.bank.w3
-        head = w3.eth.block_number
+        head = self.bank.w3.eth.block_number
         settled_below = head - self.bank.config.confirmations + 1
+        settled = (
+            select(ChainTx.block_number, ChainTx.block_hash)
+            .where(
+                ChainTx.chain_id == self.bank.chain_id,
+                ChainTx.block_hash.is_not(None),
+                ChainTx.block_number.is_not(None),
+                (ChainTx.status == TxStatus.FINAL)
+                | ((ChainTx.status == TxStatus.FAILED) & (ChainTx.block_number <= settled_below)),
+            )
+            .distinct()
+            .order_by(ChainTx.block_number.desc())
+        )
+        # The watchdog asks every second, and nearly always the newest block settles it: read the
+        # rest only when that one is gone.
         with self.bank.readers() as session:
-            recorded = session.execute(
-                select(ChainTx.block_number, ChainTx.block_hash)
-                .where(
-                    ChainTx.chain_id == self.bank.chain_id,
-                    ChainTx.block_hash.is_not(None),
-                    ChainTx.block_number.is_not(None),
-                    (ChainTx.status == TxStatus.FINAL)
-                    | ((ChainTx.status == TxStatus.FAILED) & (ChainTx.block_number <= settled_below)),
-                )
-                .distinct()
-                .order_by(ChainTx.block_number.desc())
-                .limit(max_blocks)
-            ).all()
-        for i, (number, block_hash) in enumerate(recorded):
-            if (
-                number is not None
-                and number <= head
-                and rpc.block_hash(w3, number) == str(block_hash).lower()
-            ):
-                return None if i == 0 else int(number)
-        return -1 if recorded else None
+            newest = session.execute(settled.limit(1)).first()
+            if newest is None or self._on_chain(newest, head):
+                return None
+            recorded = session.execute(settled.offset(1).limit(max_blocks)).all()
+        for number, block_hash in recorded:
+            if self._on_chain((number, block_hash), head):
+                return int(number or 0)  # the query left out rows without a block
+        return -1
+
+    def _on_chain(self, row: Any, head: int) -> bool:
+        number, block_hash = row
+        return bool(number <= head and rpc.block_hash(self.bank.w3, number) == str(block_hash).lower())
 
     def recover(self, fork_block: int, *, by: str) -> RecoveryReport:
         """Moves every outbox back to what the chain supports above `fork_block` and resolves the
