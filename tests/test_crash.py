@@ -8,12 +8,7 @@ with transfers shown final whose blocks no longer existed."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +22,7 @@ from eth_typing import HexStr
 from web3 import Web3
 
 from tests.support.cli import tdw
+from tests.support.dev_server import DevServer
 from tests.support.waiting import wait_for
 from wallet.chain.node import free_port
 
@@ -35,68 +31,14 @@ TRANSFERS = 200
 LIMITS = {"TDW_RATE_LIMIT_USER": "100000/minute", "TDW_RATE_LIMIT_CLIENT": "100000/minute"}
 
 
-class Stack:
-    """`tdw dev` in a process group of its own (anvil inherits it), as a service manager runs it."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.anvil_port = free_port()
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> str:
-        command = [sys.executable, "-m", "api.cli", "dev", "--port", str(self.port)]
-        command += ["--data-dir", str(self.folder), "--anvil-port", str(self.anvil_port)]
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, **LIMITS},
-            start_new_session=True,
-        )
-        assert self.process.stdout is not None
-        self.output = []
-        for line in self.process.stdout:
-            self.output.append(line)
-            if "Ctrl-C stops" in line:
-                break
-        assert self.process.poll() is None, "".join(self.output)
-        threading.Thread(target=self._drain, daemon=True).start()
-        return "".join(self.output)
-
-    def _drain(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def power_cut(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=60)
-            self.process = None
-
-
 @pytest.mark.anvil
 @pytest.mark.slow
 def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261124)
-    stack = Stack(tmp_path / "dev")
+    stack = DevServer(tmp_path / "dev", free_port(), free_port(), env=LIMITS, own_process_group=True)
     stack.start()
     try:
-        logins = {x["username"]: x for x in _demo_logins(stack)}
+        logins = stack.logins()
         with httpx.Client(base_url=stack.url, timeout=30) as client:
             alice = _login(client, logins["alice"])
             bob = _login(client, logins["bob"])
@@ -147,11 +89,12 @@ def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path
         )
         assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
     finally:
-        stack.stop()
+        if stack.process is not None:
+            stack.stop()
 
 
 def _burst_then_power_cut(
-    stack: Stack, payer: dict[str, str], source: dict[str, Any], target: dict[str, Any], kill_after: int
+    stack: DevServer, payer: dict[str, str], source: dict[str, Any], target: dict[str, Any], kill_after: int
 ) -> list[str]:
     accepted: list[str] = []
     lock = threading.Lock()
@@ -186,10 +129,6 @@ def _burst_then_power_cut(
     if not cut.is_set():
         stack.power_cut()
     return accepted
-
-
-def _demo_logins(stack: Stack) -> list[dict[str, str]]:
-    return list(json.loads((stack.folder / "demo-logins.json").read_text()))
 
 
 def _login(client: httpx.Client, login: dict[str, str]) -> dict[str, str]:

@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,76 +35,13 @@ from schemathesis.checks import (
 )
 
 from tests.support.cli import tdw
+from tests.support.dev_server import DevServer
 from tests.support.waiting import wait_for
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode, free_port, fund_from_dev_account
 from wallet.keys.keystore import OPERATIONAL_ROLES
 
 PASSWORD = "e2e customer password"
-
-
-@dataclass
-class DevServer:
-    folder: Path
-    port: int
-    anvil_port: int
-    process: subprocess.Popen[str] | None = None
-    output: list[str] = field(default_factory=list)
-    env: dict[str, str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> str:
-        args = [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "dev",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.folder),
-            "--anvil-port",
-            str(self.anvil_port),
-        ]
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=None if self.env is None else {**os.environ, **self.env},
-        )
-        assert self.process.stdout is not None
-        self.output = []
-        for line in self.process.stdout:
-            self.output.append(line)
-            if "Ctrl-C stops" in line:
-                break
-        assert self.process.poll() is None, "".join(self.output)
-        # Keep draining the output so the process never blocks on a full pipe.
-        threading.Thread(target=self._drain, daemon=True).start()
-        return "".join(self.output)
-
-    def _drain(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=60)
-        assert self.process.returncode == 0, "".join(self.output[-40:])
-        time.sleep(0.2)
-        assert "stopped" in "".join(self.output[-5:])
-        self.process = None
-
-    def logins(self) -> dict[str, dict[str, str]]:
-        folder = self.folder / "eth-tester" if "eth-tester chain" in "".join(self.output) else self.folder
-        return {x["username"]: x for x in json.loads((folder / "demo-logins.json").read_text())}
 
 
 @pytest.fixture(scope="module")

@@ -43,8 +43,9 @@ def _post(session: Session, entry_id: int) -> None:
     session.execute(update(JournalEntry).where(JournalEntry.id == entry_id).values(posted=True))
 
 
-def test_a_balanced_entry_posts(engine: Engine) -> None:
-    with session_factory(engine).begin() as s:
+def _posted_entry(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
+    """A posted entry moving 5 from a to b (as the indexer writes one); returns (entry, a, b)."""
+    with sessions.begin() as s:
         a, b = _accounts(s)
         e = _entry(s)
         s.execute(
@@ -52,6 +53,14 @@ def test_a_balanced_entry_posts(engine: Engine) -> None:
             [{"entry_id": e, "account_id": a, "amount": -5}, {"entry_id": e, "account_id": b, "amount": 5}],
         )
         _post(s, e)
+    return e, a, b
+
+
+def test_a_balanced_entry_posts(engine: Engine) -> None:
+    e, _, b = _posted_entry(session_factory(engine))
+    with session_factory(engine)() as s:
+        assert s.scalar(select(JournalEntry.posted).where(JournalEntry.id == e)) is True
+        assert s.scalar(select(func.sum(JournalLeg.amount)).where(JournalLeg.account_id == b)) == 5
 
 
 @pytest.mark.parametrize("legs", [[-5, 4], [5], [-5, 5, 1]])
@@ -92,14 +101,7 @@ def test_an_entry_cannot_be_inserted_posted(engine: Engine) -> None:
 
 def test_the_legs_of_a_posted_entry_cannot_change(engine: Engine) -> None:
     sessions = session_factory(engine)
-    with sessions.begin() as s:
-        a, b = _accounts(s)
-        e = _entry(s)
-        s.execute(
-            insert(JournalLeg),
-            [{"entry_id": e, "account_id": a, "amount": -5}, {"entry_id": e, "account_id": b, "amount": 5}],
-        )
-        _post(s, e)
+    e, a, _ = _posted_entry(sessions)
     for change in (
         update(JournalLeg).where(JournalLeg.entry_id == e).values(amount=7),
         delete(JournalLeg).where(JournalLeg.entry_id == e),
@@ -141,19 +143,6 @@ def test_amounts_beyond_64_bits_are_exact_on_postgresql_and_refused_on_sqlite(en
 
 
 # ----------------------------------------------------------------------- tampering the review tried ---
-
-
-def _posted_entry(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
-    """A posted entry moving 5 from a to b; returns (entry, a, b)."""
-    with sessions.begin() as s:
-        a, b = _accounts(s)
-        e = _entry(s)
-        s.execute(
-            insert(JournalLeg),
-            [{"entry_id": e, "account_id": a, "amount": -5}, {"entry_id": e, "account_id": b, "amount": 5}],
-        )
-        _post(s, e)
-    return e, a, b
 
 
 def test_legs_in_another_currency_cannot_balance_an_entry(engine: Engine) -> None:
