@@ -9,7 +9,7 @@ from api import problems
 from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
 from api.routes import accounts, auth, bank, compliance, events, operations, transfers
-from api.schemas import HealthOut, ReadyOut
+from api.schemas import HealthOut, ReadyOut, ReconciliationSummary
 from api.security import SecurityHeaders
 from wallet.bank.runtime import Services
 
@@ -53,10 +53,11 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
 
     @app.get("/readyz", response_model=ReadyOut, tags=["health"], responses={503: {"model": ReadyOut}})
     def ready(services: ServicesDep) -> ReadyOut | JSONResponse:
-        """Readiness: the node and the database answer and no critical incident is open (a chain
-        behind the database, a reorg past final entries). 503 otherwise, with the problems listed."""
+        """Readiness: the node and the database answer, no critical incident is open (a chain behind
+        the database, a reorg past final entries) and the newest reconciliation found the database and
+        the chain in agreement. 503 otherwise, with the problems listed."""
         problems: list[str] = []
-        head = mirror = None
+        head = mirror = reconciliation = None
         try:
             head = services.bank.w3.eth.block_number
         except Exception:  # noqa: BLE001 - any failure of the node is "not ready"
@@ -66,14 +67,28 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
             problems += [
                 f"incident {i.id} ({i.kind}): {i.summary}" for i in services.incidents.open_critical()
             ]
+            last = services.reconciler.latest()
+            if last is not None:
+                reconciliation = ReconciliationSummary(
+                    id=last.id,
+                    ok=last.ok,
+                    difference_count=last.difference_count,
+                    at_block=last.at_block,
+                    finished_at=last.finished_at,
+                )
+                if not last.ok:
+                    problems.append(
+                        f"reconciliation {last.id} found {last.difference_count} differences with the chain"
+                    )
         except Exception:  # noqa: BLE001 - any failure of the database is "not ready"
             problems.append("the database does not answer")
         out = ReadyOut(
             status="not-ready" if problems else "ready",
             head_block=head,
             mirror_block=mirror,
+            reconciliation=reconciliation,
             problems=problems,
         )
-        return JSONResponse(out.model_dump(), status_code=503) if problems else out
+        return JSONResponse(out.model_dump(mode="json"), status_code=503) if problems else out
 
     return app

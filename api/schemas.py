@@ -322,8 +322,39 @@ class IncidentResolution(Strict):
     resolution: str = Field(min_length=1, max_length=500, description="What was done")
 
 
+class DifferenceOut(BaseModel):
+    kind: str = Field(description="balance, supply, transaction, transfer, operation or nonce")
+    subject: str = Field(description="A holder, an outbox row, a transfer, an operation or a sender")
+    database: int | str = Field(description="What the database holds")
+    chain: int | str = Field(description="What the chain holds")
+    token: str | None
+
+
+class ReconciliationOut(BaseModel):
+    id: int
+    ok: bool
+    at_block: int = Field(description="Transactions mined up to this block were checked in full")
+    balances_at: int | None = Field(description="Balances were compared as of this block")
+    head_block: int
+    checked: dict[str, int]
+    difference_count: int
+    differences: list[DifferenceOut] = Field(description="The first 200, in order")
+    incident_id: int | None
+    started_at: datetime
+    finished_at: datetime
+
+
+class ReconciliationSummary(BaseModel):
+    id: int
+    ok: bool
+    difference_count: int
+    at_block: int
+    finished_at: datetime
+
+
 class ReadyOut(BaseModel):
     status: Literal["ready", "not-ready"]
     head_block: int | None
     mirror_block: int | None
+    reconciliation: ReconciliationSummary | None = Field(description="The newest reconciliation")
     problems: list[str]

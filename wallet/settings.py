@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # is saved before anything is final), the chain's known depth otherwise (64 on Ethereum, 12 on an
     # unknown chain), and on chains that answer the `finalized` block tag, not before it.
     confirmations: int | None = Field(default=None, ge=1)
+    # Seconds between two reconciliations of the database with the chain by the workers (balances,
+    # transactions, transfers, bank operations, nonces); the first runs when the workers start.
+    reconcile_interval_seconds: float = Field(default=300.0, gt=0)
     # Customer signers kept open in memory (0: unwrap each key only when it signs).
     signer_cache_size: int = Field(default=4096, ge=0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from wallet.chain.deploy import Manifest
 from wallet.chain.node import connect
 from wallet.db import session_factory
 from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
-from wallet.ledger.reconcile import reconcile as reconcile_mirror
+from wallet.ledger.reconcile import reconcile_all
 from wallet.ledger.statements import FORMATS, build_statement, render
 from wallet.settings import get_settings
 
@@ -80,24 +81,52 @@ def index(
 
 @app.command()
 def reconcile(
-    at_block: Annotated[int, typer.Option("--at-block", help="Compare balances as of this block", min=0)],
+    at_block: Annotated[
+        int | None, typer.Option("--at-block", help="Compare as of this block (default: the head)", min=0)
+    ] = None,
     manifest: ManifestOption = Path("deployment.json"),
     rpc: RpcOption = None,
     db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
-    """Compare every mirrored balance with balanceOf on chain at a block; exit 1 on any difference."""
+    """Compare the database with the chain: every mirrored balance with balanceOf, every mined outbox
+    transaction, executed transfer (its AuthorizationUsed and Transfer logs), mint and burn with its
+    receipt, and each sender's nonces. Exit 1 with the list of differences."""
     loaded = Manifest.read(manifest)
     w3 = connect(rpc_url(rpc, get_settings()))
-    if at_block > w3.eth.block_number:
-        raise fail(f"block {at_block} is beyond the head {w3.eth.block_number}")
+    head = w3.eth.block_number
+    if at_block is None:
+        at_block = head
+    if at_block > head:
+        raise fail(f"block {at_block} is beyond the head {head}")
     with _mirror(db) as sessions:
-        differences = reconcile_mirror(sessions, w3, [t.address for t in loaded.tokens.values()], at_block)
-    for d in differences:
-        who = "total supply" if d.holder == ZERO_ADDRESS else d.holder
-        typer.echo(f"DIFFERENCE {d.token} {who}: mirror {d.mirror}, chain {d.chain}")
-    if differences:
+        report = reconcile_all(sessions, w3, [t.address for t in loaded.tokens.values()], at_block)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": not report.differences,
+                    "at_block": report.at_block,
+                    "head_block": report.head_block,
+                    "checked": vars(report.checked),
+                    "differences": [d.as_json() for d in report.differences],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for d in report.differences:
+            typer.echo(d.line())
+        c = report.checked
+        typer.echo(
+            f"checked {c.balances} balances, {c.transactions} transactions, {c.transfers} transfers, "
+            f"{c.operations} mints and burns, {c.senders} senders' nonces",
+            err=True,
+        )
+    if report.differences:
         raise typer.Exit(1)
-    typer.echo(f"the mirror matches the chain at block {at_block}")
+    if not as_json:
+        typer.echo(f"the database matches the chain at block {at_block}")
 
 
 @app.command()

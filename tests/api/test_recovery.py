@@ -19,7 +19,7 @@ from tests.support.api_bank import ApiBank, User, build_api_bank
 from tests.support.waiting import wait_for
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode
-from wallet.ledger.reconcile import reconcile
+from wallet.ledger.reconcile import reconcile_all
 
 recovery_anvil = anvil_fixture(
     "function", "This test's own anvil: it reverts the chain past final transfers."
@@ -82,6 +82,14 @@ def test_transfers_dropped_after_they_were_final_execute_exactly_once(bank: ApiB
         ready = bank.client.get("/readyz")
         assert ready.status_code == 503
         assert any("chain_behind" in p or "deep_reorg" in p for p in ready.json()["problems"])
+        # Reconciliation names each transfer shown final that the chain does not hold (balances alone
+        # would not: the mirror rolled back with the chain).
+        tokens = [str(t.address) for t in services.bank.tokens.values()]
+        report = reconcile_all(
+            services.bank.sessions, services.bank.w3, tokens, services.bank.w3.eth.block_number
+        )
+        missing = {d.subject for d in report.differences if d.kind == "transfer"}
+        assert missing == set(ids), [d.line() for d in report.differences]
         fork = services.recovery.check()
         assert fork is not None
         report = services.recovery.recover(fork, by="operator")
@@ -117,7 +125,7 @@ def test_transfers_dropped_after_they_were_final_execute_exactly_once(bank: ApiB
     head = services.bank.w3.eth.block_number
     wait_for(lambda: (services.bank.mirror_block() or 0) >= head)
     addresses = [str(t.address) for t in services.bank.tokens.values()]
-    assert reconcile(services.bank.sessions, services.bank.w3, addresses, head) == []
+    assert reconcile_all(services.bank.sessions, services.bank.w3, addresses, head).differences == []
     # The reorg is on record, its incidents are resolved, and the process is ready again.
     kinds = {i.kind for i in services.incidents.recent(staff)}
     assert "deep_reorg" in kinds

@@ -24,6 +24,7 @@ from wallet.bank.onboarding import Onboarding
 from wallet.bank.operations import OperationsService
 from wallet.bank.payments import PaymentService
 from wallet.bank.ratelimits import RateLimitConfig, RateLimits
+from wallet.bank.reconciliation import Reconciler
 from wallet.bank.recovery import Incidents, Recovery
 from wallet.bank.users import AuthConfig, UserService
 from wallet.bank.webhooks import WebhookConfig, WebhookService
@@ -55,6 +56,7 @@ class Services:
     onboarding: Onboarding
     incidents: Incidents
     recovery: Recovery
+    reconciler: Reconciler
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -122,6 +124,7 @@ def build_services(
         onboarding=Onboarding(bank),
         incidents=incidents,
         recovery=Recovery(bank, incidents, automatic=automatic_recovery),
+        reconciler=Reconciler(bank, interval=settings.reconcile_interval_seconds),
     )
 
 
@@ -188,6 +191,7 @@ class Workers:
         loops: dict[str, tuple[Callable[[], int], float, float]] = {
             "relayer": (lambda: relay_step(bank, services.incidents), 0.05, 0.0),
             "recovery": (services.recovery.step, 1.0, 1.0),
+            "reconciliation": (services.reconciler.step, 1.0, 1.0),
             "indexer": (bank.indexer.follow_step, 0.2, 0.0),
             "events": (services.pump.step, 0.2, 0.05),
             "webhooks": (services.webhooks.step, 0.2, 0.0),

@@ -603,3 +603,23 @@ class WebhookDelivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Reconciliation(Base):
+    """One run of the reconciliation worker (or `POST /v1/operations/reconciliation`): what it compared,
+    up to which block, and the differences it found, in order. The newest is shown in `/readyz`."""
+
+    __tablename__ = "reconciliations"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at_block: Mapped[int] = mapped_column(BigInteger)  # transactions mined up to here were checked in full
+    balances_at: Mapped[int | None] = mapped_column(BigInteger)  # balances compared as of this block
+    head_block: Mapped[int] = mapped_column(BigInteger)
+    checked: Mapped[dict[str, int]] = mapped_column(JSON)
+    differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # at most MAX_KEPT, in order
+    difference_count: Mapped[int] = mapped_column(Integer)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -175,7 +175,7 @@ def test_reconcile_reports_a_mirror_that_differs_from_the_chain(bank: LedgerBank
         )
         s.execute(update(JournalEntry).where(JournalEntry.id == entry.id).values(posted=True))
     differences = reconcile(bank.sessions, bank.w3, [bank.token.address], head)
-    assert sorted((d.mirror - d.chain) for d in differences) == [-3, 3]
+    assert sorted(int(d.database) - int(d.chain) for d in differences) == [-3, 3]
 
 
 def test_a_reorg_between_the_indexers_reads_is_not_written_under_the_new_hashes(
