@@ -65,6 +65,13 @@ class SignupRequest(Strict):
     password: str = Field(
         min_length=12, max_length=128, description="12 to 128 characters, not one of the most common"
     )
+    full_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=140,
+        description="The name statements print",
+        examples=["Carol Baker"],
+    )
 
 
 class UserCreate(SignupRequest):

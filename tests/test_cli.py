@@ -183,6 +183,8 @@ def test_statement_writes_every_format_and_refuses_bad_input(anvil: AnvilNode, t
         "2026-12-31",
         "--manifest",
         str(manifest),
+        "--rpc",
+        anvil.url,
         "--db",
         db,
     ]

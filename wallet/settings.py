@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     rpc_url: str | None = None
     deployer_key: SecretStr = SecretStr(DEV_DEPLOYER_KEY)
     bank_name: str = "Demo Bank"
+    # Printed on statements (camt.053 `Svcr`): the bank's postal address, lines separated by ";", and
+    # its BIC if it has one.
+    bank_address: str = "1 Ledger Street; Springfield 12345; United States"
+    bank_bic: str | None = Field(default=None, pattern=r"^[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?$")
     currencies: list[str] = Field(default_factory=lambda: ["USD", "EUR"])
     anvil_port: int = 8545
     database_url: str | None = None

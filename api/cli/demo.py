@@ -25,12 +25,12 @@ from wallet.keys import Signer
 from wallet.vocabulary import AccountStatus, Role
 
 DEMO_USERS = (
-    ("admin", Role.ADMIN),
-    ("operator", Role.OPERATOR),
-    ("compliance", Role.COMPLIANCE),
-    ("alice", Role.CUSTOMER),
-    ("bob", Role.CUSTOMER),
-    ("dave", Role.CUSTOMER),  # signed up, not verified: the KYC queue is not empty
+    ("admin", Role.ADMIN, "Ada Admin"),
+    ("operator", Role.OPERATOR, "Otto Operator"),
+    ("compliance", Role.COMPLIANCE, "Chloé Compliance"),
+    ("alice", Role.CUSTOMER, "Alice Example"),
+    ("bob", Role.CUSTOMER, "Bob Müller"),
+    ("dave", Role.CUSTOMER, "Dave Pending"),  # signed up, not verified: the KYC queue is not empty
 )
 DEMO_BALANCES = {"USD": "1000.00", "EUR": "500.00"}
 
@@ -95,9 +95,9 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
                     f"the database has users but {logins_path} is missing; use a new data folder"
                 )
         logins = []
-        for username, role in DEMO_USERS:
+        for username, role, full_name in DEMO_USERS:
             password = f"{username}-demo-password"
-            enrolment = services.users.create(username, password, role)
+            enrolment = services.users.create(username, password, role, full_name=full_name)
             logins.append(
                 {
                     "username": username,

@@ -20,10 +20,11 @@ from web3 import Web3
 from api.cli.app import app, compile_project, fail, open_database, rpc_url
 from wallet.chain.deploy import Manifest
 from wallet.chain.node import connect
+from wallet.chain.rpc import BlockTimes
 from wallet.db import session_factory
 from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
 from wallet.ledger.reconcile import reconcile_all
-from wallet.ledger.statements import FORMATS, build_statement, render
+from wallet.ledger.statements import FORMATS, Issuer, build_statement, render
 from wallet.settings import get_settings
 
 ManifestOption = Annotated[Path, typer.Option(help="The bank's deployment manifest")]
@@ -137,10 +138,13 @@ def statement(
     fmt: Annotated[str, typer.Option("--format", help="json, csv, pdf or camt053")] = "json",
     currency: Annotated[str | None, typer.Option(help="Which token (default: the manifest's first)")] = None,
     manifest: ManifestOption = Path("deployment.json"),
+    rpc: RpcOption = None,
     db: DbOption = None,
     output: Annotated[Path | None, typer.Option(help="Write here instead of standard output")] = None,
 ) -> None:
-    """An account's statement from the ledger mirror: opening balance, entries, closing balance."""
+    """An account's statement from the ledger mirror: opening balance, final entries, totals, closing
+    balance. A closed period (over, every entry final) is issued with a statement number and gives the
+    same document when asked again; others are interim. The node is read for block times."""
     statement_format = next((f for f in FORMATS if f == fmt), None)
     if statement_format is None:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -154,9 +158,14 @@ def statement(
     names = {ZERO_ADDRESS: f"{loaded.bank_name} issuance (mint and burn)"}
     for role, address in loaded.roles.model_dump().items():
         names.setdefault(address, f"{loaded.bank_name} {role}")
+    settings = get_settings()
+    w3 = connect(rpc_url(rpc, settings))
+    address = tuple(line.strip() for line in settings.bank_address.split(";") if line.strip())
     with _mirror(db) as sessions:
         result = build_statement(
             sessions,
+            BlockTimes(w3),
+            bank=Issuer(loaded.bank_name, address, settings.bank_bic),
             chain_id=loaded.chain_id,
             token=token.address,
             currency=code,

@@ -45,7 +45,9 @@ def signup(body: SignupRequest, services: ServicesDep, client: ClientAddress) ->
     otpauth URI as a QR code) to an authenticator; every login needs a code from it. Sign-ups per
     client address are limited (429)."""
     services.limits.hit("signup", client)
-    return _enrolment(services.users.create(body.username, body.password, Role.CUSTOMER))
+    return _enrolment(
+        services.users.create(body.username, body.password, Role.CUSTOMER, full_name=body.full_name)
+    )
 
 
 @router.post("/auth/token", response_model=TokenOut)
@@ -100,7 +102,9 @@ def _user(user: User) -> UserOut:
 def create_user(body: UserCreate, principal: CurrentPrincipal, services: ServicesDep) -> EnrolmentOut:
     """Creates a user with any role (admin only)."""
     principal.require(Role.ADMIN)
-    return _enrolment(services.users.create(body.username, body.password, body.role))
+    return _enrolment(
+        services.users.create(body.username, body.password, body.role, full_name=body.full_name)
+    )
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserOut, tags=["admin"])

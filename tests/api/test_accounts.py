@@ -7,6 +7,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.support.api_bank import ApiBank, User
+from tests.support.waiting import wait_for
 
 PERIOD = {"from": "2020-01-01", "to": "2020-12-31"}
 
@@ -97,13 +98,24 @@ def test_statements_come_in_every_format(bank: ApiBank, funded: tuple[User, dict
     url = f"/v1/accounts/{account['id']}/statements"
     as_json = bank.client.get(url, params={**period, "format": "json"}, headers=user.headers)
     assert as_json.headers["content-type"].startswith("application/json")
-    statement = json.loads(as_json.content)
+
+    def final() -> dict[str, Any] | None:  # a statement holds final entries only
+        r = bank.client.get(url, params={**period, "format": "json"}, headers=user.headers)
+        doc: dict[str, Any] = json.loads(r.content)
+        return doc if doc["entries"] else None
+
+    statement = wait_for(final)
     assert statement["closing_balance"] == "5000.00"
+    assert statement["owner_name"]
+    assert statement["bank"]["name"]
     assert statement["opening_balance"] == "0.00"
     assert [line["kind"] for line in statement["entries"]] == ["mint"]
     as_csv = bank.client.get(url, params={**period, "format": "csv"}, headers=user.headers)
     assert as_csv.headers["content-type"].startswith("text/csv")
-    assert as_csv.text.splitlines()[1].split(",")[-3:] == ["5000.00", "5000.00", "USD"]
+    rows = as_csv.text.splitlines()
+    assert rows[1].split(",")[4] == "opening_balance"
+    assert rows[2].split(",")[-3:] == ["5000.00", "5000.00", "USD"]
+    assert rows[3].split(",")[4] == "closing_balance"
     as_pdf = bank.client.get(url, params={**period, "format": "pdf"}, headers=user.headers)
     assert as_pdf.headers["content-type"] == "application/pdf"
     assert "5000.00" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(as_pdf.content)).pages)

@@ -8,6 +8,7 @@ payees (anyone else's is "not found", so ids cannot be probed); bank staff may r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -18,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
+from wallet.chain.rpc import BlockTimes
 from wallet.db.models import ChainTx, Payee, User, WalletAccount
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from wallet.keys.keystore import Keystore, customer_key
-from wallet.ledger.statements import FORMATS, Statement, build_statement, render
+from wallet.ledger.statements import FORMATS, Issuer, Statement, build_statement, render
 from wallet.vocabulary import AccountStatus, KycStatus, Role, TxStatus
 
 MAX_STATEMENT_DAYS = 366
@@ -181,8 +183,24 @@ class AccountService:
         token = self.bank.token(account.currency)
         names = self.bank.names()
         names[account.address] = f"account {account.id}"
+        with self.bank.readers() as session:
+            owner = session.get(User, account.user_id)
+            owner_name = (owner.full_name or owner.username) if owner is not None else None
+
+        def customers(addresses: Iterable[str]) -> dict[str, str]:
+            """The names of the bank's customers among `addresses` (never their login names)."""
+            with self.bank.readers() as session:
+                rows = session.execute(
+                    select(WalletAccount.address, User.full_name)
+                    .join(User, User.id == WalletAccount.user_id)
+                    .where(WalletAccount.address.in_(list(addresses)))
+                ).all()
+            bank = self.bank.manifest.bank_name
+            return {address: name or f"{bank} customer" for address, name in rows}
+
         statement = build_statement(
             self.bank.sessions,
+            BlockTimes(self.bank.w3),
             chain_id=self.bank.chain_id,
             token=token.address,
             currency=account.currency,
@@ -191,6 +209,9 @@ class AccountService:
             period_from=period_from,
             period_to=period_to,
             names=names,
+            lookup=customers,
+            owner_name=owner_name,
+            bank=Issuer(self.bank.manifest.bank_name, self.bank.config.address, self.bank.config.bic),
         )
         return statement, render(statement, fmt)
 

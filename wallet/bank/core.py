@@ -70,6 +70,8 @@ class BankConfig:
     kyc_valid_seconds: int = 365 * 24 * 3600
     batch_size: int = 100
     max_fee_per_gas: int | None = 500 * 10**9  # wei; see OutboxConfig
+    address: tuple[str, ...] = ()  # the bank's postal address, printed on statements
+    bic: str | None = None
 
 
 class Bank:

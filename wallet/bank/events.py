@@ -33,6 +33,7 @@ from wallet.db.models import (
 )
 from wallet.ledger.indexer import FUNDS_CURSOR
 from wallet.money import format_amount
+from wallet.references import reference_text
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class EventPump:
                             "kind": entry.kind,
                             "tx_hash": entry.tx_hash,
                             "block_number": entry.block_number,
-                            "reference": entry.payment_reference,
+                            "reference": reference_text(entry.payment_reference),
                         },
                     )
                 )
@@ -247,7 +248,7 @@ class EventPump:
                                 "kind": entry.data["kind"],
                                 "tx_hash": entry.tx_hash,
                                 "block_number": entry.block_number,
-                                "reference": entry.data.get("payment_reference"),
+                                "reference": reference_text(entry.data.get("payment_reference")),
                                 "reason": "reorg",
                                 "reorg_id": reorg.id,
                             },

@@ -19,11 +19,11 @@ from wallet.bank.accounts import AccountService
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal, UserService
 from wallet.chain.addresses import checksum
-from wallet.chain.eip3009 import ZERO_REFERENCE
 from wallet.db.models import ChainTx, TransferRequest
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
 from wallet.idempotency import scoped_key
 from wallet.money import parse_amount
+from wallet.references import decode_reference, encode_reference
 from wallet.vocabulary import RequestStatus, Role, TransferState, TxStatus
 
 TRANSFER_STATES = tuple(TransferState)
@@ -63,34 +63,6 @@ class TransferView:
     error: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
-
-
-def encode_reference(reference: str | None) -> bytes:
-    """A payment reference as the contract's bytes32: 0x and 64 hex digits as they are, any other text
-    as its UTF-8 bytes (at most 32), zero-padded on the right."""
-    if reference is None or reference == "":
-        return ZERO_REFERENCE
-    if reference.startswith("0x") and len(reference) == 66:
-        try:
-            return bytes.fromhex(reference[2:])
-        except ValueError:
-            pass
-    raw = reference.encode()
-    if len(raw) > 32:
-        raise InvalidRequestError("a payment reference is at most 32 bytes of UTF-8, or 0x and 64 hex digits")
-    return raw.ljust(32, b"\0")
-
-
-def decode_reference(raw: bytes) -> str | None:
-    """The reference as the customer gave it: text when it was text, else 0x-hex."""
-    if raw == ZERO_REFERENCE:
-        return None
-    text = raw.rstrip(b"\0")
-    try:
-        decoded = text.decode()
-    except UnicodeDecodeError:
-        return "0x" + raw.hex()
-    return decoded if decoded.isprintable() else "0x" + raw.hex()
 
 
 class PaymentService:

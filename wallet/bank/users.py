@@ -149,10 +149,21 @@ class UserService:
     # ------------------------------------------------------------------------------ enrolment ---
 
     def create(
-        self, username: str, password: str, role: Role = Role.CUSTOMER, *, totp_secret: str | None = None
+        self,
+        username: str,
+        password: str,
+        role: Role = Role.CUSTOMER,
+        *,
+        totp_secret: str | None = None,
+        full_name: str | None = None,
     ) -> Enrolment:
-        """Creates a user with a fresh TOTP secret (or `totp_secret`, for seeding a demo)."""
+        """Creates a user with a fresh TOTP secret (or `totp_secret`, for seeding a demo). `full_name`
+        is what statements print for them."""
         username = username.strip().lower()
+        if full_name is not None:
+            full_name = " ".join(full_name.split())
+            if not full_name or len(full_name) > 140 or not full_name.isprintable():
+                raise InvalidRequestError("a full name is 1 to 140 printable characters")
         if not USERNAME.match(username):
             raise InvalidRequestError(
                 "a username is 3 to 64 characters: lower-case letters, digits, '.', '_', '@' or '-'"
@@ -173,6 +184,7 @@ class UserService:
             totp_confirmed=False,
             totp_last_step=0,
             token_version=0,
+            full_name=full_name,
         )
         try:
             with self._sessions.begin() as session:

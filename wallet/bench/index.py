@@ -23,6 +23,7 @@ from web3 import Web3
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, deploy_dev_bank, onboard
 from wallet.chain.eip3009 import TokenDomain, sign_transfer_authorization
+from wallet.chain.rpc import BlockTimes
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.errors import BenchError
 from wallet.keys import PrivateKeySigner
@@ -151,6 +152,8 @@ def run(
     started = time.perf_counter()
     statement = build_statement(
         sqlite_sessions,
+        BlockTimes(w3),
+        issue=False,
         chain_id=w3.eth.chain_id,
         token=chain.manifest.tokens["USD"].address,
         currency="USD",

@@ -46,6 +46,39 @@ def block_hash(w3: Web3, number: int) -> str | None:
     return None if found is None else str(found["hash"]).lower()
 
 
+class BlockTimes:
+    """Block timestamps from `w3`'s node, for statements: a block's time, and the newest block before
+    a moment (found by bisection, as every block's time is at least its parent's)."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+        self._times: dict[int, int] = {}
+
+    def timestamp(self, number: int) -> int:
+        """The time of block `number` (seconds since the epoch)."""
+        if number not in self._times:
+            found = block(self.w3, number)
+            if found is None:
+                raise LookupError(f"the node has no block {number}")
+            self._times[number] = (
+                int(found["timestamp"], 16)
+                if isinstance(found["timestamp"], str)
+                else int(found["timestamp"])
+            )
+        return self._times[number]
+
+    def last_before(self, moment: int, high: int) -> int:
+        """The newest block up to `high` whose time is before `moment`; -1 when even block 0 is not."""
+        low, best = 0, -1
+        while low <= high:
+            middle = (low + high) // 2
+            if self.timestamp(middle) < moment:
+                best, low = middle, middle + 1
+            else:
+                high = middle - 1
+        return best
+
+
 def as_json_rpc(value: Any) -> Any:
     """web3's Python types as JSON-RPC writes them: ints as hex quantities, bytes as 0x-hex."""
     if isinstance(value, bool) or value is None or isinstance(value, str):

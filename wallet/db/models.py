@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -396,6 +397,8 @@ class User(Base):
     kyc_decided_by: Mapped[str | None] = mapped_column(String(32))
     kyc_decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     kyc_reason: Mapped[str | None] = mapped_column(String(500))
+    # The name statements print for the customer and for the bank's other customers who pay them.
+    full_name: Mapped[str | None] = mapped_column(String(140))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -623,3 +626,31 @@ class Reconciliation(Base):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IssuedStatement(Base):
+    """A statement of account the bank issued for a closed period: its numbers and a hash of what it
+    said. Asked again, the same period gives the same document (same numbers, same issue time); if the
+    chain changed it since (a reorg), a new version is issued and names the reorgs in between."""
+
+    __tablename__ = "issued_statements"
+    __table_args__ = (
+        UniqueConstraint(
+            "chain_id", "token", "account", "electronic_number", name="uq_issued_statements_number"
+        ),
+        Index("ix_issued_statements_period", "chain_id", "token", "account", "period_from", "period_to"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    token: Mapped[str] = mapped_column(String(42))
+    account: Mapped[str] = mapped_column(String(42))
+    period_from: Mapped[date] = mapped_column(Date)
+    period_to: Mapped[date] = mapped_column(Date)
+    number: Mapped[int] = mapped_column(Integer)  # LglSeqNb: one per period of the account
+    electronic_number: Mapped[int] = mapped_column(Integer)  # ElctrncSeqNb: one per document issued
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    as_of_block: Mapped[int] = mapped_column(BigInteger)
+    corrections: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,5 +1,20 @@
-"""Account statements from the journal: opening balance, every entry with counterparty, reference,
-amount and running balance, closing balance; rendered as JSON, CSV, PDF or ISO 20022 camt.053.001.08.
+"""Account statements from the journal, as a bank issues them: the bank and the account owner, a
+statement number, the period and the block the balances are as of, opening balance, every final entry
+with its counterparty, reference, amount and running balance, totals of credits and debits, and the
+closing balance; rendered as JSON, CSV, PDF or ISO 20022 camt.053.001.08.
+
+What a statement holds:
+- Only **final** entries (past the confirmation depth). Entries of the period not final yet are left
+  out and counted, with a note; the balances are as of the newest block whose entries are all final.
+- A statement ends at the period's end or at that final point, whichever is earlier: a period that is
+  not over, or whose entries are not all final, gives an **interim** statement, dated when it was
+  made, without a statement number.
+- A **closed** period (over, everything in it final) gives a statement of account with a legal number
+  (`LglSeqNb`, one per period of the account) and an electronic number (`ElctrncSeqNb`, one per
+  document). It is recorded (`issued_statements`): asked again, the same period gives the same document,
+  down to its issue time, unless the chain changed it since; then it is issued again as a new version
+  that names the reorgs (and their incidents) in between.
+- References are shown as the customer wrote them (`wallet.references`), in every format.
 
 Amounts stay `int` minor units until rendering, where `format_amount` writes them exactly.
 """
@@ -7,25 +22,54 @@ Amounts stay `int` minor units until rendering, where `format_amount` writes the
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import xml.etree.ElementTree as ET
 from base64 import b32encode
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from wallet.db.models import JournalEntry, JournalLeg, LedgerAccount
+from wallet.db.models import (
+    Incident,
+    IndexerCursor,
+    IssuedStatement,
+    JournalEntry,
+    JournalLeg,
+    LedgerAccount,
+    Reorg,
+)
 from wallet.errors import LedgerError
 from wallet.money import format_amount
+from wallet.references import reference_text
+from wallet.vocabulary import EntryState
 
 Format = Literal["json", "csv", "pdf", "camt053"]
 FORMATS: tuple[Format, ...] = ("json", "csv", "pdf", "camt053")
 CAMT053_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
+
+
+class ChainTimes(Protocol):
+    """The chain's block times (`wallet.chain.rpc.BlockTimes` reads them from the node)."""
+
+    def timestamp(self, number: int) -> int: ...
+
+    def last_before(self, moment: int, high: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """The bank that issues the statement, as printed on it."""
+
+    name: str
+    address: tuple[str, ...] = ()
+    bic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +83,18 @@ class StatementLine:
     kind: str
     counterparty: str
     counterparty_name: str | None
-    reference: str | None
+    reference: str | None  # as the customer wrote it (see `wallet.references`)
     amount: int  # signed minor units: credit positive, debit negative
     balance: int  # running balance after this line
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A reorg between the previous version of a statement and this one."""
+
+    reorg_id: int
+    fork_block: int
+    incident_id: int | None
 
 
 @dataclass(frozen=True)
@@ -59,11 +112,69 @@ class Statement:
     opening_balance: int
     closing_balance: int
     lines: list[StatementLine]
-    generated_at: datetime
+    generated_at: datetime  # the issue time
+    as_of: datetime  # the balances are as of this moment (the period's end, or the final point)
+    as_of_block: int  # ... and this block
+    closed: bool = False  # the period is over and everything in it final: a statement of account
+    pending_entries: int = 0  # entries of the period not final yet, left out
+    owner_name: str | None = None
+    bank: Issuer = field(default_factory=lambda: Issuer("tdw"))
+    number: int | None = None  # LglSeqNb (closed statements)
+    electronic_number: int | None = None  # ElctrncSeqNb (closed statements)
+    version: int = 1
+    corrections: tuple[Correction, ...] = ()
+
+    @property
+    def identifier(self) -> str:
+        """The statement's id (Max35Text): account, period and, for an issued one, its version."""
+        base = f"{self.account[2:10]}-{self.period_from:%Y%m%d}-{self.period_to:%Y%m%d}"
+        return f"{base}-{self.version}" if self.closed else f"{base}-INTERIM"
+
+    @property
+    def credits(self) -> tuple[int, int]:
+        """How many credits, and their sum."""
+        amounts = [line.amount for line in self.lines if line.amount > 0]
+        return len(amounts), sum(amounts)
+
+    @property
+    def debits(self) -> tuple[int, int]:
+        """How many debits, and their sum (positive)."""
+        amounts = [-line.amount for line in self.lines if line.amount < 0]
+        return len(amounts), sum(amounts)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the reader must know beyond the entries: interim, pending entries, corrections."""
+        notes = []
+        if not self.closed:
+            notes.append(
+                f"Interim statement: balances as of {self.as_of:%Y-%m-%d %H:%M:%S} UTC (block "
+                f"{self.as_of_block}); the statement of account is issued when the period is over and "
+                "final."
+            )
+        if self.pending_entries:
+            notes.append(
+                f"{self.pending_entries} entries of the period are not final yet and are not on this "
+                "statement."
+            )
+        if self.corrections:
+            reorgs = ", ".join(
+                f"reorg {c.reorg_id} at block {c.fork_block}"
+                + (f" (incident {c.incident_id})" if c.incident_id else "")
+                for c in self.corrections
+            )
+            notes.append(f"Version {self.version} replaces version {self.version - 1}: changed by {reorgs}.")
+        elif self.version > 1:
+            notes.append(f"Version {self.version} replaces version {self.version - 1}.")
+        return notes
+
+
+Names = Mapping[str, str]
 
 
 def build_statement(
     sessions: sessionmaker[Session],
+    times: ChainTimes,
     *,
     chain_id: int,
     token: str,
@@ -72,17 +183,29 @@ def build_statement(
     account: str,
     period_from: date,
     period_to: date,
-    names: Mapping[str, str] | None = None,
+    names: Names | None = None,
+    lookup: Callable[[Iterable[str]], Names] | None = None,
+    owner_name: str | None = None,
+    bank: Issuer | None = None,
+    now: datetime | None = None,
+    issue: bool = True,
 ) -> Statement:
-    """The statement of `account` in `token` from `period_from` to `period_to` (inclusive, UTC)."""
+    """The statement of `account` in `token` from `period_from` to `period_to` (inclusive, UTC).
+
+    `names` names addresses (the bank's own); `lookup` is asked for the names of the counterparties not
+    in it (the bank's customers). With `issue`, a closed statement is numbered and recorded (see the
+    module's description)."""
     if period_to < period_from:
         raise LedgerError(f"the period ends ({period_to}) before it starts ({period_from})")
-    names = names or {}
+    names = dict(names or {})
+    now = now or datetime.now(UTC)
     start = int(datetime.combine(period_from, time.min, UTC).timestamp())
     end = int(datetime.combine(period_to + timedelta(days=1), time.min, UTC).timestamp())
     other_leg = aliased(JournalLeg)
     other_account = aliased(LedgerAccount)
     with sessions() as session:
+        final_block = _final_block(session, chain_id, token)
+        final_time = times.timestamp(final_block) if final_block >= 0 else 0
         account_id = session.scalar(
             select(LedgerAccount.id).where(
                 LedgerAccount.chain_id == chain_id,
@@ -90,18 +213,25 @@ def build_statement(
                 LedgerAccount.holder == account,
             )
         )
-        opening = 0
+        cut = min(end, final_time + 1)  # entries before this moment: the period, as far as final
+        opening = pending = 0
         rows: Sequence[Any] = []
         if account_id is not None:
+            mine = (JournalLeg.account_id == account_id, JournalEntry.posted.is_(True))
             opening = int(
                 session.scalar(
                     select(func.coalesce(func.sum(JournalLeg.amount), 0))
                     .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
-                    .where(
-                        JournalLeg.account_id == account_id,
-                        JournalEntry.posted.is_(True),
-                        JournalEntry.block_time < start,
-                    )
+                    .where(*mine, JournalEntry.state == EntryState.FINAL, JournalEntry.block_time < start)
+                )
+                or 0
+            )
+            pending = int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(JournalLeg)
+                    .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+                    .where(*mine, JournalEntry.state != EntryState.FINAL, JournalEntry.block_time < end)
                 )
                 or 0
             )
@@ -126,23 +256,36 @@ def build_statement(
                     )
                     .join(other_account, other_account.id == other_leg.account_id)
                     .where(
-                        JournalLeg.account_id == account_id,
-                        JournalEntry.posted.is_(True),
+                        *mine,
+                        JournalEntry.state == EntryState.FINAL,
+                        JournalEntry.block_number <= final_block,
                         JournalEntry.block_time >= start,
-                        JournalEntry.block_time < end,
+                        JournalEntry.block_time < cut,
                     )
                     .order_by(JournalEntry.block_number, JournalEntry.log_index, JournalLeg.id)
                 )
                 .all()
             )
+    closed = cut == end and pending == 0
+    if cut == end:  # the chain has settled past the period's end: as of its last second
+        as_of, as_of_block = datetime.fromtimestamp(end - 1, UTC), times.last_before(end, final_block)
+    else:  # as of the newest final block, inside the period or before it
+        as_of, as_of_block = datetime.fromtimestamp(final_time, UTC), final_block
+    if lookup is not None:
+        unknown = {row[7] for row in rows} - set(names)
+        if unknown:
+            names.update(lookup(unknown))
     balance = opening
     lines = []
-    times: dict[int, datetime] = {}  # a block's lines share its time
+    moments: dict[int, datetime] = {}  # a block's lines share its time
+    references: dict[str, str | None] = {}
     for block_time, number, tx_hash, log_index, kind, reference, amount, counterparty in rows:
         balance += amount
-        when = times.get(block_time)
+        when = moments.get(block_time)
         if when is None:
-            when = times[block_time] = datetime.fromtimestamp(block_time, UTC)
+            when = moments[block_time] = datetime.fromtimestamp(block_time, UTC)
+        if reference not in references:
+            references[reference] = reference_text(reference)
         lines.append(
             StatementLine(
                 time=when,
@@ -152,12 +295,12 @@ def build_statement(
                 kind=kind,
                 counterparty=counterparty,
                 counterparty_name=names.get(counterparty),
-                reference=reference,
+                reference=references[reference],
                 amount=amount,
                 balance=balance,
             )
         )
-    return Statement(
+    statement = Statement(
         chain_id=chain_id,
         token=token,
         currency=currency,
@@ -169,7 +312,131 @@ def build_statement(
         opening_balance=opening,
         closing_balance=balance,
         lines=lines,
-        generated_at=datetime.now(UTC),
+        generated_at=now,
+        as_of=as_of,
+        as_of_block=as_of_block,
+        closed=closed,
+        pending_entries=pending,
+        owner_name=owner_name,
+        bank=bank or Issuer("tdw"),
+    )
+    return issue_statement(sessions, statement) if issue and closed else statement
+
+
+def _final_block(session: Session, chain_id: int, token: str) -> int:
+    """The newest block whose entries of `token` are all final: below the oldest entry that is not,
+    else the mirror's cursor; -1 when the mirror has not started."""
+    oldest_open = session.scalar(
+        select(func.min(JournalEntry.block_number)).where(
+            JournalEntry.chain_id == chain_id,
+            JournalEntry.token == token,
+            JournalEntry.state != EntryState.FINAL,
+        )
+    )
+    cursor = session.get(IndexerCursor, chain_id)
+    head = cursor.block_number if cursor is not None else -1
+    return head if oldest_open is None else min(head, int(oldest_open) - 1)
+
+
+def content_hash(statement: Statement) -> str:
+    """What a statement says, hashed: the same period gives the same hash unless the chain changed."""
+    s = statement
+    canonical = [
+        s.chain_id,
+        s.token.lower(),
+        s.account.lower(),
+        s.period_from.isoformat(),
+        s.period_to.isoformat(),
+        s.opening_balance,
+        s.closing_balance,
+        s.as_of_block,
+        [[line.block_number, line.tx_hash, line.log_index, line.amount] for line in s.lines],
+    ]
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
+
+
+def issue_statement(sessions: sessionmaker[Session], statement: Statement, *, attempts: int = 3) -> Statement:
+    """Numbers a closed statement: the one issued before for the same period if it said the same, else
+    a new version (naming the reorgs since the previous one)."""
+    digest = content_hash(statement)
+    key = (
+        IssuedStatement.chain_id == statement.chain_id,
+        IssuedStatement.token == statement.token,
+        IssuedStatement.account == statement.account,
+    )
+    for attempt in range(attempts):
+        try:
+            with sessions.begin() as session:
+                previous = session.scalars(
+                    select(IssuedStatement)
+                    .where(
+                        *key,
+                        IssuedStatement.period_from == statement.period_from,
+                        IssuedStatement.period_to == statement.period_to,
+                    )
+                    .order_by(IssuedStatement.version.desc())
+                    .limit(1)
+                ).first()
+                if previous is not None and previous.content_hash == digest:
+                    return _numbered(statement, previous)
+                electronic = int(
+                    session.scalar(select(func.max(IssuedStatement.electronic_number)).where(*key)) or 0
+                )
+                if previous is None:
+                    legal = int(session.scalar(select(func.max(IssuedStatement.number)).where(*key)) or 0) + 1
+                    corrections: list[dict[str, Any]] = []
+                else:
+                    legal = previous.number
+                    corrections = _reorgs_since(session, statement.chain_id, previous)
+                row = IssuedStatement(
+                    chain_id=statement.chain_id,
+                    token=statement.token,
+                    account=statement.account,
+                    period_from=statement.period_from,
+                    period_to=statement.period_to,
+                    number=legal,
+                    electronic_number=electronic + 1,
+                    version=1 if previous is None else previous.version + 1,
+                    content_hash=digest,
+                    as_of_block=statement.as_of_block,
+                    corrections=corrections,
+                    issued_at=statement.generated_at.replace(microsecond=0),
+                )
+                session.add(row)
+                session.flush()
+                return _numbered(statement, row)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _reorgs_since(session: Session, chain_id: int, previous: IssuedStatement) -> list[dict[str, Any]]:
+    """The reorgs detected since `previous` was issued that forked at or below its final block."""
+    issued_at = previous.issued_at if previous.issued_at.tzinfo else previous.issued_at.replace(tzinfo=UTC)
+    found = []
+    for reorg in session.scalars(
+        select(Reorg)
+        .where(Reorg.chain_id == chain_id, Reorg.fork_block < previous.as_of_block)
+        .order_by(Reorg.id)
+    ):
+        detected = reorg.detected_at if reorg.detected_at.tzinfo else reorg.detected_at.replace(tzinfo=UTC)
+        if detected < issued_at:
+            continue
+        incident = session.scalars(select(Incident.id).where(Incident.reorg_id == reorg.id).limit(1)).first()
+        found.append({"reorg_id": reorg.id, "fork_block": reorg.fork_block, "incident_id": incident})
+    return found
+
+
+def _numbered(statement: Statement, row: IssuedStatement) -> Statement:
+    issued_at = row.issued_at if row.issued_at.tzinfo else row.issued_at.replace(tzinfo=UTC)
+    return replace(
+        statement,
+        number=row.number,
+        electronic_number=row.electronic_number,
+        version=row.version,
+        generated_at=issued_at,
+        corrections=tuple(Correction(**c) for c in row.corrections),
     )
 
 
@@ -190,6 +457,10 @@ def _money(statement: Statement, units: int) -> str:
     return format_amount(units, statement.exponent)
 
 
+def _moment(value: datetime) -> str:
+    return value.replace(microsecond=0).isoformat()
+
+
 def to_json(statement: Statement) -> str:
     """JSON with amounts as decimal strings next to the currency."""
     s = statement
@@ -201,7 +472,16 @@ def to_json(statement: Statement) -> str:
             text = iso[moment] = moment.isoformat()
         return text
 
+    credits, debits = s.credits, s.debits
     doc = {
+        "statement_id": s.identifier,
+        "type": "statement" if s.closed else "interim",
+        "number": s.number,
+        "electronic_number": s.electronic_number,
+        "version": s.version,
+        "issued_at": _moment(s.generated_at),
+        "bank": {"name": s.bank.name, "address": list(s.bank.address), "bic": s.bank.bic},
+        "owner_name": s.owner_name,
         "account": s.account,
         "account_name": s.account_name,
         "token": s.token,
@@ -209,9 +489,18 @@ def to_json(statement: Statement) -> str:
         "currency": s.currency,
         "from": s.period_from.isoformat(),
         "to": s.period_to.isoformat(),
-        "generated_at": s.generated_at.isoformat(),
+        "as_of": _moment(s.as_of),
+        "as_of_block": s.as_of_block,
         "opening_balance": _money(s, s.opening_balance),
         "closing_balance": _money(s, s.closing_balance),
+        "summary": {
+            "credits": {"count": credits[0], "total": _money(s, credits[1])},
+            "debits": {"count": debits[0], "total": _money(s, debits[1])},
+            "net": _money(s, credits[1] - debits[1]),
+        },
+        "pending_entries": s.pending_entries,
+        "corrections": [vars_of(c) for c in s.corrections],
+        "notes": s.notes,
         "entries": [
             {
                 "time": when(line.time),
@@ -228,7 +517,15 @@ def to_json(statement: Statement) -> str:
             for line in s.lines
         ],
     }
-    return json.dumps(doc, separators=(",", ":"))
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def vars_of(correction: Correction) -> dict[str, Any]:
+    return {
+        "reorg_id": correction.reorg_id,
+        "fork_block": correction.fork_block,
+        "incident_id": correction.incident_id,
+    }
 
 
 CSV_HEADER = [
@@ -247,12 +544,31 @@ CSV_HEADER = [
 
 
 def to_csv(statement: Statement) -> str:
-    """CSV: one row per entry, then nothing else (opening and closing are the first row's balance
-    minus its amount, and the last row's balance); amounts as decimal strings."""
+    """CSV: one row per entry between an `opening_balance` row (at the period's start) and a
+    `closing_balance` row (at the moment the statement is as of, with its block), so that an empty
+    period still says what the balance was; amounts as decimal strings."""
+    s = statement
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for line in statement.lines:
+    start = datetime.combine(s.period_from, time.min, UTC)
+    label = f"statement {s.identifier}" + (f" no. {s.number}" if s.number else "")
+    writer.writerow(
+        [
+            _moment(start),
+            "",
+            "",
+            "",
+            "opening_balance",
+            "",
+            "",
+            label,
+            "",
+            _money(s, s.opening_balance),
+            s.currency,
+        ]
+    )
+    for line in s.lines:
         writer.writerow(
             [
                 line.time.isoformat(),
@@ -263,82 +579,41 @@ def to_csv(statement: Statement) -> str:
                 line.counterparty,
                 line.counterparty_name or "",
                 line.reference or "",
-                _money(statement, line.amount),
-                _money(statement, line.balance),
-                statement.currency,
+                _money(s, line.amount),
+                _money(s, line.balance),
+                s.currency,
             ]
         )
+    note = " ".join(s.notes)
+    writer.writerow(
+        [
+            _moment(s.as_of),
+            s.as_of_block,
+            "",
+            "",
+            "closing_balance",
+            "",
+            "",
+            note,
+            "",
+            _money(s, s.closing_balance),
+            s.currency,
+        ]
+    )
     return out.getvalue()
 
 
 def to_pdf(statement: Statement) -> bytes:
-    """A printable statement: header, opening balance, the entries in a table, closing balance."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    """A printable statement (see `wallet.ledger.statement_pdf`)."""
+    from wallet.ledger.statement_pdf import statement_pdf
 
-    s = statement
-    out = io.BytesIO()
-    doc = SimpleDocTemplate(
-        out,
-        pagesize=landscape(A4),
-        leftMargin=12 * mm,
-        rightMargin=12 * mm,
-        title=f"Statement {s.account} {s.period_from} to {s.period_to}",
-    )
-    styles = getSampleStyleSheet()
-    story: list[Any] = [
-        Paragraph(f"Account statement: {s.currency} deposit token", styles["Title"]),
-        Paragraph(
-            f"Account {s.account}" + (f" ({s.account_name})" if s.account_name else ""), styles["Normal"]
-        ),
-        Paragraph(f"Period {s.period_from.isoformat()} to {s.period_to.isoformat()} (UTC)", styles["Normal"]),
-        Paragraph(f"Opening balance: {_money(s, s.opening_balance)} {s.currency}", styles["Heading3"]),
-        Spacer(1, 4 * mm),
-    ]
-    rows = [["Date (UTC)", "Counterparty", "Reference", "Amount", "Balance"]]
-    for line in s.lines:
-        who = line.counterparty_name or line.counterparty
-        rows.append(
-            [
-                line.time.strftime("%Y-%m-%d %H:%M:%S"),
-                who,
-                _reference_text(line.reference),
-                _money(s, line.amount),
-                _money(s, line.balance),
-            ]
-        )
-    table = Table(rows, repeatRows=1, colWidths=[38 * mm, 100 * mm, 60 * mm, 32 * mm, 38 * mm])
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold"),
-                ("FONTSIZE", (0, 0), (-1, -1), 8),
-                ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
-                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
-                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f2f2f2")]),
-            ]
-        )
-    )
-    closing = f"Closing balance: {_money(s, s.closing_balance)} {s.currency}"
-    story += [table, Spacer(1, 4 * mm), Paragraph(closing, styles["Heading3"])]
-    doc.build(story)
-    pdf: bytes = out.getvalue()
-    return pdf
-
-
-def _reference_text(reference: str | None) -> str:
-    """A bytes32 reference as text when it is printable ASCII padded with zeros, else its hex."""
-    if not reference:
-        return ""
-    raw = bytes.fromhex(reference[2:]).rstrip(b"\x00")
-    return raw.decode() if raw and all(32 <= b < 127 for b in raw) else reference
+    return statement_pdf(statement)
 
 
 def to_camt053(statement: Statement) -> bytes:
-    """ISO 20022 camt.053.001.08 (BkToCstmrStmt): balances OPBD and CLBD, one booked entry per line."""
+    """ISO 20022 camt.053.001.08 (BkToCstmrStmt): the owner and the servicing bank, balances OPBD and
+    CLBD, the transaction summary, one booked entry per line with its reference as remittance
+    information; a closed statement carries its legal and electronic sequence numbers."""
     s = statement
     ET.register_namespace("", CAMT053_NS)
 
@@ -353,7 +628,12 @@ def to_camt053(statement: Statement) -> bytes:
         el(parent, "CdtDbtInd", "CRDT" if units >= 0 else "DBIT")
 
     def account(
-        parent: ET.Element, address: str, currency: str | None = None, name: str | None = None
+        parent: ET.Element,
+        address: str,
+        currency: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        servicer: Issuer | None = None,
     ) -> None:
         # Othr/Id is Max34Text and an address is 42 characters: it carries the address's 20 bytes in
         # base32 (32 characters, reversible), the proxy carries the address as written on chain.
@@ -367,33 +647,61 @@ def to_camt053(statement: Statement) -> bytes:
         proxy = el(parent, "Prxy")
         el(el(proxy, "Tp"), "Prtry", "EVM")
         el(proxy, "Id", address)
+        if owner:
+            el(el(parent, "Ownr"), "Nm", owner[:140])
+        if servicer is not None:
+            institution = el(el(parent, "Svcr"), "FinInstnId")
+            if servicer.bic:
+                el(institution, "BICFI", servicer.bic)
+            el(institution, "Nm", servicer.name[:140])
+            if servicer.address:
+                postal = el(institution, "PstlAdr")
+                for line in servicer.address[:7]:
+                    el(postal, "AdrLine", line[:70])
 
-    created = s.generated_at.replace(microsecond=0).isoformat()
+    def summary(parent: ET.Element, tag: str, count: int, total: int) -> ET.Element:
+        node = el(parent, tag)
+        el(node, "NbOfNtries", str(count))
+        el(node, "Sum", _money(s, total))
+        return node
+
+    created = _moment(s.generated_at)
     start = datetime.combine(s.period_from, time.min, UTC).isoformat()
-    end = datetime.combine(s.period_to, time.max.replace(microsecond=0), UTC).isoformat()
-    statement_id = f"{s.account[2:10]}-{s.period_from:%Y%m%d}-{s.period_to:%Y%m%d}"
+    end = _moment(s.as_of)
     root = ET.Element(f"{{{CAMT053_NS}}}Document")
     report = el(root, "BkToCstmrStmt")
     header = el(report, "GrpHdr")
-    el(header, "MsgId", f"TDW{s.generated_at:%Y%m%d%H%M%S}{s.account[2:10]}")  # Max35Text
+    el(header, "MsgId", f"TDW{s.generated_at:%Y%m%d%H%M%S}{s.account[2:10]}{s.electronic_number or ''}"[:35])
     el(header, "CreDtTm", created)
     stmt = el(report, "Stmt")
-    el(stmt, "Id", statement_id)
+    el(stmt, "Id", s.identifier)
+    if s.electronic_number is not None:
+        el(stmt, "ElctrncSeqNb", str(s.electronic_number))
+    if s.number is not None:
+        el(stmt, "LglSeqNb", str(s.number))
     el(stmt, "CreDtTm", created)
     period = el(stmt, "FrToDt")
     el(period, "FrDtTm", start)
     el(period, "ToDtTm", end)
-    account(el(stmt, "Acct"), s.account, s.currency, s.account_name)
+    account(el(stmt, "Acct"), s.account, s.currency, s.account_name, s.owner_name, s.bank)
     for code, units, when in (("OPBD", s.opening_balance, start), ("CLBD", s.closing_balance, end)):
         bal = el(stmt, "Bal")
         el(el(el(bal, "Tp"), "CdOrPrtry"), "Cd", code)
         amount(bal, units)
         el(el(bal, "Dt"), "DtTm", when)
+    (credits, credit_sum), (debits, debit_sum) = s.credits, s.debits
+    totals = el(stmt, "TxsSummry")
+    everything = summary(totals, "TtlNtries", credits + debits, credit_sum + debit_sum)
+    amount_and_direction = el(everything, "TtlNetNtry")
+    el(amount_and_direction, "Amt", _money(s, abs(credit_sum - debit_sum)))
+    el(amount_and_direction, "CdtDbtInd", "CRDT" if credit_sum >= debit_sum else "DBIT")
+    summary(totals, "TtlCdtNtries", credits, credit_sum)
+    summary(totals, "TtlDbtNtries", debits, debit_sum)
     for line in s.lines:
         entry = el(stmt, "Ntry")
         el(entry, "NtryRef", f"{line.block_number}-{line.log_index}")
         amount(entry, line.amount)
-        el(el(entry, "Sts"), "Cd", "BOOK")
+        el(el(entry, "Sts"), "Cd", "BOOK")  # only final entries are on a statement
         el(el(entry, "BookgDt"), "DtTm", line.time.isoformat())
         el(el(entry, "ValDt"), "DtTm", line.time.isoformat())
         # Max35Text: the log's identity, shortened; the whole hash is in AddtlNtryInf.
@@ -401,17 +709,23 @@ def to_camt053(statement: Statement) -> bytes:
         el(el(el(entry, "BkTxCd"), "Prtry"), "Cd", line.kind.upper())
         details = el(el(entry, "NtryDtls"), "TxDtls")
         refs = el(details, "Refs")
-        el(refs, "EndToEndId", (_reference_text(line.reference) or "NOTPROVIDED")[:35])
+        el(refs, "AcctSvcrRef", f"{line.tx_hash[2:26]}:{line.log_index}")
+        el(refs, "EndToEndId", "NOTPROVIDED")
         parties = el(details, "RltdPties")
         debit = line.amount < 0
         for role, address in (
             ("Dbtr", s.account if debit else line.counterparty),
             ("Cdtr", line.counterparty if debit else s.account),
         ):
-            name = s.account_name if address == s.account else line.counterparty_name
+            name = (s.owner_name or s.account_name) if address == s.account else line.counterparty_name
             party = el(el(parties, role), "Pty")
             el(party, "Nm", (name or address)[:140])
             account(el(parties, f"{role}Acct"), address)
+        if line.reference:
+            el(el(details, "RmtInf"), "Ustrd", line.reference[:140])
         el(entry, "AddtlNtryInf", f"tx {line.tx_hash} log {line.log_index} block {line.block_number}")
+    notes = " ".join(s.notes)
+    if notes:
+        el(stmt, "AddtlStmtInf", notes[:500])
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return body

@@ -30,6 +30,12 @@ class LedgerBank:
     def rpc(self, method: str, *params: Any) -> Any:
         return self.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
 
+    def settle(self) -> None:
+        """Mines past the confirmation depth and indexes to the head: every entry is final."""
+        for _ in range(self.indexer.config.confirmations + 1):
+            self.rpc("evm_mine")
+        self.indexer.run_until_head()
+
     def transfer(self, src: int, dst: int, value: int) -> None:
         tx = self.token.functions.transfer(self.holders[dst], value).transact({"from": self.holders[src]})
         assert self.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
