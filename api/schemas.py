@@ -319,8 +319,8 @@ class IncidentOut(BaseModel):
     summary: str
     details: dict[str, Any]
     reorg_id: int | None
-    opened_at: datetime
-    resolved_at: datetime | None
+    opened_at: Timestamp
+    resolved_at: Timestamp | None
     resolved_by: str | None
     resolution: str | None
 
@@ -347,8 +347,8 @@ class ReconciliationOut(BaseModel):
     difference_count: int
     differences: list[DifferenceOut] = Field(description="The first 200, in order")
     incident_id: int | None
-    started_at: datetime
-    finished_at: datetime
+    started_at: Timestamp
+    finished_at: Timestamp
 
 
 class ReconciliationSummary(BaseModel):
@@ -356,7 +356,7 @@ class ReconciliationSummary(BaseModel):
     ok: bool
     difference_count: int
     at_block: int
-    finished_at: datetime
+    finished_at: Timestamp
 
 
 class ReadyOut(BaseModel):

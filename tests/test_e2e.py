@@ -225,7 +225,14 @@ def test_ctrl_c_stops_everything_and_the_next_start_resumes(server: DevServer) -
         accounts = client.get("/v1/accounts", headers=headers).json()
         assert sorted(a["currency"] for a in accounts) == ["EUR", "USD"]
         usd = next(a for a in accounts if a["currency"] == "USD")
-        assert client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json()["balance"] == "1000.00"
+        # The demo minted 1000.00 and seeded two payments: 12.50 to Bob, 250.00 from him.
+        wait_for(
+            lambda: (
+                client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json()["balance"]
+                == "1237.50"
+            ),
+            what="the demo's mint and payments",
+        )
 
 
 def test_without_node_tdw_dev_runs_on_eth_tester_from_the_prebuilt_contracts(tmp_path: Path) -> None:

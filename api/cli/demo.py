@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from web3 import Web3
 
+from wallet.bank.accounts import AccountView
 from wallet.bank.onboarding import OPEN
 from wallet.bank.runtime import Services
 from wallet.bank.users import Principal
@@ -142,4 +143,37 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
             amount=DEMO_BALANCES.get(account.currency, "100"),
             to_account=account.id,
         )
+    _seed_payments(services, principals, accounts, deadline)
     return logins
+
+
+# Payments between the demo customers, so that statements show references as written, names and totals.
+DEMO_PAYMENTS = (
+    ("alice", "bob", "USD", "12.50", "Café Zürich 3", "lunch"),
+    ("bob", "alice", "USD", "250.00", "Rent November", None),
+    ("alice", "bob", "EUR", "9.99", "Invoice 2026-114", None),
+)
+
+
+def _seed_payments(
+    services: Services, principals: dict[str, Principal], accounts: list[AccountView], deadline: float
+) -> None:
+    by_owner = {(a.user_id, a.currency): a for a in accounts}
+    for payer, payee, currency, amount, reference, memo in DEMO_PAYMENTS:
+        source = by_owner[(principals[payer].user_id, currency)]
+        target = by_owner[(principals[payee].user_id, currency)]
+        # The mints must be in the mirror before the door lets the money out.
+        while services.accounts.balance(principals[payer], source.id).balance == 0:
+            if time.monotonic() > deadline:
+                raise WalletError("the demo mints did not reach the ledger mirror")
+            time.sleep(0.1)
+        services.payments.submit(
+            principals[payer],
+            idempotency_key=f"demo-payment-{payer}-{payee}-{currency}-{reference}",
+            from_account=source.id,
+            amount=amount,
+            currency=currency,
+            to_account=target.id,
+            reference=reference,
+            memo=memo,
+        )

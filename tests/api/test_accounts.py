@@ -1,5 +1,6 @@
 import io
 import json
+import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -123,6 +124,42 @@ def test_statements_come_in_every_format(bank: ApiBank, funded: tuple[User, dict
     assert as_xml.headers["content-type"].startswith("application/xml")
     assert ET.fromstring(as_xml.content).tag.endswith("Document")
     assert "attachment" in as_xml.headers["content-disposition"]
+
+
+def test_a_statement_names_the_owner_and_counterparties_who_are_customers_never_by_login(
+    bank: ApiBank, operator: User
+) -> None:
+    payer = bank.signup(full_name="Zoë Payer")
+    payee = bank.signup(full_name="Yann Payee")
+    anonymous = bank.signup()  # no full name given
+    source, target, third = bank.open_account(payer), bank.open_account(payee), bank.open_account(anonymous)
+    bank.mint(operator, source, "50.00")
+    bank.wait_balance(payer, source, "50.00")
+    for to, amount, reference in ((target, "7.00", "Café Zürich 3"), (third, "1.00", None)):
+        body = {"from_account": source["id"], "to_account": to["id"], "amount": amount, "currency": "USD"}
+        if reference:
+            body["reference"] = reference
+        r = bank.client.post(
+            "/v1/transfers", json=body, headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex}
+        )
+        assert r.status_code == 201, r.text
+        assert bank.follow(payer, r.json()["id"])["state"] == "final"
+    url = f"/v1/accounts/{source['id']}/statements"
+
+    def complete() -> dict[str, Any] | None:
+        doc: dict[str, Any] = bank.client.get(
+            url, params={**_today_period(), "format": "json"}, headers=payer.headers
+        ).json()
+        return doc if len(doc["entries"]) == 3 else None
+
+    doc = wait_for(complete, what="three final entries")
+    assert doc["owner_name"] == "Zoë Payer"
+    mint, paid, other = doc["entries"]
+    assert (paid["counterparty_name"], paid["reference"]) == ("Yann Payee", "Café Zürich 3")
+    assert other["counterparty_name"].endswith("customer")  # a customer without a name: not their login
+    assert anonymous.username not in json.dumps(doc)
+    assert "issuance" in mint["counterparty_name"]
+    assert doc["summary"]["debits"] == {"count": 2, "total": "8.00"}
 
 
 @pytest.mark.parametrize(

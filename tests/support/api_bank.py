@@ -61,12 +61,15 @@ class ApiBank:
     db: str
     officer: Principal | None = None
 
-    def signup(self, role: str = "customer", *, verified: bool = True) -> User:
+    def signup(self, role: str = "customer", *, verified: bool = True, full_name: str | None = None) -> User:
         """A new logged-in user; a customer signs up through the API and, unless `verified` is False,
         is verified by compliance (so their accounts register on chain)."""
         username = f"{role}-{uuid.uuid4().hex[:10]}"
         if role == "customer":
-            r = self.client.post("/v1/auth/signup", json={"username": username, "password": PASSWORD})
+            form = {"username": username, "password": PASSWORD}
+            if full_name is not None:
+                form["full_name"] = full_name
+            r = self.client.post("/v1/auth/signup", json=form)
             assert r.status_code == 201, r.text
             body = r.json()
             if verified:
