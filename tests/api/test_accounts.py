@@ -1,6 +1,5 @@
 import io
 import json
-import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -136,14 +135,8 @@ def test_a_statement_names_the_owner_and_counterparties_who_are_customers_never_
     bank.mint(operator, source, "50.00")
     bank.wait_balance(payer, source, "50.00")
     for to, amount, reference in ((target, "7.00", "Café Zürich 3"), (third, "1.00", None)):
-        body = {"from_account": source["id"], "to_account": to["id"], "amount": amount, "currency": "USD"}
-        if reference:
-            body["reference"] = reference
-        r = bank.client.post(
-            "/v1/transfers", json=body, headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex}
-        )
-        assert r.status_code == 201, r.text
-        assert bank.follow(payer, r.json()["id"])["state"] == "final"
+        transfer_id = bank.pay(payer, source, to, amount, reference=reference)
+        assert bank.follow(payer, transfer_id)["state"] == "final"
     url = f"/v1/accounts/{source['id']}/statements"
 
     def complete() -> dict[str, Any] | None:

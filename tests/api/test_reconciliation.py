@@ -5,7 +5,6 @@ next clean run. Balances alone agree in every one of these cases."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import select, update
@@ -16,14 +15,9 @@ from wallet.ledger.reconcile import reconcile
 
 
 def _pay(bank: ApiBank, payer: User, source: dict[str, Any], target: dict[str, Any], amount: str) -> str:
-    r = bank.client.post(
-        "/v1/transfers",
-        json={"from_account": source["id"], "to_account": target["id"], "amount": amount, "currency": "USD"},
-        headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex},
-    )
-    assert r.status_code == 201, r.text
-    assert bank.follow(payer, r.json()["id"])["state"] == "final"
-    return str(r.json()["id"])
+    transfer_id = bank.pay(payer, source, target, amount)
+    assert bank.follow(payer, transfer_id)["state"] == "final"
+    return transfer_id
 
 
 def _run(bank: ApiBank, staff: User) -> dict[str, Any]:

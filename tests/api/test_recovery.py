@@ -8,7 +8,6 @@ operator's word; `tdw dev`'s (PostgreSQL) recovers on its own.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,23 +45,13 @@ def _rpc(bank: ApiBank, method: str, *params: Any) -> Any:
     return bank.services.bank.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
 
 
-def _pay(bank: ApiBank, payer: User, source: dict[str, Any], target: dict[str, Any], amount: str) -> str:
-    r = bank.client.post(
-        "/v1/transfers",
-        json={"from_account": source["id"], "to_account": target["id"], "amount": amount, "currency": "USD"},
-        headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex},
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
 def test_transfers_dropped_after_they_were_final_execute_exactly_once(bank: ApiBank) -> None:
     operator, payer, payee = bank.signup("operator"), bank.signup(), bank.signup()
     source, target = bank.open_account(payer), bank.open_account(payee)
     bank.mint(operator, source, "100.00")
     bank.wait_balance(payer, source, "100.00")
     snapshot = _rpc(bank, "evm_snapshot")
-    ids = [_pay(bank, payer, source, target, f"{i}.00") for i in (1, 2, 3)]
+    ids = [bank.pay(payer, source, target, f"{i}.00") for i in (1, 2, 3)]
     for transfer_id in ids:
         assert bank.follow(payer, transfer_id)["state"] == "final"
     bank.wait_balance(payee, target, "6.00")

@@ -153,6 +153,30 @@ class ApiBank:
 
         wait_for(mined)
 
+    def pay(
+        self,
+        payer: User,
+        source: dict[str, Any],
+        target: dict[str, Any],
+        amount: str,
+        *,
+        reference: str | None = None,
+    ) -> str:
+        """Sends `amount` from `source` to the account `target` (accepted: 201); returns the transfer's id."""
+        body = {
+            "from_account": source["id"],
+            "to_account": target["id"],
+            "amount": amount,
+            "currency": source["currency"],
+        }
+        if reference is not None:
+            body["reference"] = reference
+        r = self.client.post(
+            "/v1/transfers", json=body, headers={**payer.headers, "Idempotency-Key": uuid.uuid4().hex}
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
     def follow(self, user: User, transfer_id: str) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
             t = self.client.get(f"/v1/transfers/{transfer_id}", headers=user.headers).json()

@@ -165,10 +165,10 @@ def reconcile_all(
     if balances_at is None or balances_at >= 0:
         report.balances_at = at_block if balances_at is None else balances_at
         report.differences += _balances(sessions, w3, tokens, report.balances_at, report.checked)
-    receipts = _Receipts(w3)
-    report.differences += _transactions(sessions, w3.eth.chain_id, receipts, at_block, head, report.checked)
-    report.differences += _transfers(sessions, w3.eth.chain_id, receipts, at_block, head, report.checked)
-    report.differences += _operations(sessions, w3.eth.chain_id, receipts, at_block, report.checked)
+    run = _Run(sessions, w3.eth.chain_id, _Receipts(w3), at_block, head, report.checked)
+    report.differences += _transactions(run)
+    report.differences += _transfers(run)
+    report.differences += _operations(run)
     report.differences += _nonces(sessions, w3, report.checked)
     return report
 
@@ -224,6 +224,18 @@ class _Receipts:
         return self._cache[key]
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What the transaction checks of one reconciliation share."""
+
+    sessions: sessionmaker[Session]
+    chain_id: int
+    receipts: _Receipts
+    at_block: int  # mined up to here: checked in full
+    head: int  # mined above it: only a chain that has not reached the block is a difference
+    checked: Checked
+
+
 def _where(receipt: dict[str, Any] | None, block: int | None, block_hash: str | None) -> str | None:
     """What is wrong with `receipt` for a transaction recorded in `block` (`block_hash`); None if
     nothing."""
@@ -241,21 +253,14 @@ def _recorded(block: int | None, block_hash: str | None = None) -> str:
     return f"block {block}" if block_hash is None else f"block {block} ({block_hash})"
 
 
-def _transactions(
-    sessions: sessionmaker[Session],
-    chain_id: int,
-    receipts: _Receipts,
-    at_block: int,
-    head: int,
-    checked: Checked,
-) -> list[Difference]:
+def _transactions(run: _Run) -> list[Difference]:
     """Outbox rows recorded as mined (or mined and reverted) against their receipts."""
-    with sessions() as session:
+    with run.sessions() as session:
         rows = session.execute(
             select(
                 ChainTx.id, ChainTx.status, ChainTx.tx_hash, ChainTx.block_number, ChainTx.block_hash
             ).where(
-                ChainTx.chain_id == chain_id,
+                ChainTx.chain_id == run.chain_id,
                 ChainTx.block_number.is_not(None),
                 ChainTx.status.in_((*MINED, TxStatus.FAILED)),
             )
@@ -264,12 +269,12 @@ def _transactions(
     for row_id, status, tx_hash, recorded_block, block_hash in rows:
         block = int(recorded_block or 0)  # the query left out rows without one
         recorded = f"{status} in {_recorded(block, block_hash)}"
-        if block > at_block:
-            if block > head:
-                differences.append(Difference("transaction", row_id, recorded, f"head is block {head}"))
+        if block > run.at_block:
+            if block > run.head:
+                differences.append(Difference("transaction", row_id, recorded, f"head is block {run.head}"))
             continue
-        checked.transactions += 1
-        receipt = receipts.get(tx_hash) if tx_hash else None
+        run.checked.transactions += 1
+        receipt = run.receipts.get(tx_hash) if tx_hash else None
         wrong = _where(receipt, block, block_hash)
         if wrong is None and receipt is not None:
             succeeded = int(receipt["status"], 16) == 1
@@ -280,21 +285,14 @@ def _transactions(
     return differences
 
 
-def _transfers(
-    sessions: sessionmaker[Session],
-    chain_id: int,
-    receipts: _Receipts,
-    at_block: int,
-    head: int,
-    checked: Checked,
-) -> list[Difference]:
+def _transfers(run: _Run) -> list[Difference]:
     """Executed transfers against the logs of the transaction that executed them."""
-    with sessions() as session:
+    with run.sessions() as session:
         rows = session.execute(
             select(TransferRequest, ChainTx.tx_hash, ChainTx.block_number, ChainTx.block_hash, ChainTx.status)
             .outerjoin(ChainTx, ChainTx.id == TransferRequest.chain_tx_id)
             .where(TransferRequest.status == RequestStatus.EXECUTED)
-            .where((ChainTx.chain_id == chain_id) | (ChainTx.id.is_(None)))
+            .where((ChainTx.chain_id == run.chain_id) | (ChainTx.id.is_(None)))
         ).all()
     differences = []
     for request, batch_hash, batch_block, batch_block_hash, batch_status in rows:
@@ -310,12 +308,12 @@ def _transfers(
             )
             continue
         recorded = f"executed in {_recorded(block, block_hash)} by {tx_hash}"
-        if block > at_block:
-            if block > head:
-                differences.append(Difference("transfer", request.id, recorded, f"head is block {head}"))
+        if block > run.at_block:
+            if block > run.head:
+                differences.append(Difference("transfer", request.id, recorded, f"head is block {run.head}"))
             continue
-        checked.transfers += 1
-        receipt = receipts.get(tx_hash)
+        run.checked.transfers += 1
+        receipt = run.receipts.get(tx_hash)
         wrong = _where(receipt, block, block_hash)
         if wrong is None and receipt is not None:
             token = request.token.lower()
@@ -328,26 +326,24 @@ def _transfers(
     return differences
 
 
-def _operations(
-    sessions: sessionmaker[Session], chain_id: int, receipts: _Receipts, at_block: int, checked: Checked
-) -> list[Difference]:
+def _operations(run: _Run) -> list[Difference]:
     """Mined mints and burns against their `Minted` and `Burned` logs (the transaction itself, its
     block and its status are `_transactions`' part)."""
-    with sessions() as session:
+    with run.sessions() as session:
         rows = session.execute(
             select(BankOperation, ChainTx.tx_hash, ChainTx.block_number, ChainTx.sender, ChainTx.to_address)
             .join(ChainTx, ChainTx.id == BankOperation.chain_tx_id)
             .where(
-                ChainTx.chain_id == chain_id,
+                ChainTx.chain_id == run.chain_id,
                 ChainTx.status.in_(MINED),
-                ChainTx.block_number <= at_block,
+                ChainTx.block_number <= run.at_block,
                 BankOperation.kind.in_((OperationKind.MINT, OperationKind.BURN)),
             )
         ).all()
     differences = []
     for operation, tx_hash, block, sender, token in rows:
-        checked.operations += 1
-        receipt = receipts.get(tx_hash) if tx_hash else None
+        run.checked.operations += 1
+        receipt = run.receipts.get(tx_hash) if tx_hash else None
         if receipt is None:
             continue  # `_transactions` reports it
         if operation.kind == OperationKind.MINT:
