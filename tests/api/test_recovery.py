@@ -74,11 +74,11 @@ def test_transfers_dropped_after_they_were_final_execute_exactly_once(bank: ApiB
         # Reconciliation names each transfer shown final that the chain does not hold (balances alone
         # would not: the mirror rolled back with the chain).
         tokens = [str(t.address) for t in services.bank.tokens.values()]
-        report = reconcile_all(
+        reconciled = reconcile_all(
             services.bank.sessions, services.bank.w3, tokens, services.bank.w3.eth.block_number
         )
-        missing = {d.subject for d in report.differences if d.kind == "transfer"}
-        assert missing == set(ids), [d.line() for d in report.differences]
+        missing = {d.subject for d in reconciled.differences if d.kind == "transfer"}
+        assert missing == set(ids), [d.line() for d in reconciled.differences]
         fork = services.recovery.check()
         assert fork is not None
         report = services.recovery.recover(fork, by="operator")
