@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.db.engine import readonly
-from wallet.db.models import USER_ROLES, LoginThrottle, RefreshToken, User
+from wallet.db.models import USER_ROLES, LoginThrottle, RefreshToken, User, aware
 from wallet.errors import (
     AuthenticationError,
     ConflictError,
@@ -266,7 +266,7 @@ class UserService:
         digest = _token_hash(refresh_token)
         with self._sessions.begin() as session:
             row = session.get(RefreshToken, digest)
-            if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
+            if row is None or row.revoked_at is not None or aware(row.expires_at) <= now:
                 raise AuthenticationError("the refresh token is unknown, used or expired")
             claimed = session.execute(
                 update(RefreshToken)
@@ -411,14 +411,14 @@ class UserService:
     def _check_throttle(self, name: str, client: str, now: datetime) -> None:
         with self._readers() as session:
             row = session.get(LoginThrottle, (name, client))
-        if row is not None and row.retry_at is not None and _aware(row.retry_at) > now:
-            raise LoginThrottledError(max(1, int((_aware(row.retry_at) - now).total_seconds() + 0.999)))
+        if row is not None and row.retry_at is not None and aware(row.retry_at) > now:
+            raise LoginThrottledError(max(1, int((aware(row.retry_at) - now).total_seconds() + 0.999)))
 
     def _failed(self, name: str, client: str, now: datetime) -> None:
         """Counts a failure of `client` for `name` and sets when it may try again."""
         with self._sessions.begin() as session:
             row = session.get(LoginThrottle, (name, client), with_for_update=True)
-            if row is None or _aware(row.updated_at) < now - self.config.lockout:
+            if row is None or aware(row.updated_at) < now - self.config.lockout:
                 if row is not None:  # quiet for a whole lockout period: it starts afresh
                     session.delete(row)
                     session.flush()
@@ -491,8 +491,3 @@ def _bump_token_version(session: Session, user_id: str) -> None:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

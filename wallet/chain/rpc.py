@@ -60,11 +60,7 @@ class BlockTimes:
             found = block(self.w3, number)
             if found is None:
                 raise LookupError(f"the node has no block {number}")
-            self._times[number] = (
-                int(found["timestamp"], 16)
-                if isinstance(found["timestamp"], str)
-                else int(found["timestamp"])
-            )
+            self._times[number] = int(found["timestamp"], 16)  # `request` answers in JSON-RPC's hex
         return self._times[number]
 
     def last_before(self, moment: int, high: int) -> int:

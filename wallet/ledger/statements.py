@@ -28,7 +28,7 @@ import json
 import xml.etree.ElementTree as ET
 from base64 import b32encode
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, Protocol
 
@@ -44,6 +44,7 @@ from wallet.db.models import (
     JournalLeg,
     LedgerAccount,
     Reorg,
+    aware,
 )
 from wallet.errors import LedgerError
 from wallet.money import format_amount
@@ -413,15 +414,14 @@ def issue_statement(sessions: sessionmaker[Session], statement: Statement, *, at
 
 def _reorgs_since(session: Session, chain_id: int, previous: IssuedStatement) -> list[dict[str, Any]]:
     """The reorgs detected since `previous` was issued that forked at or below its final block."""
-    issued_at = previous.issued_at if previous.issued_at.tzinfo else previous.issued_at.replace(tzinfo=UTC)
+    issued_at = aware(previous.issued_at)
     found = []
     for reorg in session.scalars(
         select(Reorg)
         .where(Reorg.chain_id == chain_id, Reorg.fork_block < previous.as_of_block)
         .order_by(Reorg.id)
     ):
-        detected = reorg.detected_at if reorg.detected_at.tzinfo else reorg.detected_at.replace(tzinfo=UTC)
-        if detected < issued_at:
+        if aware(reorg.detected_at) < issued_at:
             continue
         incident = session.scalars(select(Incident.id).where(Incident.reorg_id == reorg.id).limit(1)).first()
         found.append({"reorg_id": reorg.id, "fork_block": reorg.fork_block, "incident_id": incident})
@@ -429,13 +429,12 @@ def _reorgs_since(session: Session, chain_id: int, previous: IssuedStatement) ->
 
 
 def _numbered(statement: Statement, row: IssuedStatement) -> Statement:
-    issued_at = row.issued_at if row.issued_at.tzinfo else row.issued_at.replace(tzinfo=UTC)
     return replace(
         statement,
         number=row.number,
         electronic_number=row.electronic_number,
         version=row.version,
-        generated_at=issued_at,
+        generated_at=aware(row.issued_at),
         corrections=tuple(Correction(**c) for c in row.corrections),
     )
 
@@ -499,7 +498,7 @@ def to_json(statement: Statement) -> str:
             "net": _money(s, credits[1] - debits[1]),
         },
         "pending_entries": s.pending_entries,
-        "corrections": [vars_of(c) for c in s.corrections],
+        "corrections": [asdict(c) for c in s.corrections],
         "notes": s.notes,
         "entries": [
             {
@@ -518,14 +517,6 @@ def to_json(statement: Statement) -> str:
         ],
     }
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-
-
-def vars_of(correction: Correction) -> dict[str, Any]:
-    return {
-        "reorg_id": correction.reorg_id,
-        "fork_block": correction.fork_block,
-        "incident_id": correction.incident_id,
-    }
 
 
 CSV_HEADER = [

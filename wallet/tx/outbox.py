@@ -35,7 +35,7 @@ from wallet.chain.confirmations import confirmation_state
 from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.chain.transact import base_fee, replay_revert
 from wallet.db.engine import readonly
-from wallet.db.models import ChainTx, RelayerNonce
+from wallet.db.models import ChainTx, RelayerNonce, aware
 from wallet.errors import SigningError, WalletError
 from wallet.keys.base import Signer
 from wallet.vocabulary import TxStatus
@@ -315,9 +315,7 @@ class Outbox:
 
     def _check_stuck(self, row: ChainTx) -> int:
         """Sends a row again, or replaces it with higher fees, once it has waited `stuck_after`."""
-        broadcast_at = row.broadcast_at or self.clock()
-        if broadcast_at.tzinfo is None:
-            broadcast_at = broadcast_at.replace(tzinfo=UTC)
+        broadcast_at = aware(row.broadcast_at or self.clock())
         if self.clock() - broadcast_at < timedelta(seconds=self.config.stuck_after):
             return 0
         try:
