@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
 
     @property
+    def bank_address_lines(self) -> tuple[str, ...]:
+        """`bank_address` as the lines statements print."""
+        return tuple(line.strip() for line in self.bank_address.split(";") if line.strip())
+
+    @property
     def serves_docs(self) -> bool:
         """Whether the API serves its interactive docs and OpenAPI document."""
         return self.api_docs if self.api_docs is not None else self.environment != "production"

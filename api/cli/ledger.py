@@ -160,12 +160,11 @@ def statement(
         names.setdefault(address, f"{loaded.bank_name} {role}")
     settings = get_settings()
     w3 = connect(rpc_url(rpc, settings))
-    address = tuple(line.strip() for line in settings.bank_address.split(";") if line.strip())
     with _mirror(db) as sessions:
         result = build_statement(
             sessions,
             BlockTimes(w3),
-            bank=Issuer(loaded.bank_name, address, settings.bank_bic),
+            bank=Issuer(loaded.bank_name, settings.bank_address_lines, settings.bank_bic),
             chain_id=loaded.chain_id,
             token=token.address,
             currency=code,

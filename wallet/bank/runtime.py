@@ -100,7 +100,7 @@ def build_services(
             kyc_jurisdiction=settings.kyc_jurisdiction,
             kyc_valid_seconds=settings.kyc_valid_days * 24 * 3600,
             max_fee_per_gas=settings.max_fee_gwei * 10**9,
-            address=tuple(line.strip() for line in settings.bank_address.split(";") if line.strip()),
+            address=settings.bank_address_lines,
             bic=settings.bank_bic,
         ),
         stuck_after=stuck_after,

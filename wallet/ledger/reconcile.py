@@ -39,13 +39,15 @@ from wallet.db.models import (
     RelayerNonce,
     TransferRequest,
 )
-from wallet.ledger.indexer import ZERO_ADDRESS
+from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS
+from wallet.tx.transfers import AUTHORIZATION_USED
 from wallet.vocabulary import OperationKind, RequestStatus, TxStatus
 
 BALANCE_OF = bytes.fromhex("70a08231")
 TOTAL_SUPPLY = bytes.fromhex("18160ddd")
-TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
-AUTHORIZATION_USED = "0x" + keccak(text="AuthorizationUsed(address,bytes32)").hex()
+# Log topics as receipts spell them (0x and lower-case hex).
+TRANSFER_TOPIC = "0x" + TRANSFER.hex()
+AUTHORIZATION_USED_TOPIC = "0x" + AUTHORIZATION_USED.hex()
 MINTED = "0x" + keccak(text="Minted(address,address,uint256)").hex()
 BURNED = "0x" + keccak(text="Burned(address,uint256)").hex()
 MINED = (TxStatus.INCLUDED, TxStatus.CONFIRMED, TxStatus.FINAL)
@@ -147,7 +149,7 @@ def reconcile(
 ) -> list[Difference]:
     """The differences between the mirror's balances and the chain's at `at_block`; empty when they
     agree. (`reconcile_all` also checks transactions, transfers, operations and nonces.)"""
-    return _balances(sessions, w3, tokens, at_block, Checked())
+    return _balances(sessions, w3, w3.eth.chain_id, tokens, at_block, Checked())
 
 
 def reconcile_all(
@@ -160,16 +162,16 @@ def reconcile_all(
 ) -> Report:
     """Every check of this module. Balances are compared at `balances_at` (default `at_block`; the
     workers pass the block the mirror has reached), transactions mined up to `at_block` in full."""
-    head = w3.eth.block_number
+    head, chain_id = w3.eth.block_number, w3.eth.chain_id
     report = Report(at_block=at_block, head_block=head)
     if balances_at is None or balances_at >= 0:
         report.balances_at = at_block if balances_at is None else balances_at
-        report.differences += _balances(sessions, w3, tokens, report.balances_at, report.checked)
-    run = _Run(sessions, w3.eth.chain_id, _Receipts(w3), at_block, head, report.checked)
+        report.differences += _balances(sessions, w3, chain_id, tokens, report.balances_at, report.checked)
+    run = _Run(sessions, chain_id, _Receipts(w3), at_block, head, report.checked)
     report.differences += _transactions(run)
     report.differences += _transfers(run)
     report.differences += _operations(run)
-    report.differences += _nonces(sessions, w3, report.checked)
+    report.differences += _nonces(sessions, w3, chain_id, report.checked)
     return report
 
 
@@ -177,12 +179,17 @@ def reconcile_all(
 
 
 def _balances(
-    sessions: sessionmaker[Session], w3: Web3, tokens: Sequence[str], at_block: int, checked: Checked
+    sessions: sessionmaker[Session],
+    w3: Web3,
+    chain_id: int,
+    tokens: Sequence[str],
+    at_block: int,
+    checked: Checked,
 ) -> list[Difference]:
-    mirror = mirrored_balances(sessions, w3.eth.chain_id, at_block)
+    mirror = mirrored_balances(sessions, chain_id, at_block)
     with sessions() as session:
         holders = session.execute(
-            select(LedgerAccount.token, LedgerAccount.holder).where(LedgerAccount.chain_id == w3.eth.chain_id)
+            select(LedgerAccount.token, LedgerAccount.holder).where(LedgerAccount.chain_id == chain_id)
         ).all()
     differences = []
     for token in tokens:
@@ -317,9 +324,11 @@ def _transfers(run: _Run) -> list[Difference]:
         wrong = _where(receipt, block, block_hash)
         if wrong is None and receipt is not None:
             token = request.token.lower()
-            if not _has_log(receipt, token, AUTHORIZATION_USED, [request.payer, bytes(request.auth_nonce)]):
+            if not _has_log(
+                receipt, token, AUTHORIZATION_USED_TOPIC, [request.payer, bytes(request.auth_nonce)]
+            ):
                 wrong = "no AuthorizationUsed log for its authorization"
-            elif not _has_log(receipt, token, TRANSFER, [request.payer, request.payee], request.value):
+            elif not _has_log(receipt, token, TRANSFER_TOPIC, [request.payer, request.payee], request.value):
                 wrong = f"no Transfer of {request.value} from {request.payer} to {request.payee}"
         if wrong is not None:
             differences.append(Difference("transfer", request.id, recorded, wrong))
@@ -386,9 +395,8 @@ def _has_log(
 # ------------------------------------------------------------------------------------------ nonces ---
 
 
-def _nonces(sessions: sessionmaker[Session], w3: Web3, checked: Checked) -> list[Difference]:
+def _nonces(sessions: sessionmaker[Session], w3: Web3, chain_id: int, checked: Checked) -> list[Difference]:
     """Each sender's next nonce against the chain's, and the nonces between them against live rows."""
-    chain_id = w3.eth.chain_id
     with sessions() as session:
         senders = session.execute(
             select(RelayerNonce.address, RelayerNonce.next_nonce).where(RelayerNonce.chain_id == chain_id)
