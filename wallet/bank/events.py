@@ -186,27 +186,35 @@ class EventPump:
                 cursor.position = max(cursor.position, leg_id)
                 if amount <= 0:
                     continue
-                token = self.bank.token(account.currency)
-                session.add(
-                    Event(
-                        user_id=account.user_id,
-                        type="funds.received",
-                        payload={
-                            "account_id": account.id,
-                            "currency": account.currency,
-                            "amount": format_amount(amount, token.decimals),
-                            "kind": entry.kind,
-                            "tx_hash": entry.tx_hash,
-                            "block_number": entry.block_number,
-                            "reference": reference_text(entry.payment_reference),
-                        },
-                    )
+                payload = self._funds(
+                    account, amount, entry.kind, entry.tx_hash, entry.block_number, entry.payment_reference
                 )
+                session.add(Event(user_id=account.user_id, type="funds.received", payload=payload))
                 written += 1
             if len(rows) < self.batch:
                 # Nothing of ours up to the newest leg: skip legs of other holders next time.
                 cursor.position = max(cursor.position, last)
         return written
+
+    def _funds(
+        self,
+        account: WalletAccount,
+        amount: int,
+        kind: str,
+        tx_hash: str,
+        block_number: int,
+        reference: str | None,
+    ) -> dict[str, Any]:
+        """What `funds.received` says of a credit, and `funds.retracted` of the same credit taken back."""
+        return {
+            "account_id": account.id,
+            "currency": account.currency,
+            "amount": format_amount(amount, self.bank.token(account.currency).decimals),
+            "kind": kind,
+            "tx_hash": tx_hash,
+            "block_number": block_number,
+            "reference": reference_text(reference),
+        }
 
     def _retractions(self) -> int:
         """A `funds.retracted` event for each announced credit to a customer that a reorg removed."""
@@ -236,24 +244,16 @@ class EventPump:
                     )
                     if account is None:
                         continue
-                    token = self.bank.token(account.currency)
-                    session.add(
-                        Event(
-                            user_id=account.user_id,
-                            type="funds.retracted",
-                            payload={
-                                "account_id": account.id,
-                                "currency": account.currency,
-                                "amount": format_amount(amount, token.decimals),
-                                "kind": entry.data["kind"],
-                                "tx_hash": entry.tx_hash,
-                                "block_number": entry.block_number,
-                                "reference": reference_text(entry.data.get("payment_reference")),
-                                "reason": "reorg",
-                                "reorg_id": reorg.id,
-                            },
-                        )
+                    payload = self._funds(
+                        account,
+                        amount,
+                        entry.data["kind"],
+                        entry.tx_hash,
+                        entry.block_number,
+                        entry.data.get("payment_reference"),
                     )
+                    payload |= {"reason": "reorg", "reorg_id": reorg.id}
+                    session.add(Event(user_id=account.user_id, type="funds.retracted", payload=payload))
                     written += 1
             cursor.position = max(cursor.position, newest)
         return written
