@@ -115,6 +115,30 @@ class ApplicantOut(BaseModel):
     created_at: Timestamp
 
 
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: Timestamp
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditVerificationOut(BaseModel):
+    ok: bool
+    records: int
+    head_seq: int
+    head_hash: str
+    anchors: int
+    anchors_checked: bool
+    last_anchored_seq: int
+    unanchored_records: int = Field(description="Records after the newest anchor (hash chain only so far)")
+    first_bad_record: int | None
+    problem: str | None
+
+
 class KycDecision(Strict):
     decision: Literal["verified", "rejected"]
     reason: str | None = Field(default=None, max_length=500, description="Required for a rejection")

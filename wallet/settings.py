@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Seconds between two reconciliations of the database with the chain by the workers (balances,
     # transactions, transfers, bank operations, nonces); the first runs when the workers start.
     reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    # Seconds between two anchors of the audit log's head on chain (only when the log grew).
+    audit_anchor_seconds: float = Field(default=300.0, gt=0)
     # Customer signers kept open in memory (0: unwrap each key only when it signs).
     signer_cache_size: int = Field(default=4096, ge=0)
 

@@ -1,5 +1,5 @@
-"""Compliance: the KYC queue and its decisions. Nothing of a customer is registered on chain before
-a decision here verifies them."""
+"""Compliance: the KYC queue and its decisions (nothing of a customer is registered on chain before a
+decision here verifies them), and the audit log with its verification."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentPrincipal, ServicesDep
-from api.schemas import ApplicantOut, KycDecision
+from api.schemas import ApplicantOut, AuditEntryOut, AuditVerificationOut, KycDecision
 from wallet.bank.onboarding import Applicant
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
@@ -42,3 +42,25 @@ def decide_kyc(
         principal, user_id, verified=body.decision == "verified", reason=body.reason
     )
     return _applicant(decided)
+
+
+@router.get("/audit", response_model=list[AuditEntryOut])
+def audit_log(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    after: Annotated[int, Query(ge=0, description="Records after this sequence number")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[str | None, Query(max_length=128)] = None,
+) -> list[AuditEntryOut]:
+    """The audit log, oldest first, each record with its hash and the previous one's (compliance and
+    admins)."""
+    entries = services.audit.read(principal, after=after, limit=limit, action=action, subject=subject)
+    return [AuditEntryOut(**vars(e)) for e in entries]
+
+
+@router.get("/audit/verification", response_model=AuditVerificationOut)
+def verify_audit_log(principal: CurrentPrincipal, services: ServicesDep) -> AuditVerificationOut:
+    """Checks every record's hash and link and every anchor on chain; names the first bad record
+    (compliance and admins)."""
+    return AuditVerificationOut(**services.audit.check(principal).as_json())

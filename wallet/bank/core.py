@@ -98,6 +98,11 @@ class Bank:
         self.chain_id = manifest.chain_id
         self.decoder = ErrorDecoder(abis.values())
         self.registry = w3.eth.contract(address=manifest.registry.address, abi=abis["ComplianceRegistry"])
+        self.audit_anchor = (
+            w3.eth.contract(address=manifest.audit_anchor.address, abi=abis["AuditAnchor"])
+            if manifest.audit_anchor is not None
+            else None
+        )
         self.tokens = {
             code: Token(
                 currency=code,
@@ -198,6 +203,13 @@ class Bank:
         expiry = int(time.time()) + self.config.kyc_valid_seconds
         call = self.registry.functions.setKyc(address, expiry, self.config.kyc_jurisdiction)
         return self.enqueue(session, "compliance", call, kind=kind)
+
+    def enqueue_anchor(self, session: Session, seq: int, head: str) -> ChainTx:
+        """Publishes the audit log's record `seq` and its hash on chain, from the compliance key."""
+        if self.audit_anchor is None:
+            raise NotFoundError("audit anchor contract", self.manifest.bank_name)
+        call = self.audit_anchor.functions.anchor(seq, bytes.fromhex(head))
+        return self.enqueue(session, "compliance", call, kind="audit-anchor")
 
     def register_redemption_address(self) -> ChainTx | None:
         """Customers redeem by paying the burner's address, so the registry must allow it to hold

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
+from wallet.compliance.audit import AuditLog
 from wallet.db.models import User, WalletAccount
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
 from wallet.vocabulary import KycStatus, Role
@@ -90,4 +91,11 @@ class Onboarding:
                     .where(WalletAccount.user_id == user_id, WalletAccount.kyc_tx_id.is_(None))
                     .values(kyc_tx_id=registration.id)
                 )
+            AuditLog.append(
+                session,
+                actor=principal.username,
+                action="kyc.verified" if verified else "kyc.rejected",
+                subject=f"user:{user.id}",
+                details={"role": principal.role, "customer": user.username, "reason": reason},
+            )
             return Applicant(user.id, user.username, user.kyc_status, len(accounts), user.created_at)

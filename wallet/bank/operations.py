@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from wallet.bank.accounts import AccountService
 from wallet.bank.core import ROLE_NAMES, Bank
 from wallet.bank.users import Principal
+from wallet.compliance.audit import AuditLog
 from wallet.db.models import BankOperation, ChainTx
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
 from wallet.idempotency import insert_or_replay, replay, request_hash, scoped_key
@@ -276,6 +277,13 @@ class OperationsService:
             )
             row.chain_tx_id = self.bank.enqueue(session, role, call, kind=kind).id
             session.add(row)
+            AuditLog.append(
+                session,
+                actor=principal.username,
+                action=f"operation.{kind}",
+                subject=f"operation:{row.id}",
+                details={"role": principal.role, **body, "chain_tx": row.chain_tx_id},
+            )
             return row
 
         row, created = insert_or_replay(

@@ -30,6 +30,7 @@ from wallet.bank.users import AuthConfig, UserService
 from wallet.bank.webhooks import WebhookConfig, WebhookService
 from wallet.chain.confirmations import FinalizedTag, finality_depth
 from wallet.chain.deploy import Manifest
+from wallet.compliance.audit import Anchor, Anchorer, AuditLog, chain_anchors
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
@@ -57,6 +58,8 @@ class Services:
     incidents: Incidents
     recovery: Recovery
     reconciler: Reconciler
+    audit: AuditLog
+    anchorer: Anchorer
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -127,7 +130,20 @@ def build_services(
         incidents=incidents,
         recovery=Recovery(bank, incidents, automatic=automatic_recovery),
         reconciler=Reconciler(bank, interval=settings.reconcile_interval_seconds),
+        audit=AuditLog(sessions, _anchor_reader(w3, manifest)),
+        anchorer=Anchorer(
+            sessions,
+            bank.enqueue_anchor if bank.audit_anchor is not None else None,
+            interval=settings.audit_anchor_seconds,
+        ),
     )
+
+
+def _anchor_reader(w3: Web3, manifest: Manifest) -> Callable[[], list[Anchor]] | None:
+    anchor = manifest.audit_anchor
+    if anchor is None:
+        return None
+    return lambda: chain_anchors(w3, anchor.address, manifest.start_block)
 
 
 def rate_limits(settings: Settings) -> RateLimits:
@@ -194,6 +210,7 @@ class Workers:
             "relayer": (lambda: relay_step(bank, services.incidents), 0.05, 0.0),
             "recovery": (services.recovery.step, 1.0, 1.0),
             "reconciliation": (services.reconciler.step, 1.0, 1.0),
+            "audit-anchor": (services.anchorer.step, 1.0, 1.0),
             "indexer": (bank.indexer.follow_step, 0.2, 0.0),
             "events": (services.pump.step, 0.2, 0.05),
             "webhooks": (services.webhooks.step, 0.2, 0.0),

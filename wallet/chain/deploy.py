@@ -82,6 +82,8 @@ class Manifest(BaseModel):
     roles: BankRoles
     registry: DeployedContract
     tokens: dict[str, DeployedToken]
+    # Where the head of the audit log is anchored (absent in manifests written before it existed).
+    audit_anchor: DeployedContract | None = None
 
     def write(self, path: Path) -> None:
         """Writes the manifest as JSON, atomically."""
@@ -124,15 +126,19 @@ def deploy_bank(
     roles: BankRoles,
     minter_allowance: int,
 ) -> Manifest:
-    """Deploys the registry and one token per currency, wires the registry to each token, grants `roles`
-    and, when the admin is not the deployer, hands admin over and renounces it."""
+    """Deploys the registry, one token per currency and the audit anchor, wires the registry to each
+    token, grants `roles` (the compliance key also anchors the audit log) and, when the admin is not
+    the deployer, hands admin over and renounces it."""
     specs = [currency(code) for code in dict.fromkeys(currencies)]
     deployer = transactor.address
     registry_c = compilation["ComplianceRegistry"]
     token_c = compilation["DepositToken"]
+    anchor_c = compilation["AuditAnchor"]
 
     receipt = transactor.send(_factory(w3, registry_c.abi, registry_c.bytecode).constructor(deployer))
     registry = load_contract(w3, compilation, "ComplianceRegistry", _created(receipt))
+    anchor_receipt = transactor.send(_factory(w3, anchor_c.abi, anchor_c.bytecode).constructor(deployer))
+    anchor = load_contract(w3, compilation, "AuditAnchor", _created(anchor_receipt))
 
     token_factory = _factory(w3, token_c.abi, token_c.bytecode)
     pending = [
@@ -154,7 +160,10 @@ def deploy_bank(
         for spec, r in zip(specs, receipts, strict=True)
     }
 
-    calls = [registry.functions.grantRole(_role(registry, "COMPLIANCE_ROLE"), roles.compliance)]
+    calls = [
+        registry.functions.grantRole(_role(registry, "COMPLIANCE_ROLE"), roles.compliance),
+        anchor.functions.grantRole(_role(anchor, "ANCHOR_ROLE"), roles.compliance),
+    ]
     for token in tokens.values():
         calls += [
             registry.functions.attachToken(token.address),
@@ -164,19 +173,20 @@ def deploy_bank(
             token.functions.grantRole(_role(token, "COMPLIANCE_ROLE"), roles.compliance),
         ]
     if roles.admin != deployer:
-        for contract in [registry, *tokens.values()]:
+        for contract in [registry, anchor, *tokens.values()]:
             calls.append(contract.functions.grantRole(DEFAULT_ADMIN_ROLE, roles.admin))
     last = [transactor.wait(h) for h in [transactor.submit(c) for c in calls]]
     if roles.admin != deployer:
         # Only after the new admin holds the role, so the bank is never left without one.
         renounce = [
-            c.functions.renounceRole(DEFAULT_ADMIN_ROLE, deployer) for c in [registry, *tokens.values()]
+            c.functions.renounceRole(DEFAULT_ADMIN_ROLE, deployer)
+            for c in [registry, anchor, *tokens.values()]
         ]
         last = [transactor.wait(h) for h in [transactor.submit(c) for c in renounce]]
 
     return Manifest(
         chain_id=w3.eth.chain_id,
-        block=max(r["blockNumber"] for r in [receipt, *receipts, *last]),
+        block=max(r["blockNumber"] for r in [receipt, anchor_receipt, *receipts, *last]),
         start_block=receipt["blockNumber"],
         bank_name=bank_name,
         deployer=deployer,
@@ -185,6 +195,7 @@ def deploy_bank(
         sources_hash=compilation.input_hash,
         roles=roles,
         registry=_deployed(w3, "ComplianceRegistry", registry_c.source, registry.address),
+        audit_anchor=_deployed(w3, "AuditAnchor", anchor_c.source, anchor.address),
         tokens={
             spec.code: DeployedToken(
                 **_deployed(w3, "DepositToken", token_c.source, tokens[spec.code].address).model_dump(),
@@ -213,6 +224,8 @@ def verify_manifest(w3: Web3, manifest: Manifest, compilation: Compilation) -> d
     problems: dict[str, str] = {}
     entries: list[tuple[str, DeployedContract]] = [("registry", manifest.registry)]
     entries += [(f"token {code}", token) for code, token in manifest.tokens.items()]
+    if manifest.audit_anchor is not None:
+        entries.append(("audit anchor", manifest.audit_anchor))
     for label, entry in entries:
         problem = _check_code(w3, entry, compilation)
         if problem:

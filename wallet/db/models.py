@@ -660,3 +660,38 @@ class IssuedStatement(Base):
     as_of_block: Mapped[int] = mapped_column(BigInteger)
     corrections: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditRecord(Base):
+    """One record of the tamper-evident audit log (`wallet.compliance.audit`). `body` is the record's
+    canonical JSON (RFC 8785), which names the previous record's hash; `hash` is the SHA-256 of `body`.
+    The other columns repeat fields of the body for queries. The database refuses UPDATE and DELETE on
+    this table (triggers, migration 0013)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_subject", "subject", "seq"),
+        Index("ix_audit_log_action", "action", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(String)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditAnchorTx(Base):
+    """An anchor of the audit log sent to the chain: record `seq` with hash `head`, by the outbox row
+    `chain_tx_id`. The chain's `AuditAnchored` events are what verification trusts; this row only tells
+    the anchoring worker what it sent already."""
+
+    __tablename__ = "audit_anchors"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    head: Mapped[str] = mapped_column(String(64))
+    chain_tx_id: Mapped[str] = mapped_column(ForeignKey("chain_txs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
