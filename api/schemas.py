@@ -15,6 +15,8 @@ from wallet.vocabulary import (
     IncidentKind,
     KycStatus,
     OperationState,
+    ProposalAction,
+    ProposalState,
     Role,
     Severity,
     TransferState,
@@ -268,17 +270,38 @@ class MinterOut(BaseModel):
     total_supply: str
 
 
-class RoleChange(Strict):
-    role: Literal["minter", "burner", "pauser", "compliance", "admin"]
-    address: Address
-    grant: bool = True
-    currency: Currency | None = Field(default=None, description="The token; none for the compliance registry")
+class ProposalIn(Strict):
+    action: ProposalAction
+    params: dict[str, Any] = Field(
+        description="The act's arguments: freeze/unfreeze {address, currency}; partial_freeze {address, "
+        "currency, amount}; forced_transfer {currency, from_address, to_address, amount, reason_code, "
+        "legal_order_reference, legal_order_sha256}; recover_account {currency, lost_address, "
+        "replacement_address, legal_order_reference, legal_order_sha256}; revoke_kyc/block/unblock "
+        "{address}; grant_role/revoke_role {role, address, currency?}; set_allowance {currency, minter, "
+        "amount}; mint {currency, amount, to_account | to_address}; burn {currency, amount}; "
+        "policy_change {document}"
+    )
+    reason: str = Field(min_length=1, max_length=500)
 
 
-class AllowanceRequest(Strict):
-    currency: Currency
-    minter: Address
-    amount: Annotated[str, BeforeValidator(_decimal_string), Field(max_length=40, examples=["100000.00"])]
+class ProposalDecisionIn(Strict):
+    reason: str | None = Field(default=None, max_length=500, description="Required to reject")
+
+
+class ProposalOut(BaseModel):
+    id: str
+    action: ProposalAction
+    params: dict[str, Any]
+    reason: str
+    approver_role: Role
+    proposed_by: str
+    state: ProposalState
+    expires_at: Timestamp
+    decided_by: str | None
+    decided_at: Timestamp | None
+    decision_reason: str | None
+    operation_ids: list[str] = Field(description="The bank operations that carried it out, once approved")
+    created_at: Timestamp
 
 
 class TokenInfoOut(BaseModel):

@@ -322,3 +322,29 @@ class PermissionDeniedError(AuthError):
 
     code = "permission-denied"
     title = "The caller's role does not allow this operation."
+
+
+class ApprovalRequiredError(ConflictError):
+    """This act needs a second person: propose it (`POST /v1/proposals`) for another user to approve."""
+
+    code = "approval-required"
+    title = "This act needs a second person's approval: propose it instead."
+
+
+class SelfApprovalError(PermissionDeniedError):
+    """The proposer of an act can never approve or reject it themself."""
+
+    code = "self-approval"
+    title = "You proposed this; another user must decide it."
+
+
+class ProposalClosedError(ConflictError):
+    """The proposal was executed, rejected, withdrawn or has expired: it can no longer be decided."""
+
+    code = "proposal-closed"
+    title = "The proposal is no longer open."
+
+    def __init__(self, proposal_id: str, state: str) -> None:
+        super().__init__(f"the proposal {proposal_id} is {state}; only a pending proposal can be decided")
+        self.proposal_id = proposal_id
+        self.state = state

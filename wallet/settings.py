@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
     # Transfers above this many major units of their currency need a fresh TOTP code.
     totp_transfer_threshold: int = Field(default=1000, ge=0)
+    # Mints and burns above this many major units need a second operator's approval.
+    approval_threshold: int = Field(default=1_000_000, ge=0)
+    # Hours a maker-checker proposal waits for its decision before it expires.
+    proposal_ttl_hours: float = Field(default=72.0, gt=0)
     kyc_jurisdiction: int = Field(default=840, ge=0, lt=2**16)  # ISO 3166 numeric (840: United States)
     kyc_valid_days: int = Field(default=365, ge=1)
     webhook_max_attempts: int = Field(default=8, ge=1)

@@ -61,6 +61,43 @@ class OperationKind(StrEnum):
     GRANT_ROLE = "grant_role"
     REVOKE_ROLE = "revoke_role"
     SET_ALLOWANCE = "set_allowance"
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+    PARTIAL_FREEZE = "partial_freeze"
+    FORCED_TRANSFER = "forced_transfer"
+    RECOVER_ACCOUNT = "recover_account"
+    REVOKE_KYC = "revoke_kyc"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+
+
+class ProposalAction(StrEnum):
+    """A powerful act that one user proposes and another approves (maker-checker)."""
+
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+    PARTIAL_FREEZE = "partial_freeze"
+    FORCED_TRANSFER = "forced_transfer"
+    RECOVER_ACCOUNT = "recover_account"
+    REVOKE_KYC = "revoke_kyc"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    GRANT_ROLE = "grant_role"
+    REVOKE_ROLE = "revoke_role"
+    SET_ALLOWANCE = "set_allowance"
+    MINT = "mint"
+    BURN = "burn"
+    POLICY_CHANGE = "policy_change"
+
+
+class ProposalState(StrEnum):
+    """Where a proposal is: waiting for a second person, or closed one of four ways."""
+
+    PENDING = "pending"
+    EXECUTED = "executed"  # approved, and its act was carried out (its transactions are in the outbox)
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
 
 
 class EntryState(StrEnum):

@@ -1,4 +1,5 @@
-"""Bank operations (operator: mint and burn) and administration (admin: roles and allowances)."""
+"""Bank operations: the operator mints and burns (above the approval threshold, and for role and
+allowance changes, through a proposal: `api.routes.proposals`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from fastapi import APIRouter, Query, Response, status
 from api.deps import CurrentPrincipal, IdempotencyKey, ServicesDep
 from api.problems import TYPE_PREFIX
 from api.schemas import (
-    AllowanceRequest,
     BankOut,
     BurnRequest,
     MinterOut,
     MintRequest,
     OperationOut,
-    RoleChange,
     TokenInfoOut,
     TransferError,
     money,
@@ -132,27 +131,3 @@ def list_operations(
 def get_operation(operation_id: str, principal: CurrentPrincipal, services: ServicesDep) -> OperationOut:
     """Staff: one bank operation and its transaction's state."""
     return _operation(services.operations.get(principal, operation_id))
-
-
-@router.post(
-    "/admin/roles", status_code=status.HTTP_202_ACCEPTED, response_model=OperationOut, tags=["admin"]
-)
-def change_role(body: RoleChange, principal: CurrentPrincipal, services: ServicesDep) -> OperationOut:
-    """Admin: grants or revokes a role on a token (or, without a currency, on the registry)."""
-    return _operation(
-        services.operations.set_role(
-            principal, role=body.role, address=body.address, grant=body.grant, currency=body.currency
-        )
-    )
-
-
-@router.post(
-    "/admin/allowances", status_code=status.HTTP_202_ACCEPTED, response_model=OperationOut, tags=["admin"]
-)
-def set_allowance(body: AllowanceRequest, principal: CurrentPrincipal, services: ServicesDep) -> OperationOut:
-    """Admin: makes an address a minter with this allowance (replacing the previous one)."""
-    return _operation(
-        services.operations.set_allowance(
-            principal, currency=body.currency, minter=body.minter, amount=body.amount
-        )
-    )

@@ -14,6 +14,7 @@ WALLET_ERRORS = [
 # made here on purpose.
 PROBLEM_TYPES = {
     "AccountRestrictedError": ("account-restricted", 422),
+    "ApprovalRequiredError": ("approval-required", 409),
     "AuthError": ("auth", 401),
     "AuthenticationError": ("authentication", 401),
     "BenchError": ("bench", 503),
@@ -38,7 +39,9 @@ PROBLEM_TYPES = {
     "PayeeNotVerifiedError": ("payee-not-verified", 422),
     "PaymentsSuspendedError": ("payments-suspended", 422),
     "PermissionDeniedError": ("permission-denied", 403),
+    "ProposalClosedError": ("proposal-closed", 409),
     "RateLimitedError": ("rate-limited", 429),
+    "SelfApprovalError": ("self-approval", 403),
     "SigningError": ("signing", 503),
     "TotpRequiredError": ("totp-required", 403),
     "TransferError": ("transfer", 422),

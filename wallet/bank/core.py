@@ -66,6 +66,7 @@ class BankConfig:
 
     confirmations: int = 2
     totp_transfer_threshold: int = 1000  # major units of the transfer's currency
+    approval_threshold: int = 1_000_000  # major units: a larger mint or burn needs a second operator
     kyc_jurisdiction: int = 840
     kyc_valid_seconds: int = 365 * 24 * 3600
     batch_size: int = 100
@@ -183,19 +184,29 @@ class Bank:
         """Estimates `call` from `role`'s key, then writes it as an intent of that key's outbox inside
         `session`'s transaction. A call that would revert raises `ContractRevertError` and stores
         nothing."""
-        outbox = self.outboxes[role]
+        gas = self.estimate(role, call)
         data = bytes.fromhex(call._encode_transaction_data()[2:])
-        to = call.address
+        return self.outboxes[role].enqueue(
+            session, kind=kind, to=call.address, data=data, gas_limit=gas * 5 // 4 + 10_000
+        )
+
+    def estimate(self, role: str, call: Any) -> int:
+        """The gas `call` needs from `role`'s key now; a call that would revert raises
+        `ContractRevertError` with the decoded custom error."""
+        data = bytes.fromhex(call._encode_transaction_data()[2:])
         refusals: tuple[type[Exception], ...] = (*revert_errors(), Web3RPCError)
         try:
-            gas = self.w3.eth.estimate_gas({"from": outbox.sender, "to": to, "data": data})
+            return int(
+                self.w3.eth.estimate_gas(
+                    {"from": self.outboxes[role].sender, "to": call.address, "data": data}
+                )
+            )
         except refusals as exc:
             raw = revert_data(exc)
             if not raw and isinstance(exc, Web3RPCError):
                 raise
             name, args = self.decoder.decode(raw)
             raise ContractRevertError(name, args, raw=raw) from None
-        return outbox.enqueue(session, kind=kind, to=to, data=data, gas_limit=gas * 5 // 4 + 10_000)
 
     def enqueue_kyc(self, session: Session, address: str, *, kind: str = "kyc") -> ChainTx:
         """Registers `address` as KYC-verified (for the configured validity and jurisdiction) through

@@ -1,6 +1,8 @@
-"""Bank operations: the operator mints on a fiat deposit and burns on redemption; the admin grants and
-revokes roles and sets minter allowances. Each is one transaction from the key of the role that may
-send it, through that key's outbox, recorded as a `bank_operations` row in the same database
+"""Bank operations: the operator mints on a fiat deposit and burns on redemption; role grants, minter
+allowances, compliance acts (freezes, forced transfers, recoveries, blocks) and mints or burns above the
+approval threshold are planned here and carried out when a second person approves their proposal
+(`wallet.compliance.approvals`). Each is one transaction from the key of the role that may send it,
+through that key's outbox, recorded as a `bank_operations` row and an audit record in the same database
 transaction. Mints and burns take an idempotency key, like every request that moves money.
 
 The contract is the authority: a mint above the minter's allowance is refused by the estimate with
@@ -23,9 +25,9 @@ from wallet.bank.core import ROLE_NAMES, Bank
 from wallet.bank.users import Principal
 from wallet.compliance.audit import AuditLog
 from wallet.db.models import BankOperation, ChainTx
-from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
+from wallet.errors import ApprovalRequiredError, ConflictError, InvalidRequestError, NotFoundError
 from wallet.idempotency import insert_or_replay, replay, request_hash, scoped_key
-from wallet.money import parse_amount
+from wallet.money import format_amount, parse_amount
 from wallet.vocabulary import OperationKind, OperationState, Role, TxStatus
 
 DEFAULT_ADMIN_ROLE = bytes(32)
@@ -38,6 +40,29 @@ def operation_state(tx: ChainTx | None) -> OperationState:
     if tx.status == TxStatus.INCLUDED:
         return OperationState.EXECUTED
     return OperationState(tx.status.value)
+
+
+@dataclass(frozen=True)
+class PlannedOperation:
+    """One transaction a bank operation will send: from which role's key, the call, and what it is."""
+
+    role: str
+    call: Any
+    kind: OperationKind
+    currency: str | None
+    target: str | None
+    amount: int | None
+    details: dict[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        """What identifies the request (its idempotency hash and its audit record)."""
+        return {
+            "kind": self.kind,
+            "currency": self.currency,
+            "target": self.target,
+            "amount": str(self.amount),
+            **self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -90,8 +115,17 @@ class OperationsService:
         to_account: str | None = None,
         to_address: str | None = None,
     ) -> tuple[OperationView, bool]:
-        """Mints `amount` to a customer's account (a fiat deposit arrived) or a KYC'd address."""
+        """Mints `amount` to a customer's account (a fiat deposit arrived) or a KYC'd address. Above the
+        approval threshold it needs a second operator: `ApprovalRequiredError` (propose it instead)."""
         principal.require(Role.OPERATOR)
+        plan = self.plan_mint(currency=currency, amount=amount, to_account=to_account, to_address=to_address)
+        self._require_below_threshold(plan)
+        return self._submit(principal, idempotency_key, plan)
+
+    def plan_mint(
+        self, *, currency: str, amount: object, to_account: str | None = None, to_address: str | None = None
+    ) -> PlannedOperation:
+        """The mint's transaction, checked (the account's currency and standing, the address)."""
         token = self.bank.token(currency)
         value = parse_amount(amount, currency)
         if (to_account is None) == (to_address is None):
@@ -110,12 +144,9 @@ class OperationsService:
             if not is_address(to_address):
                 raise InvalidRequestError(f"{to_address!r} is not an Ethereum address")
             target = to_checksum_address(to_address)
-        call = token.contract.functions.mint(target, value)
-        return self._submit(
-            principal,
-            idempotency_key,
+        return PlannedOperation(
             "minter",
-            call,
+            token.contract.functions.mint(target, value),
             kind=OperationKind.MINT,
             currency=currency,
             target=target,
@@ -126,16 +157,20 @@ class OperationsService:
     def burn(
         self, principal: Principal, *, idempotency_key: str, currency: str, amount: object
     ) -> tuple[OperationView, bool]:
-        """Burns `amount` from the redemption address (where customers send what they redeem)."""
+        """Burns `amount` from the redemption address (where customers send what they redeem). Above
+        the approval threshold it needs a second operator (`ApprovalRequiredError`)."""
         principal.require(Role.OPERATOR)
+        plan = self.plan_burn(currency=currency, amount=amount)
+        self._require_below_threshold(plan)
+        return self._submit(principal, idempotency_key, plan)
+
+    def plan_burn(self, *, currency: str, amount: object) -> PlannedOperation:
+        """The burn's transaction."""
         token = self.bank.token(currency)
         value = parse_amount(amount, currency)
-        call = token.contract.functions.burn(value)
-        return self._submit(
-            principal,
-            idempotency_key,
+        return PlannedOperation(
             "burner",
-            call,
+            token.contract.functions.burn(value),
             kind=OperationKind.BURN,
             currency=currency,
             target=self.bank.role_address("burner"),
@@ -161,11 +196,11 @@ class OperationsService:
 
     # ---------------------------------------------------------------------------------- admin ---
 
-    def set_role(
-        self, principal: Principal, *, role: str, address: str, grant: bool, currency: str | None = None
-    ) -> OperationView:
-        """Grants or revokes `role` on a token (or, without a currency, on the registry)."""
-        principal.require(Role.ADMIN)
+    def plan_role(
+        self, *, role: str, address: str, grant: bool, currency: str | None = None
+    ) -> PlannedOperation:
+        """Granting or revoking `role` on a token (or, without a currency, on the registry). Role
+        changes are proposed and approved by two admins (`wallet.compliance.approvals`)."""
         if role not in ROLE_NAMES:
             raise InvalidRequestError(f"the role must be one of {', '.join(ROLE_NAMES)}, not {role!r}")
         if not is_address(address):
@@ -183,9 +218,7 @@ class OperationsService:
                 "revoking the admin role from the bank's own admin key would lock the bank out"
             )
         fn = contract.functions.grantRole if grant else contract.functions.revokeRole
-        view, _ = self._submit(
-            principal,
-            None,
+        return PlannedOperation(
             "admin",
             fn(role_id, target),
             kind=OperationKind.GRANT_ROLE if grant else OperationKind.REVOKE_ROLE,
@@ -194,21 +227,16 @@ class OperationsService:
             amount=None,
             details={"role": role},
         )
-        return view
 
-    def set_allowance(
-        self, principal: Principal, *, currency: str, minter: str, amount: object
-    ) -> OperationView:
-        """Makes `minter` a minter of `currency` with an allowance of `amount` (replacing the old one)."""
-        principal.require(Role.ADMIN)
+    def plan_allowance(self, *, currency: str, minter: str, amount: object) -> PlannedOperation:
+        """Making `minter` a minter of `currency` with an allowance of `amount` (replacing the old one);
+        proposed and approved by two admins."""
         token = self.bank.token(currency)
         if not is_address(minter):
             raise InvalidRequestError(f"{minter!r} is not an Ethereum address")
         value = 0 if amount == "0" else parse_amount(amount, currency)
         target = to_checksum_address(minter)
-        view, _ = self._submit(
-            principal,
-            None,
+        return PlannedOperation(
             "admin",
             token.contract.functions.configureMinter(target, value),
             kind=OperationKind.SET_ALLOWANCE,
@@ -217,7 +245,6 @@ class OperationsService:
             amount=value or None,
             details={},
         )
-        return view
 
     # ---------------------------------------------------------------------------------- reads ---
 
@@ -242,58 +269,79 @@ class OperationsService:
 
     # -------------------------------------------------------------------------------- helpers ---
 
+    def _require_below_threshold(self, plan: PlannedOperation) -> None:
+        assert plan.currency is not None
+        assert plan.amount is not None
+        token = self.bank.token(plan.currency)
+        threshold = self.bank.config.approval_threshold * 10**token.decimals
+        if plan.amount > threshold:
+            raise ApprovalRequiredError(
+                f"a {plan.kind} above {format_amount(threshold, token.decimals)} {plan.currency} needs a "
+                f"second operator: propose it (POST /v1/proposals, action {plan.kind!r})"
+            )
+
     def _submit(
-        self,
-        principal: Principal,
-        idempotency_key: str | None,
-        role: str,
-        call: Any,
-        *,
-        kind: OperationKind,
-        currency: str | None,
-        target: str | None,
-        amount: int | None,
-        details: dict[str, Any],
+        self, principal: Principal, idempotency_key: str | None, plan: PlannedOperation
     ) -> tuple[OperationView, bool]:
-        body = {"kind": kind, "currency": currency, "target": target, "amount": str(amount), **details}
-        body_hash = request_hash(body)
+        body_hash = request_hash(plan.body())
         key = scoped_key(principal.user_id, idempotency_key) if idempotency_key is not None else None
         if key is not None:
             existing = self._by_key(key)
             if existing is not None:
                 return self._view(replay(existing, body_hash, idempotency_key or key)), False
-
-        def insert(session: Session) -> BankOperation:
-            row = BankOperation(
-                id=uuid.uuid4().hex,
-                kind=kind,
-                requested_by=principal.user_id,
-                idempotency_key=key,
-                request_hash=body_hash,
-                currency=currency,
-                target=target,
-                amount=amount,
-                details=details,
-            )
-            row.chain_tx_id = self.bank.enqueue(session, role, call, kind=kind).id
-            session.add(row)
-            AuditLog.append(
-                session,
-                actor=principal.username,
-                action=f"operation.{kind}",
-                subject=f"operation:{row.id}",
-                details={"role": principal.role, **body, "chain_tx": row.chain_tx_id},
-            )
-            return row
-
         row, created = insert_or_replay(
             self.bank.sessions,
-            insert,
+            lambda session: self.enqueue(session, principal, plan, idempotency_key=key),
             lambda: self._by_key(key) if key is not None else None,
             body_hash=body_hash,
             key=idempotency_key or "",
         )
         return self._view(row), created
+
+    def enqueue(
+        self,
+        session: Session,
+        principal: Principal,
+        plan: PlannedOperation,
+        *,
+        idempotency_key: str | None = None,
+        approved_by: Principal | None = None,
+        proposal_id: str | None = None,
+    ) -> BankOperation:
+        """Writes `plan` as a bank operation and its outbox intent inside `session`'s transaction, with
+        its audit record. `principal` requested it; `approved_by` approved its proposal, if any."""
+        body = plan.body()
+        details = dict(plan.details)
+        if proposal_id is not None:
+            details["proposal"] = proposal_id
+        row = BankOperation(
+            id=uuid.uuid4().hex,
+            kind=plan.kind,
+            requested_by=principal.user_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash(body),
+            currency=plan.currency,
+            target=plan.target,
+            amount=plan.amount,
+            details=details,
+        )
+        row.chain_tx_id = self.bank.enqueue(session, plan.role, plan.call, kind=plan.kind).id
+        session.add(row)
+        actor = approved_by or principal
+        AuditLog.append(
+            session,
+            actor=actor.username,
+            action=f"operation.{plan.kind}",
+            subject=f"operation:{row.id}",
+            details={
+                "role": actor.role,
+                **body,
+                "requested_by": principal.username,
+                "proposal": proposal_id,
+                "chain_tx": row.chain_tx_id,
+            },
+        )
+        return row
 
     def _by_key(self, key: str) -> BankOperation | None:
         with self.bank.readers() as session:

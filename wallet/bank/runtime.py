@@ -30,6 +30,7 @@ from wallet.bank.users import AuthConfig, UserService
 from wallet.bank.webhooks import WebhookConfig, WebhookService
 from wallet.chain.confirmations import FinalizedTag, finality_depth
 from wallet.chain.deploy import Manifest
+from wallet.compliance.approvals import Approvals
 from wallet.compliance.audit import Anchor, Anchorer, AuditLog, chain_anchors
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
@@ -60,6 +61,7 @@ class Services:
     reconciler: Reconciler
     audit: AuditLog
     anchorer: Anchorer
+    approvals: Approvals
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -100,6 +102,7 @@ def build_services(
                 settings.confirmations, manifest.chain_id, development=automatic_recovery
             ),
             totp_transfer_threshold=settings.totp_transfer_threshold,
+            approval_threshold=settings.approval_threshold,
             kyc_jurisdiction=settings.kyc_jurisdiction,
             kyc_valid_seconds=settings.kyc_valid_days * 24 * 3600,
             max_fee_per_gas=settings.max_fee_gwei * 10**9,
@@ -113,13 +116,14 @@ def build_services(
     incidents = Incidents(bank)
     accounts = AccountService(bank, keystore)
     payments = PaymentService(bank, accounts, users)
+    operations = OperationsService(bank, accounts)
     return Services(
         bank=bank,
         keystore=keystore,
         users=users,
         accounts=accounts,
         payments=payments,
-        operations=OperationsService(bank, accounts),
+        operations=operations,
         feed=EventFeed(bank),
         pump=EventPump(bank, payments),
         webhooks=WebhookService(
@@ -136,6 +140,7 @@ def build_services(
             bank.enqueue_anchor if bank.audit_anchor is not None else None,
             interval=settings.audit_anchor_seconds,
         ),
+        approvals=Approvals(bank, operations, ttl=timedelta(hours=settings.proposal_ttl_hours)),
     )
 
 
@@ -211,6 +216,7 @@ class Workers:
             "recovery": (services.recovery.step, 1.0, 1.0),
             "reconciliation": (services.reconciler.step, 1.0, 1.0),
             "audit-anchor": (services.anchorer.step, 1.0, 1.0),
+            "proposals": (services.approvals.expire_due, 5.0, 1.0),
             "indexer": (bank.indexer.follow_step, 0.2, 0.0),
             "events": (services.pump.step, 0.2, 0.05),
             "webhooks": (services.webhooks.step, 0.2, 0.0),

@@ -35,6 +35,8 @@ from wallet.vocabulary import (
     IncidentKind,
     KycStatus,
     OperationKind,
+    ProposalAction,
+    ProposalState,
     RequestStatus,
     Role,
     Severity,
@@ -694,4 +696,35 @@ class AuditAnchorTx(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     head: Mapped[str] = mapped_column(String(64))
     chain_tx_id: Mapped[str] = mapped_column(ForeignKey("chain_txs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Proposal(Base):
+    """A powerful act proposed by one user, executed only when another user holding the required role
+    approves it (`wallet.compliance.approvals`). `params` are the act's normalized arguments; on
+    approval, `operation_ids` name the bank operations that carried it out."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        CheckConstraint(f"action IN {values(ProposalAction)}", name="action"),
+        CheckConstraint(f"state IN {values(ProposalState)}", name="state"),
+        CheckConstraint(f"approver_role IN {USER_ROLES}", name="approver_role"),
+        CheckConstraint("decided_by IS NULL OR decided_by <> proposed_by", name="four_eyes"),
+        Index("ix_proposals_open", "state", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    action: Mapped[ProposalAction] = mapped_column(Term(ProposalAction))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(500))
+    approver_role: Mapped[Role] = mapped_column(Term(Role))
+    proposed_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[ProposalState] = mapped_column(Term(ProposalState), default=ProposalState.PENDING)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
+    operation_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
