@@ -251,3 +251,16 @@ def test_incidents_lists_reorgs_with_what_they_dropped(tmp_path: Path) -> None:
     assert only_open.returncode == 0
     assert "deep_reorg" in only_open.stdout
     assert "shallow" not in only_open.stdout
+
+
+def test_bench_screening_prints_the_fuzzy_and_the_exact_rates() -> None:
+    run = tdw("bench", "screening", "--entries", "2000", "--queries", "100", "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["entries"] == 2000
+    assert result["names_indexed"] >= 2000
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["names_per_s"] > 0
+    assert result["exact_lookup_per_s"] > 0
+    # Every listed name's variant (a typo, another order, a dropped middle name) is found.
+    assert result["queries_with_a_match"] >= result["queries_of_listed_names"]
