@@ -5,10 +5,11 @@ modules here group them by area, and importing this package registers them all o
 - `app`: the Typer application, its `WalletError` -> exit code 2 handling, shared helpers
 - `serve`: `tdw dev` and `tdw serve`; `demo`: the development bank `tdw dev` deploys and seeds
 - `chain`: compile, deploy, verify, keys; `ledger`: index, reconcile, statement
-- `users`: add-user, totp; `bench`: `tdw bench ...`; `audit`: audit verify, audit export
+- `users`: add-user, totp; `bench`: `tdw bench ...`; `audit`: audit verify, audit export;
+  `sanctions`: sanctions load, sanctions screen
 """
 
-from api.cli import audit, bench, chain, ledger, serve, users
+from api.cli import audit, bench, chain, ledger, sanctions, serve, users
 from api.cli.app import app
 
-__all__ = ["app", "audit", "bench", "chain", "ledger", "serve", "users"]
+__all__ = ["app", "audit", "bench", "chain", "ledger", "sanctions", "serve", "users"]

@@ -728,3 +728,36 @@ class Proposal(Base):
     decision_reason: Mapped[str | None] = mapped_column(String(500))
     operation_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SanctionsList(Base):
+    """One version of a published sanctions list as loaded (`tdw sanctions load`): the publisher's
+    version, the file's SHA-256, and whether it is the list's current version."""
+
+    __tablename__ = "sanctions_lists"
+    __table_args__ = (CheckConstraint("list IN ('ofac', 'eu', 'un')", name="list"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    list: Mapped[str] = mapped_column(String(8))
+    version: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    current: Mapped[bool] = mapped_column(default=True)
+    loaded_by: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SanctionsEntry(Base):
+    """One entry of a loaded list version, with every name it is known by."""
+
+    __tablename__ = "sanctions_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("sanctions_lists.id"), index=True)
+    entry_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    names: Mapped[list[str]] = mapped_column(JSON)
+    birth_dates: Mapped[list[str]] = mapped_column(JSON)
+    countries: Mapped[list[str]] = mapped_column(JSON)
+    programs: Mapped[list[str]] = mapped_column(JSON)
+    addresses: Mapped[list[str]] = mapped_column(JSON)
