@@ -3,7 +3,7 @@ are integers of minor units (`wallet.money.parse_amount` turns one into the othe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -139,6 +139,26 @@ class AuditVerificationOut(BaseModel):
     unanchored_records: int = Field(description="Records after the newest anchor (hash chain only so far)")
     first_bad_record: int | None
     problem: str | None
+
+
+class ScreeningIn(Strict):
+    name: str = Field(min_length=1, max_length=200, description="In any script")
+    birth_date: date | None = None
+    countries: list[str] = Field(default_factory=list, max_length=10, description="ISO 3166 codes or names")
+
+
+class ScreeningMatchOut(BaseModel):
+    sanctions_list: str
+    entry_id: str
+    entry_name: str
+    matched_name: str
+    compared: list[str]
+    name_score: float
+    method: str
+    adjustments: dict[str, float]
+    score: float
+    threshold: float
+    programs: list[str]
 
 
 class KycDecision(Strict):

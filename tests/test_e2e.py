@@ -92,6 +92,20 @@ def test_the_demo_kyc_queue_holds_dave_with_nothing_on_chain(server: DevServer) 
     assert [(a["username"], a["kyc_status"], a["accounts"]) for a in queue] == [("dave", "pending_kyc", 1)]
 
 
+def test_the_demo_has_a_proposal_waiting_and_sanctions_lists_loaded(server: DevServer) -> None:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    login = server.logins()["checker"]
+    checker = _login(client, "checker", login["password"], login["totp_secret"])
+    [proposal] = client.get("/v1/proposals", headers=checker).json()
+    assert (proposal["action"], proposal["proposed_by"], proposal["state"]) == (
+        "partial_freeze",
+        "compliance",
+        "pending",
+    )
+    hits = client.post("/v1/compliance/screening", json={"name": "Иван Соколов"}, headers=checker).json()
+    assert [h["entry_id"] for h in hits] == ["90001"]
+
+
 def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(server: DevServer) -> None:
     client = httpx.Client(base_url=server.url, timeout=30)
     signup = client.post("/v1/auth/signup", json={"username": "erin", "password": PASSWORD})

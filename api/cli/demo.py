@@ -23,12 +23,14 @@ from wallet.chain.transact import Transactor
 from wallet.db.models import User
 from wallet.errors import WalletError
 from wallet.keys import Signer
+from wallet.settings import get_settings
 from wallet.vocabulary import AccountStatus, Role
 
 DEMO_USERS = (
     ("admin", Role.ADMIN, "Ada Admin"),
     ("operator", Role.OPERATOR, "Otto Operator"),
     ("compliance", Role.COMPLIANCE, "Chloé Compliance"),
+    ("checker", Role.COMPLIANCE, "Carl Checker"),  # the second officer maker-checker needs
     ("alice", Role.CUSTOMER, "Alice Example"),
     ("bob", Role.CUSTOMER, "Bob Müller"),
     ("dave", Role.CUSTOMER, "Dave Pending"),  # signed up, not verified: the KYC queue is not empty
@@ -144,7 +146,30 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
             to_account=account.id,
         )
     _seed_payments(services, principals, accounts, deadline)
+    _seed_compliance(services, principals, accounts)
     return logins
+
+
+SAMPLE_LISTS = (("sdn.xml", "ofac"), ("eu.xml", "eu"), ("un.xml", "un"))
+
+
+def _seed_compliance(
+    services: Services, principals: dict[str, Principal], accounts: list[AccountView]
+) -> None:
+    """The sample sanctions lists (fictional entries in the published formats, from tests/data) and a
+    proposal waiting for the second officer, so the screening and maker-checker queues have data."""
+    folder = get_settings().project_root / "tests" / "data" / "sanctions"
+    for file, name in SAMPLE_LISTS:
+        if (folder / file).exists():
+            services.sanctions.load(folder / file, name, actor="demo")
+    bob_usd = next(a for a in accounts if a.user_id == principals["bob"].user_id and a.currency == "USD")
+    services.approvals.propose(
+        principals["compliance"],
+        action="partial_freeze",
+        params={"currency": "USD", "address": bob_usd.address, "amount": "50.00"},
+        reason="Chargeback dispute 2026-0042: hold 50.00 until the card network decides",
+        idempotency_key="demo-partial-freeze-bob",
+    )
 
 
 # Payments between the demo customers, so that statements show references as written, names and totals.

@@ -8,8 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentPrincipal, ServicesDep
-from api.schemas import ApplicantOut, AuditEntryOut, AuditVerificationOut, KycDecision
+from api.schemas import (
+    ApplicantOut,
+    AuditEntryOut,
+    AuditVerificationOut,
+    KycDecision,
+    ScreeningIn,
+    ScreeningMatchOut,
+)
 from wallet.bank.onboarding import Applicant
+from wallet.compliance.matching import Subject
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 
@@ -64,3 +72,13 @@ def verify_audit_log(principal: CurrentPrincipal, services: ServicesDep) -> Audi
     """Checks every record's hash and link and every anchor on chain; names the first bad record
     (compliance and admins)."""
     return AuditVerificationOut(**services.audit.check(principal).as_json())
+
+
+@router.post("/screening", response_model=list[ScreeningMatchOut])
+def screen_name(
+    body: ScreeningIn, principal: CurrentPrincipal, services: ServicesDep
+) -> list[ScreeningMatchOut]:
+    """Screens a name against the loaded sanctions lists; each match says which entry, which of its
+    names, the fields compared, the score and the threshold (compliance)."""
+    subject = Subject(body.name, body.birth_date, tuple(body.countries))
+    return [ScreeningMatchOut(**m.explanation) for m in services.sanctions.check(principal, subject)]

@@ -32,6 +32,7 @@ from wallet.chain.confirmations import FinalizedTag, finality_depth
 from wallet.chain.deploy import Manifest
 from wallet.compliance.approvals import Approvals
 from wallet.compliance.audit import Anchor, Anchorer, AuditLog, chain_anchors
+from wallet.compliance.screening import SanctionsLists
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
@@ -62,6 +63,7 @@ class Services:
     audit: AuditLog
     anchorer: Anchorer
     approvals: Approvals
+    sanctions: SanctionsLists
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -141,6 +143,7 @@ def build_services(
             interval=settings.audit_anchor_seconds,
         ),
         approvals=Approvals(bank, operations, ttl=timedelta(hours=settings.proposal_ttl_hours)),
+        sanctions=SanctionsLists(sessions),
     )
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from wallet.bank.core import Bank
+from wallet.bank.door import check_amount
 from wallet.bank.operations import OperationsService, PlannedOperation
 from wallet.bank.users import Principal
 from wallet.compliance.audit import SYSTEM, AuditLog
@@ -372,7 +373,9 @@ class Approvals:
             self.bank.token(values["currency"])
         if "amount" in values and kind != A.SET_ALLOWANCE:
             released = kind == A.PARTIAL_FREEZE and _is_zero(values["amount"])
-            values["amount"] = "0" if released else str(parse_amount(values["amount"], values["currency"]))
+            minor = 0 if released else parse_amount(values["amount"], values["currency"])
+            check_amount(minor)
+            values["amount"] = str(minor)
         if "legal_order_sha256" in values:
             digest = values["legal_order_sha256"]
             if not SHA256_HEX.match(digest):

@@ -187,7 +187,7 @@ class Match:
     @property
     def explanation(self) -> dict[str, Any]:
         return {
-            "list": self.entry.list_name,
+            "sanctions_list": self.entry.list_name,
             "entry_id": self.entry.entry_id,
             "entry_name": self.entry.names[0],
             "matched_name": self.matched_name,

@@ -16,10 +16,12 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from wallet.bank.users import Principal
 from wallet.compliance.audit import AuditLog
 from wallet.compliance.lists import read_list
 from wallet.compliance.matching import DEFAULT_THRESHOLD, Entry, Match, NameIndex, Subject
 from wallet.db.models import SanctionsEntry, SanctionsList
+from wallet.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,11 @@ class SanctionsLists:
     def screen(self, subject: Subject) -> list[Match]:
         """Every list entry that matches `subject`, best first, each explained."""
         return self.index().screen(subject, threshold=self.threshold)
+
+    def check(self, principal: Principal, subject: Subject) -> list[Match]:
+        """`screen`, for compliance officers (a name looked up by hand)."""
+        principal.require(Role.COMPLIANCE)
+        return self.screen(subject)
 
     def blocked(self, address: str) -> Entry | None:
         """The list entry that names `address` among its digital-currency addresses."""

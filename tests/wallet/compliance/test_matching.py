@@ -48,7 +48,7 @@ def test_the_labelled_set_has_recall_and_precision_within_the_goal(index: NameIn
 def test_a_match_explains_itself(index: NameIndex) -> None:
     [match] = index.screen(Subject("Sokolov Ivan Petrovich", date(1961, 3, 12), ("RU",)))
     why = match.explanation
-    assert why["list"] == "ofac"
+    assert why["sanctions_list"] == "ofac"
     assert why["entry_id"] == "90001"
     assert why["entry_name"] == "Ivan Petrovich SOKOLOV"
     assert why["compared"] == ["name", "date of birth", "country"]
