@@ -310,15 +310,7 @@ class Approvals:
                 )
             )
             for row in due:
-                row.state = ProposalState.EXPIRED
-                row.decided_at = self.clock()
-                AuditLog.append(
-                    session,
-                    actor=SYSTEM,
-                    action="proposal.expired",
-                    subject=f"proposal:{row.id}",
-                    details={"action": row.action},
-                )
+                self._mark_expired(session, row)
         return len(due)
 
     # --------------------------------------------------------------------------------- reading ---
@@ -495,15 +487,18 @@ class Approvals:
                 and row.state == ProposalState.PENDING
                 and aware(row.expires_at) <= self.clock()
             ):
-                row.state = ProposalState.EXPIRED
-                row.decided_at = self.clock()
-                AuditLog.append(
-                    session,
-                    actor=SYSTEM,
-                    action="proposal.expired",
-                    subject=f"proposal:{row.id}",
-                    details={"action": row.action},
-                )
+                self._mark_expired(session, row)
+
+    def _mark_expired(self, session: Session, row: Proposal) -> None:
+        row.state = ProposalState.EXPIRED
+        row.decided_at = self.clock()
+        AuditLog.append(
+            session,
+            actor=SYSTEM,
+            action="proposal.expired",
+            subject=f"proposal:{row.id}",
+            details={"action": row.action},
+        )
 
     def _decidable(
         self, session: Session, principal: Principal, proposal_id: str, outcome: ProposalState
