@@ -16,7 +16,12 @@ def test_python_and_hardhat_produce_byte_identical_bytecode(
         ["npx", "hardhat", "compile", "--quiet"], cwd=project_root, check=True, capture_output=True
     )
     deployable = [c for c in compilation.contracts.values() if c.bytecode]
-    assert {c.name for c in deployable} == {"AuditAnchor", "DepositToken", "ComplianceRegistry", "ReferenceERC20"}
+    assert {c.name for c in deployable} == {
+        "AuditAnchor",
+        "DepositToken",
+        "ComplianceRegistry",
+        "ReferenceERC20",
+    }
     for contract in deployable:
         artifact = json.loads(
             (project_root / "artifacts" / contract.source / f"{contract.name}.json").read_text()
