@@ -184,8 +184,8 @@ class Bank:
         """Estimates `call` from `role`'s key, then writes it as an intent of that key's outbox inside
         `session`'s transaction. A call that would revert raises `ContractRevertError` and stores
         nothing."""
-        gas = self.estimate(role, call)
-        data = bytes.fromhex(call._encode_transaction_data()[2:])
+        data = _calldata(call)
+        gas = self._estimate(role, call.address, data)
         return self.outboxes[role].enqueue(
             session, kind=kind, to=call.address, data=data, gas_limit=gas * 5 // 4 + 10_000
         )
@@ -193,14 +193,12 @@ class Bank:
     def estimate(self, role: str, call: Any) -> int:
         """The gas `call` needs from `role`'s key now; a call that would revert raises
         `ContractRevertError` with the decoded custom error."""
-        data = bytes.fromhex(call._encode_transaction_data()[2:])
+        return self._estimate(role, call.address, _calldata(call))
+
+    def _estimate(self, role: str, to: str, data: bytes) -> int:
         refusals: tuple[type[Exception], ...] = (*revert_errors(), Web3RPCError)
         try:
-            return int(
-                self.w3.eth.estimate_gas(
-                    {"from": self.outboxes[role].sender, "to": call.address, "data": data}
-                )
-            )
+            return int(self.w3.eth.estimate_gas({"from": self.outboxes[role].sender, "to": to, "data": data}))
         except refusals as exc:
             raw = revert_data(exc)
             if not raw and isinstance(exc, Web3RPCError):
@@ -269,3 +267,7 @@ class Bank:
         for role, signer in self.role_signers.items():
             names.setdefault(signer.address, f"{bank} {role}")
         return names
+
+
+def _calldata(call: Any) -> bytes:
+    return bytes.fromhex(call._encode_transaction_data()[2:])

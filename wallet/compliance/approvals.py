@@ -19,7 +19,6 @@ it unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections.abc import Callable
@@ -46,7 +45,7 @@ from wallet.errors import (
     SelfApprovalError,
 )
 from wallet.idempotency import insert_or_replay, replay, request_hash, scoped_key
-from wallet.money import parse_amount
+from wallet.money import format_amount, parse_amount
 from wallet.vocabulary import KycStatus, OperationKind, ProposalAction, ProposalState, Role
 
 A = ProposalAction
@@ -208,12 +207,13 @@ class Approvals:
         if not reason.strip() or len(reason) > 500:
             raise InvalidRequestError("a proposal needs a reason of 1 to 500 characters")
         normalized = self._normalize(kind, params)
+        plans = self._plans(kind, normalized)  # everything a plan refuses (roles, accounts, amounts)
         body_hash = request_hash({"action": kind, "params": normalized, "reason": reason})
         key = scoped_key(principal.user_id, idempotency_key)
         existing = self._by_key(key)
         if existing is not None:
             return self._view(replay(existing, body_hash, idempotency_key)), False
-        for plan in self._plans(kind, normalized):  # the chain's refusal, at the door
+        for plan in plans:  # the chain's refusal, at the door
             self.bank.estimate(plan.role, plan.call)
 
         def insert(session: Session) -> Proposal:
@@ -377,23 +377,24 @@ class Approvals:
             raise InvalidRequestError(f"a {kind} names the token: give its currency")
         if kind == A.FORCED_TRANSFER and values["from_address"] == values["to_address"]:
             raise InvalidRequestError("a forced transfer moves money between two different addresses")
-        self._plans(kind, values)  # everything the plan itself refuses (roles, accounts, amounts)
         return values
 
     def _plans(self, kind: ProposalAction, p: dict[str, Any]) -> list[PlannedOperation]:
         ops, bank = self.operations, self.bank
+        if kind == A.POLICY_CHANGE:
+            return []  # carried out by the policy engine, not by a transaction
         if kind == A.MINT:
-            minor = _minor(p["amount"], p["currency"], bank)
+            amount = _decimal(p["amount"], p["currency"], bank)
             return [
                 ops.plan_mint(
                     currency=p["currency"],
-                    amount=minor,
+                    amount=amount,
                     to_account=p.get("to_account"),
                     to_address=p.get("to_address"),
                 )
             ]
         if kind == A.BURN:
-            return [ops.plan_burn(currency=p["currency"], amount=_minor(p["amount"], p["currency"], bank))]
+            return [ops.plan_burn(currency=p["currency"], amount=_decimal(p["amount"], p["currency"], bank))]
         if kind in (A.GRANT_ROLE, A.REVOKE_ROLE):
             grant = kind == A.GRANT_ROLE
             return [
@@ -578,11 +579,9 @@ def _address(value: str, name: str) -> str:
     return to_checksum_address(value)
 
 
-def _minor(minor_units: str, currency: str, bank: Bank) -> str:
+def _decimal(minor_units: str, currency: str, bank: Bank) -> str:
     """A normalized amount (minor units) back as the decimal string the plans parse."""
-    decimals = bank.token(currency).decimals
-    value = int(minor_units)
-    return f"{value // 10**decimals}.{value % 10**decimals:0{decimals}d}" if decimals else str(value)
+    return format_amount(int(minor_units), bank.token(currency).decimals)
 
 
 def _is_zero(amount: str) -> bool:
@@ -590,8 +589,3 @@ def _is_zero(amount: str) -> bool:
         return Decimal(amount) == 0
     except InvalidOperation:
         return False
-
-
-def document_sha256(document: bytes) -> str:
-    """The SHA-256 (hex) of a legal order's document, as a forced transfer or recovery records it."""
-    return hashlib.sha256(document).hexdigest()

@@ -76,6 +76,14 @@ def timestamp(moment: datetime) -> str:
     return aware(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def head_of(session: Session) -> tuple[int, str]:
+    """(sequence number, hash) of the newest record as `session` sees it; (0, 64 zeros) when empty."""
+    last = session.execute(
+        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+    ).first()
+    return (int(last[0]), str(last[1])) if last else (0, GENESIS)
+
+
 def record_hash(body: str) -> str:
     """The SHA-256 (hex) of a record's canonical body."""
     return hashlib.sha256(body.encode()).hexdigest()
@@ -188,10 +196,8 @@ class AuditLog:
         records). `details` must be JSON-like; integers beyond 2^53 are written as strings."""
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
-        last = session.execute(
-            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-        ).first()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        last_seq, prev = head_of(session)
+        seq = last_seq + 1
         moment = (at or datetime.now(UTC)).astimezone(UTC)
         body = canonical(
             {
@@ -245,10 +251,7 @@ class AuditLog:
     def head(self) -> tuple[int, str]:
         """(sequence number, hash) of the newest record; (0, 64 zeros) for an empty log."""
         with self.sessions() as session:
-            last = session.execute(
-                select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-            ).first()
-        return (int(last[0]), str(last[1])) if last else (0, GENESIS)
+            return head_of(session)
 
     def export(self, *, after: int = 0) -> Iterator[str]:
         """The log as JSON Lines: each line `{"seq", "hash", "record"}` where `record` is the canonical
@@ -379,10 +382,8 @@ class Anchorer:
             return 0
         with self.sessions.begin() as session:
             last = session.scalars(select(AuditAnchorTx).order_by(AuditAnchorTx.seq.desc()).limit(1)).first()
-            head = session.execute(
-                select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-            ).first()
-            if head is None or (last is not None and last.seq >= head[0]):
+            seq, digest = head_of(session)
+            if seq == 0 or (last is not None and last.seq >= seq):
                 return 0
             if last is not None:
                 tx = session.get(ChainTx, last.chain_tx_id)
@@ -390,7 +391,7 @@ class Anchorer:
                 young = (self.clock() - aware(last.created_at)).total_seconds() < self.interval
                 if underway or young:
                     return 0
-            tx = self.enqueue(session, int(head[0]), str(head[1]))
-            session.add(AuditAnchorTx(seq=int(head[0]), head=str(head[1]), chain_tx_id=tx.id))
-        log.info("anchoring audit record %s", head[0])
+            tx = self.enqueue(session, seq, digest)
+            session.add(AuditAnchorTx(seq=seq, head=digest, chain_tx_id=tx.id))
+        log.info("anchoring audit record %s", seq)
         return 1
