@@ -1,4 +1,4 @@
-"""The bank's services on anvil and SQLite, for the compliance tests that need the chain."""
+"""Fixtures the custody-layer tests share: the bank's services on anvil and SQLite, called directly."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from wallet.chain.node import AnvilNode
 def services(
     anvil: AnvilNode, compilation: Compilation, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Services]:
-    folder = tmp_path_factory.mktemp("compliance")
+    """One bank per test module: no HTTP between the test and the services."""
+    folder = tmp_path_factory.mktemp("services")
     for bank in build_api_bank(f"sqlite:///{folder / 'tdw.db'}", anvil, compilation, folder):
         yield bank.services
 
@@ -26,6 +27,6 @@ def fresh_services(
     anvil: AnvilNode, compilation: Compilation, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Services]:
     """A bank of its own, for a test that tampers with its database."""
-    folder = tmp_path_factory.mktemp("compliance-fresh")
+    folder = tmp_path_factory.mktemp("services-fresh")
     for bank in build_api_bank(f"sqlite:///{folder / 'tdw.db'}", anvil, compilation, folder):
         yield bank.services
