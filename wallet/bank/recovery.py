@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
 from wallet.chain import rpc
-from wallet.db.models import ChainTx, Incident
+from wallet.db.models import ChainTx, Incident, Reorg
 from wallet.errors import ConflictError, InvalidRequestError, NotFoundError
 from wallet.incidents import close_incident, open_incident
 from wallet.vocabulary import IncidentKind, Role, Severity, TxStatus
@@ -159,13 +159,20 @@ class Recovery:
         self.bank = bank
         self.incidents = incidents
         self.automatic = automatic
+        self._looked_after_reorg = 0  # the indexer's reorgs up to this id were followed by a full look
 
     def check(self, *, max_blocks: int = 10_000) -> int | None:
         """The fork block (the newest block of a settled outbox row that the chain still has) when a
         settled row's block is not the chain's any more; None when the chain holds all of them.
 
         Settled: final rows, and reverted ones past the confirmation depth. Rows still within it are
-        the outbox's own business (it follows shallow reorgs on every pass)."""
+        the outbox's own business (it follows shallow reorgs on every pass).
+
+        The newest settled block alone vouches for the older ones only while every recorded hash comes
+        from one chain. After a reorg a row can be mined again on the new branch and settle above blocks
+        whose recorded rows the new branch dropped; so when the indexer has recorded a reorg since the
+        last full look, every settled block above that reorg's fork is checked, and the fork is the
+        newest block below all the lost ones."""
         head = self.bank.w3.eth.block_number
         settled_below = head - self.bank.config.confirmations + 1
         settled = (
@@ -180,17 +187,36 @@ class Recovery:
             .distinct()
             .order_by(ChainTx.block_number.desc())
         )
+        reorgs = select(func.max(Reorg.id), func.min(Reorg.fork_block)).where(
+            Reorg.chain_id == self.bank.chain_id,
+            Reorg.id > self._looked_after_reorg,
+            Reorg.fork_block >= head - max_blocks,
+        )
         # The watchdog asks every second, and nearly always the newest block settles it: read the
-        # rest only when that one is gone.
+        # rest only when that one is gone or a reorg happened.
         with self.bank.readers() as session:
             newest = session.execute(settled.limit(1)).first()
-            if newest is None or self._on_chain(newest, head):
+            if newest is None:
                 return None
-            recorded = session.execute(settled.offset(1).limit(max_blocks)).all()
-        for number, block_hash in recorded:
-            if self._on_chain((number, block_hash), head):
-                return int(number or 0)  # the query left out rows without a block
-        return -1
+            reorg, reorg_fork = session.execute(reorgs).one()
+            if reorg is None:
+                if self._on_chain(newest, head):
+                    return None
+                recorded = session.execute(settled.offset(1).limit(max_blocks)).all()
+                for number, block_hash in recorded:  # one chain: the newest still there is the fork
+                    if self._on_chain((number, block_hash), head):
+                        return int(number or 0)  # the query left out rows without a block
+                return -1
+            recorded = session.execute(
+                settled.where(ChainTx.block_number > reorg_fork).limit(max_blocks)
+            ).all()
+        present = {int(n or 0): self._on_chain((n, h), head) for n, h in recorded}
+        lost = [n for n, there in present.items() if not there]
+        if not lost:
+            self._looked_after_reorg = int(reorg)
+            return None
+        below = [n for n, there in present.items() if there and n < min(lost)]
+        return max(below, default=int(reorg_fork))
 
     def _on_chain(self, row: Any, head: int) -> bool:
         number, block_hash = row
