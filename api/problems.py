@@ -125,6 +125,8 @@ def _extensions(exc: WalletError) -> dict[str, Any]:
         extra["available"] = exc.available_text
         extra["currency"] = exc.currency
         extra["as_of_block"] = exc.as_of_block
+    if isinstance(exc, errors.TransferRejectedError):
+        extra["rules"] = exc.rules
     return extra
 
 

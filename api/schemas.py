@@ -12,11 +12,14 @@ from wallet.money import format_amount
 from wallet.vocabulary import (
     AccountStatus,
     DeliveryStatus,
+    HitState,
     IncidentKind,
     KycStatus,
     OperationState,
+    PolicyOutcome,
     ProposalAction,
     ProposalState,
+    RequestStatus,
     Role,
     Severity,
     TransferState,
@@ -164,6 +167,54 @@ class ScreeningMatchOut(BaseModel):
 class KycDecision(Strict):
     decision: Literal["verified", "rejected"]
     reason: str | None = Field(default=None, max_length=500, description="Required for a rejection")
+    tier: str | None = Field(
+        default=None, max_length=16, description="The transfer policy's tier; default: the policy's default"
+    )
+
+
+class DocumentOut(BaseModel):
+    id: str
+    kind: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: Timestamp
+
+
+class HitOut(BaseModel):
+    id: int
+    subject: str = Field(description="user:<id>, owner:<id>, payee:<id> or transfer:<id>")
+    user_id: str | None
+    name: str
+    list_name: str
+    entry_id: str
+    score: int
+    explanation: dict[str, Any]
+    state: HitState
+    decided_by: str | None
+    decided_at: Timestamp | None
+    decision_reason: str | None
+    created_at: Timestamp
+
+
+class HitDecisionIn(Strict):
+    decision: Literal["cleared", "confirmed"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class KycOut(BaseModel):
+    user_id: str
+    username: str
+    status: KycStatus
+    profile: dict[str, Any] | None
+    documents: list[DocumentOut]
+    submitted_at: Timestamp | None
+    expires_at: Timestamp | None
+    tier: str
+    risk_rating: str | None = Field(default=None, description="Compliance only")
+    risk_reasons: list[str] | None = Field(default=None, description="Compliance only")
+    hits: list[HitOut] | None = Field(default=None, description="Compliance only")
 
 
 class UserUpdate(Strict):
@@ -198,12 +249,14 @@ class BalanceOut(BaseModel):
 class PayeeCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
     address: Address
+    country: str | None = Field(default=None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
 
 
 class PayeeOut(BaseModel):
     id: str
     name: str
     address: str
+    country: str | None = None
     created_at: Timestamp
 
 
@@ -224,6 +277,13 @@ class TransferCreate(Strict):
     totp: str | None = Field(
         default=None, max_length=10, description="A fresh TOTP code; required above the bank's threshold"
     )
+
+
+class PolicyRuleOut(BaseModel):
+    rule: str
+    outcome: PolicyOutcome
+    explanation: str
+    problem: str | None = None
 
 
 class TransferError(BaseModel):
@@ -250,6 +310,53 @@ class TransferOut(BaseModel):
     error: TransferError | None
     created_at: Timestamp
     updated_at: Timestamp
+    reasons: list[PolicyRuleOut] = Field(
+        default_factory=list, description="Why the bank's transfer policy held or refused it"
+    )
+
+
+class TransferCheckIn(Strict):
+    from_account: Id
+    amount: Amount
+    currency: Currency
+    to_account: Id | None = Field(default=None, description="Another account of this bank")
+    to_address: Address | None = None
+    to_payee: Id | None = Field(default=None, description="One of your saved payees")
+
+
+class TransferCheckOut(BaseModel):
+    outcome: PolicyOutcome = Field(description="allow: it would be sent; hold: reviewed first; reject")
+    rules: list[PolicyRuleOut]
+    policy_version: int | None
+    available: str | None = Field(description="The account's available balance (null if refused)")
+
+
+class HeldTransferOut(BaseModel):
+    id: str
+    status: RequestStatus
+    customer: str | None
+    currency: str
+    amount: str
+    payer: str
+    payee: str
+    decision: dict[str, Any] = Field(description="The policy's decision: outcome, version, every rule")
+    reviewed_by: str | None
+    reviewed_at: Timestamp | None
+    review_reason: str | None
+    created_at: Timestamp
+
+
+class ReleaseIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PolicyOut(BaseModel):
+    version: int
+    document: dict[str, Any]
+    sha256: str
+    created_by: str
+    proposal_id: str | None
+    created_at: Timestamp
 
 
 # ------------------------------------------------------------------------------- bank and admin ---
@@ -299,7 +406,7 @@ class ProposalIn(Strict):
         "replacement_address, legal_order_reference, legal_order_sha256}; revoke_kyc/block/unblock "
         "{address}; grant_role/revoke_role {role, address, currency?}; set_allowance {currency, minter, "
         "amount}; mint {currency, amount, to_account | to_address}; burn {currency, amount}; "
-        "policy_change {document}"
+        "policy_change {document}; release_transfer {transfer_id}"
     )
     reason: str = Field(min_length=1, max_length=500)
 

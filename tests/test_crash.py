@@ -42,6 +42,7 @@ def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path
         with httpx.Client(base_url=stack.url, timeout=30) as client:
             alice = _login(client, logins["alice"])
             bob = _login(client, logins["bob"])
+            _allow_bursts(client, _login(client, logins["compliance"]), _login(client, logins["checker"]))
             source = _usd(client, alice)
             target = _usd(client, bob)
             # The demo's own payments between Alice and Bob are settled before the balance is read.
@@ -142,6 +143,21 @@ def _burst_then_power_cut(
     if not cut.is_set():
         stack.power_cut()
     return accepted
+
+
+def _allow_bursts(client: httpx.Client, maker: dict[str, str], checker: dict[str, str]) -> None:
+    """A thousand transfers an hour is far above a retail customer's velocity: two compliance officers
+    change the policy (the standard tier's velocity), as the bank would for such a customer."""
+    document = client.get("/v1/compliance/policy", headers=maker).json()["document"]
+    document["tiers"]["standard"]["velocity_per_hour"] = 100_000
+    r = client.post(
+        "/v1/proposals",
+        json={"action": "policy_change", "params": {"document": document}, "reason": "crash test bursts"},
+        headers={**maker, "Idempotency-Key": "crash-policy"},
+    )
+    assert r.status_code == 201, r.text
+    approved = client.post(f"/v1/proposals/{r.json()['id']}/approve", json={}, headers=checker)
+    assert approved.status_code == 200, approved.text
 
 
 def _login(client: httpx.Client, login: dict[str, str]) -> dict[str, str]:

@@ -36,6 +36,7 @@ from schemathesis.checks import (
 
 from tests.support.cli import tdw
 from tests.support.dev_server import DevServer
+from tests.support.kyc import PASSPORT_PDF, identity
 from tests.support.waiting import wait_for
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode, free_port, fund_from_dev_account
@@ -55,6 +56,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     yield dev
     if dev.process is not None:
         dev.stop()
+
+
+def _submit_identity(client: httpx.Client, headers: dict[str, str], name: str) -> None:
+    """A new customer's side of KYC over HTTP: identity data, a passport scan, submitted for review."""
+    r = client.put("/v1/kyc/profile", json=identity(name), headers=headers)
+    assert r.status_code == 200, r.text
+    r = client.post(
+        "/v1/kyc/documents",
+        data={"kind": "passport"},
+        files={"file": ("passport.pdf", PASSPORT_PDF, "application/pdf")},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    r = client.post("/v1/kyc/submit", headers=headers)
+    assert (r.status_code, r.json()["status"]) == (200, "in_review"), r.text
 
 
 def _login(client: httpx.Client, username: str, password: str, secret: str) -> dict[str, str]:
@@ -89,7 +105,21 @@ def test_the_demo_kyc_queue_holds_dave_with_nothing_on_chain(server: DevServer) 
     login = server.logins()["compliance"]
     officer = _login(client, "compliance", login["password"], login["totp_secret"])
     queue = client.get("/v1/compliance/kyc", headers=officer).json()
-    assert [(a["username"], a["kyc_status"], a["accounts"]) for a in queue] == [("dave", "pending_kyc", 1)]
+    assert [(a["username"], a["kyc_status"], a["accounts"]) for a in queue] == [("dave", "in_review", 1)]
+    case = client.get(f"/v1/compliance/kyc/{queue[0]['user_id']}/case", headers=officer).json()
+    assert case["risk_rating"] == "high"  # resident in a high-risk jurisdiction (the demo policy's list)
+    assert [d["kind"] for d in case["documents"]] == ["passport"]
+
+
+def test_the_demo_holds_alices_payment_to_a_sanctioned_name(server: DevServer) -> None:
+    client = httpx.Client(base_url=server.url, timeout=30)
+    login = server.logins()["checker"]
+    checker = _login(client, "checker", login["password"], login["totp_secret"])
+    [held] = client.get("/v1/compliance/held-transfers", headers=checker).json()
+    assert (held["customer"], held["amount"], held["decision"]["outcome"]) == ("alice", "40.00", "hold")
+    assert [r["rule"] for r in held["decision"]["rules"]] == ["screening_counterparty"]
+    hits = client.get("/v1/compliance/screening/hits", headers=checker).json()
+    assert {h["subject"].split(":")[0] for h in hits} >= {"payee", "transfer"}
 
 
 def test_the_demo_has_a_proposal_waiting_and_sanctions_lists_loaded(server: DevServer) -> None:
@@ -115,6 +145,7 @@ def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(serve
     assert account["status"] == "pending_kyc"  # nothing on chain before compliance verifies erin
     officer_login = server.logins()["compliance"]
     officer = _login(client, "compliance", officer_login["password"], officer_login["totp_secret"])
+    _submit_identity(client, erin, "Erin Example")
     verified = client.post(
         f"/v1/compliance/kyc/{signup.json()['user_id']}", json={"decision": "verified"}, headers=officer
     )
@@ -400,6 +431,7 @@ def _serve_a_production_bank(
             frank = _login(client, "frank", PASSWORD, signup["totp_secret"])
             account = client.post("/v1/accounts", json={"currency": "USD"}, headers=frank).json()
             ops = _login(client, "ops", PASSWORD, operator["totp_secret"])
+            _submit_identity(client, frank, "Frank Example")
             verified = client.post(
                 f"/v1/compliance/kyc/{signup['user_id']}", json={"decision": "verified"}, headers=ops
             )

@@ -107,6 +107,26 @@ class PaymentsSuspendedError(TransferError):
     title = "Payments in this currency are suspended by the bank."
 
 
+class TransferRejectedError(TransferError):
+    """The bank's transfer policy refuses this payment. `rules` are the reasons a customer may be told
+    (a limit, the velocity, the payee's country); a sanctions reason is never told, only that the bank
+    cannot make the payment."""
+
+    code = "transfer-rejected"
+    title = "The bank's transfer policy refuses this payment."
+
+    def __init__(self, detail: str, rules: list[dict[str, object]]) -> None:
+        super().__init__(detail)
+        self.rules = rules
+
+
+class BlockedAddressError(InvalidRequestError):
+    """The address is on a sanctions list's digital-currency addresses: nothing is sent to it or saved."""
+
+    code = "blocked-address"
+    title = "The address is on a sanctions list."
+
+
 class SigningError(WalletError):
     """A key could not be loaded or could not sign."""
 

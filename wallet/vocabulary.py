@@ -23,8 +23,10 @@ class TxStatus(StrEnum):
 
 
 class RequestStatus(StrEnum):
-    """Where a stored transfer request is: signed and waiting, in a batch, executed, or failed."""
+    """Where a stored transfer request is: held by the transfer policy for a compliance officer, signed
+    and waiting, in a batch, executed, or failed (a compliance rejection is a failure too)."""
 
+    HELD = "held"
     PENDING = "pending"
     QUEUED = "queued"
     EXECUTED = "executed"
@@ -34,6 +36,7 @@ class RequestStatus(StrEnum):
 class TransferState(StrEnum):
     """The state a customer sees of a transfer (from its request and its batch's transaction)."""
 
+    HELD = "held"
     PENDING = "pending"
     SUBMITTED = "submitted"
     EXECUTED = "executed"
@@ -88,6 +91,7 @@ class ProposalAction(StrEnum):
     MINT = "mint"
     BURN = "burn"
     POLICY_CHANGE = "policy_change"
+    RELEASE_TRANSFER = "release_transfer"
 
 
 class ProposalState(StrEnum):
@@ -98,6 +102,22 @@ class ProposalState(StrEnum):
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     EXPIRED = "expired"
+
+
+class PolicyOutcome(StrEnum):
+    """What the transfer policy decides: let it through, hold it for a compliance officer, or refuse it."""
+
+    ALLOW = "allow"
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+class HitState(StrEnum):
+    """A screening hit: open until a compliance officer clears it as a false positive or confirms it."""
+
+    OPEN = "open"
+    CLEARED = "cleared"
+    CONFIRMED = "confirmed"
 
 
 class EntryState(StrEnum):

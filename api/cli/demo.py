@@ -24,7 +24,7 @@ from wallet.db.models import User
 from wallet.errors import WalletError
 from wallet.keys import Signer
 from wallet.settings import get_settings
-from wallet.vocabulary import AccountStatus, Role
+from wallet.vocabulary import AccountStatus, KycStatus, Role
 
 DEMO_USERS = (
     ("admin", Role.ADMIN, "Ada Admin"),
@@ -33,7 +33,39 @@ DEMO_USERS = (
     ("checker", Role.COMPLIANCE, "Carl Checker"),  # the second officer maker-checker needs
     ("alice", Role.CUSTOMER, "Alice Example"),
     ("bob", Role.CUSTOMER, "Bob Müller"),
-    ("dave", Role.CUSTOMER, "Dave Pending"),  # signed up, not verified: the KYC queue is not empty
+    ("dave", Role.CUSTOMER, "Dave Pending"),  # submitted, not verified: the KYC queue is not empty
+)
+# What the demo customers submit for their verification (fictional people, real country codes).
+DEMO_IDENTITIES = {
+    "alice": {
+        "birth_date": "1988-04-12",
+        "nationality": "CH",
+        "residence_country": "CH",
+        "address": "Bahnhofstrasse 10, 8001 Zürich",
+        "id_number": "X0042117",
+    },
+    "bob": {
+        "birth_date": "1979-11-02",
+        "nationality": "DE",
+        "residence_country": "DE",
+        "address": "Torstraße 5, 10119 Berlin",
+        "id_number": "C01X00T47",
+        "expected_activity": "medium",
+    },
+    "dave": {
+        "birth_date": "1992-07-30",
+        "nationality": "GB",
+        "residence_country": "NG",
+        "address": "12 Awolowo Road, Ikoyi, Lagos",
+        "id_number": "533380006",
+    },
+}
+# A one-page PDF standing in for a passport scan.
+DEMO_PASSPORT = (
+    b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n"
+    b"2 0 obj <</Type /Pages /Kids [3 0 R] /Count 1>> endobj\n"
+    b"3 0 obj <</Type /Page /Parent 2 0 R /MediaBox [0 0 420 297]>> endobj\n"
+    b"trailer <</Root 1 0 R>>\n%%EOF\n"
 )
 DEMO_BALANCES = {"USD": "1000.00", "EUR": "500.00"}
 
@@ -118,12 +150,16 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
         if user is None:
             raise WalletError(f"{logins_path} names {login['username']!r}, who is not in the database")
         principals[login["username"]] = Principal(user.id, user.username, user.role)
-    # The demo customers are verified by the demo compliance officer, as sign-ups would be.
+    _load_sample_lists(services)
+    # The demo customers submit their identity and a passport, and the demo compliance officer
+    # verifies Alice and Bob; Dave waits in the KYC queue with a USD account that registers nothing
+    # on chain until he is verified.
+    for name in ("alice", "bob", "dave"):
+        _submit_identity(services, principals[name])
     for name in ("alice", "bob"):
         user = services.users.get(principals[name].user_id)
         if user.kyc_status in OPEN:
             services.onboarding.decide(principals["compliance"], user.id, verified=True)
-    # Dave waits in the KYC queue with a USD account that registers nothing on chain until verified.
     if "dave" in principals and not services.accounts.accounts_of(principals["dave"]):
         services.accounts.open(principals["dave"], "USD")
     accounts = []
@@ -156,12 +192,9 @@ SAMPLE_LISTS = (("sdn.xml", "ofac"), ("eu.xml", "eu"), ("un.xml", "un"))
 def _seed_compliance(
     services: Services, principals: dict[str, Principal], accounts: list[AccountView]
 ) -> None:
-    """The sample sanctions lists (fictional entries in the published formats, from tests/data) and a
-    proposal waiting for the second officer, so the screening and maker-checker queues have data."""
-    folder = get_settings().project_root / "tests" / "data" / "sanctions"
-    for file, name in SAMPLE_LISTS:
-        if (folder / file).exists():
-            services.sanctions.load(folder / file, name, actor="demo")
+    """A proposal waiting for the second officer, and a payment held by the transfer policy (Alice pays
+    a payee she saved under a name on the sample OFAC list), so the maker-checker, screening and
+    held-transfer queues have data."""
     bob_usd = next(a for a in accounts if a.user_id == principals["bob"].user_id and a.currency == "USD")
     services.approvals.propose(
         principals["compliance"],
@@ -170,6 +203,54 @@ def _seed_compliance(
         reason="Chargeback dispute 2026-0042: hold 50.00 until the card network decides",
         idempotency_key="demo-partial-freeze-bob",
     )
+    alice = principals["alice"]
+    alice_usd = next(a for a in accounts if a.user_id == alice.user_id and a.currency == "USD")
+    payee = next((p for p in services.accounts.payees(alice) if p.name == HELD_PAYEE), None)
+    if payee is None:
+        payee = services.accounts.add_payee(alice, HELD_PAYEE, bob_usd.address)
+    services.payments.submit(
+        alice,
+        idempotency_key="demo-held-payment",
+        from_account=alice_usd.id,
+        amount="40.00",
+        currency="USD",
+        to_payee=payee.id,
+        reference="Consulting 2026-11",
+    )
+
+
+HELD_PAYEE = "Ivan Petrovich Sokolov"  # on the sample OFAC list (tests/data/sanctions/sdn.xml)
+
+
+def _load_sample_lists(services: Services) -> None:
+    """The sample sanctions lists: fictional entries in the published formats, from tests/data."""
+    folder = get_settings().project_root / "tests" / "data" / "sanctions"
+    for file, name in SAMPLE_LISTS:
+        if (folder / file).exists():
+            services.sanctions.load(folder / file, name, actor="demo")
+
+
+def _submit_identity(services: Services, customer: Principal) -> None:
+    """The customer's identity data and passport, sent to review (once)."""
+    if services.users.get(customer.user_id).kyc_status != KycStatus.PENDING_KYC:
+        return
+    user = services.users.get(customer.user_id)
+    identity = {
+        "legal_name": user.full_name or customer.username,
+        "id_type": "passport",
+        "expected_activity": "low",
+        **DEMO_IDENTITIES[customer.username],
+    }
+    services.kyc.submit_profile(customer, identity)
+    if not services.kyc.mine(customer).documents:
+        services.kyc.upload(
+            customer,
+            kind="passport",
+            filename=f"{customer.username}-passport.pdf",
+            content_type="application/pdf",
+            content=DEMO_PASSPORT,
+        )
+    services.kyc.submit(customer)
 
 
 # Payments between the demo customers, so that statements show references as written, names and totals.

@@ -101,16 +101,17 @@ def get_statement(
 
 @router.post("/payees", status_code=status.HTTP_201_CREATED, response_model=PayeeOut, tags=["payees"])
 def add_payee(body: PayeeCreate, principal: CurrentPrincipal, services: ServicesDep) -> PayeeOut:
-    """Saves an address under a name."""
-    p = services.accounts.add_payee(principal, body.name, body.address)
-    return PayeeOut(id=p.id, name=p.name, address=p.address, created_at=p.created_at)
+    """Saves an address under a name (and the payee's country, if known). It is screened as it is
+    saved: an address on a sanctions list is refused."""
+    p = services.accounts.add_payee(principal, body.name, body.address, body.country)
+    return PayeeOut(id=p.id, name=p.name, address=p.address, country=p.country, created_at=p.created_at)
 
 
 @router.get("/payees", response_model=list[PayeeOut], tags=["payees"])
 def list_payees(principal: CurrentPrincipal, services: ServicesDep) -> list[PayeeOut]:
     """Your payees."""
     return [
-        PayeeOut(id=p.id, name=p.name, address=p.address, created_at=p.created_at)
+        PayeeOut(id=p.id, name=p.name, address=p.address, country=p.country, created_at=p.created_at)
         for p in services.accounts.payees(principal)
     ]
 

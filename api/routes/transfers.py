@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IdempotencyKey, ServicesDep
 from api.problems import TYPE_PREFIX
-from api.schemas import TransferCreate, TransferError, TransferOut, money
+from api.schemas import (
+    PolicyRuleOut,
+    TransferCheckIn,
+    TransferCheckOut,
+    TransferCreate,
+    TransferError,
+    TransferOut,
+    money,
+)
 from wallet.bank.payments import TransferView
 
 router = APIRouter(prefix="/v1", tags=["transfers"])
@@ -36,6 +44,7 @@ def transfer_out(t: TransferView) -> TransferOut:
         else None,
         created_at=t.created_at,
         updated_at=t.updated_at,
+        reasons=[PolicyRuleOut(**r) for r in t.reasons],
     )
 
 
@@ -74,6 +83,30 @@ def create_transfer(
     return transfer_out(view)
 
 
+@router.post("/transfers/check", response_model=TransferCheckOut)
+def check_transfer(
+    body: TransferCheckIn, principal: CurrentPrincipal, services: ServicesDep
+) -> TransferCheckOut:
+    """A dry run: whether this transfer would be sent now, held for review, or refused, and why. Nothing
+    is stored or signed, and no TOTP code is needed."""
+    result = services.payments.check(
+        principal,
+        from_account=body.from_account,
+        amount=body.amount,
+        currency=body.currency,
+        to_account=body.to_account,
+        to_address=body.to_address,
+        to_payee=body.to_payee,
+    )
+    decimals = services.bank.token(body.currency).decimals
+    return TransferCheckOut(
+        outcome=result.outcome,
+        rules=[PolicyRuleOut(**r) for r in result.rules],
+        policy_version=result.policy_version,
+        available=money(result.available, decimals) if result.available is not None else None,
+    )
+
+
 @router.get("/transfers", response_model=list[TransferOut])
 def list_transfers(
     principal: CurrentPrincipal,
@@ -87,6 +120,6 @@ def list_transfers(
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)
 def get_transfer(transfer_id: str, principal: CurrentPrincipal, services: ServicesDep) -> TransferOut:
-    """One transfer, with its state: pending, submitted, executed, confirmed, final, or failed with
-    the contract's decoded error."""
+    """One transfer, with its state: held (for the bank's review), pending, submitted, executed,
+    confirmed, final, or failed with the contract's decoded error (or the bank's refusal)."""
     return transfer_out(services.payments.get(principal, transfer_id))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from tests.support.api_bank import ApiBank, User
+from tests.support.kyc import submit_case
 
 
 def test_a_kyc_decision_and_a_mint_are_in_the_log_and_it_verifies(
     bank: ApiBank, compliance: User, operator: User
 ) -> None:
     newcomer = bank.signup(verified=False)
+    submit_case(bank.services, newcomer.user_id)
     r = bank.client.post(
         f"/v1/compliance/kyc/{newcomer.user_id}",
         json={"decision": "verified"},
@@ -21,7 +23,8 @@ def test_a_kyc_decision_and_a_mint_are_in_the_log_and_it_verifies(
         "/v1/compliance/audit", params={"subject": f"user:{newcomer.user_id}"}, headers=compliance.headers
     )
     assert log.status_code == 200, log.text
-    [decision] = log.json()
+    [submitted, decision] = log.json()
+    assert submitted["action"] == "kyc.submitted"
     assert decision["action"] == "kyc.verified"
     assert decision["actor"] == compliance.username
     assert decision["details"]["customer"] == newcomer.username

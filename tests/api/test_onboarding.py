@@ -1,12 +1,34 @@
 """Signing up does not make anyone a KYC-verified holder on chain: a customer's accounts stay
-`pending_kyc`, with nothing registered, until compliance verifies them."""
+`pending_kyc`, with nothing registered, until they submit their identity and documents and compliance
+verifies them."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
+from datetime import datetime
+from typing import Any
 
 from tests.support.api_bank import ApiBank, User
+from tests.support.kyc import PASSPORT_PDF, identity
+from wallet.db.models import KycDocument
+
+
+def _submit(bank: ApiBank, user: User, data: dict[str, Any]) -> Any:
+    """The customer's side over HTTP: identity data, a passport scan, submitted for review."""
+    r = bank.client.put("/v1/kyc/profile", json=data, headers=user.headers)
+    assert r.status_code == 200, r.text
+    up = bank.client.post(
+        "/v1/kyc/documents",
+        data={"kind": "passport"},
+        files={"file": ("passport.pdf", PASSPORT_PDF, "application/pdf")},
+        headers=user.headers,
+    )
+    assert up.status_code == 201, up.text
+    submitted = bank.client.post("/v1/kyc/submit", headers=user.headers)
+    assert submitted.status_code == 200, submitted.text
+    return submitted.json()
 
 
 def _registered(bank: ApiBank, address: str) -> bool:
@@ -61,6 +83,28 @@ def test_compliance_verifies_a_customer_and_their_accounts_register_and_activate
     assert {"user_id": newcomer.user_id, "kyc_status": "pending_kyc", "accounts": 2}.items() <= next(
         a for a in queue.json() if a["user_id"] == newcomer.user_id
     ).items()
+    early = bank.client.post(
+        f"/v1/compliance/kyc/{newcomer.user_id}", json={"decision": "verified"}, headers=compliance.headers
+    )
+    assert early.status_code == 409, early.text
+    assert "not submitted" in early.json()["detail"]
+    submitted = _submit(bank, newcomer, identity("Hannah Brandt", residence_country="DE"))
+    assert submitted["status"] == "in_review"
+    assert submitted["risk_rating"] is None  # a customer does not see their rating
+    case = bank.client.get(f"/v1/compliance/kyc/{newcomer.user_id}/case", headers=compliance.headers).json()
+    assert (case["risk_rating"], case["hits"], case["profile"]["legal_name"]) == ("low", [], "Hannah Brandt")
+    (document,) = case["documents"]
+    opened = bank.client.get(
+        f"/v1/compliance/kyc/{newcomer.user_id}/documents/{document['id']}", headers=compliance.headers
+    )
+    assert (opened.status_code, opened.content) == (200, PASSPORT_PDF)
+    assert document["sha256"] == hashlib.sha256(PASSPORT_PDF).hexdigest()
+    # Stored sealed: the bytes are nowhere in the database in the clear.
+    with bank.services.bank.readers() as session:
+        row = session.get(KycDocument, document["id"])
+        assert row is not None
+        sealed = bytes(row.sealed)
+    assert PASSPORT_PDF not in sealed
     r = bank.client.post(
         f"/v1/compliance/kyc/{newcomer.user_id}", json={"decision": "verified"}, headers=compliance.headers
     )
@@ -69,6 +113,16 @@ def test_compliance_verifies_a_customer_and_their_accounts_register_and_activate
     for account in (usd, eur):
         bank.wait_for_status(newcomer, account, "active")
     assert _registered(bank, usd["address"])
+    # On chain until the verification's expiry (a low risk: three years), in Germany (276).
+    _, _, expiry, jurisdiction = bank.services.bank.registry.functions.statusOf(usd["address"]).call()
+    mine = bank.client.get("/v1/kyc", headers=newcomer.headers).json()
+    assert expiry == int(datetime.fromisoformat(mine["expires_at"]).timestamp())
+    assert jurisdiction == 276
+    assert (
+        3 * 365 - 1
+        <= (datetime.fromisoformat(mine["expires_at"]) - datetime.fromisoformat(mine["submitted_at"])).days
+        <= 3 * 365
+    )
     assert newcomer.user_id not in {
         a["user_id"] for a in bank.client.get("/v1/compliance/kyc", headers=compliance.headers).json()
     }

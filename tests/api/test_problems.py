@@ -38,6 +38,8 @@ PROBLEM_TYPES = {
     "NotFoundError": ("not-found", 404),
     "PayeeNotVerifiedError": ("payee-not-verified", 422),
     "PaymentsSuspendedError": ("payments-suspended", 422),
+    "TransferRejectedError": ("transfer-rejected", 422),
+    "BlockedAddressError": ("blocked-address", 422),
     "PermissionDeniedError": ("permission-denied", 403),
     "ProposalClosedError": ("proposal-closed", 409),
     "RateLimitedError": ("rate-limited", 429),

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from api.cli.demo import deploy_dev
+from tests.support.kyc import verify
 from tests.support.waiting import wait_for
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.users import Principal
@@ -73,7 +74,7 @@ class ApiBank:
             assert r.status_code == 201, r.text
             body = r.json()
             if verified:
-                self.services.onboarding.decide(self._officer(), body["user_id"], verified=True)
+                verify(self.services, self._officer(), body["user_id"])
         else:
             enrolment = self.services.users.create(username, PASSWORD, Role(role))
             body = {"user_id": enrolment.user_id, "totp_secret": enrolment.totp_secret}

@@ -20,8 +20,16 @@ from sqlalchemy.exc import IntegrityError
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
 from wallet.chain.rpc import BlockTimes
+from wallet.compliance.matching import Subject
+from wallet.compliance.screening import SanctionsLists
 from wallet.db.models import ChainTx, Payee, User, WalletAccount
-from wallet.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
+from wallet.errors import (
+    BlockedAddressError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from wallet.keys.keystore import Keystore, customer_key
 from wallet.ledger.statements import FORMATS, Issuer, Statement, build_statement, render
 from wallet.vocabulary import AccountStatus, KycStatus, Role, TxStatus
@@ -66,9 +74,10 @@ def account_status(kyc_tx: ChainTx | None) -> AccountStatus:
 class AccountService:
     """Opens and reads wallet accounts; manages payees."""
 
-    def __init__(self, bank: Bank, keystore: Keystore) -> None:
+    def __init__(self, bank: Bank, keystore: Keystore, sanctions: SanctionsLists | None = None) -> None:
         self.bank = bank
         self.keystore = keystore
+        self.sanctions = sanctions
         # Account rows never change once registered (a pending_kyc row gets its registration when the
         # customer is verified, so only registered rows are cached), and an account whose KYC
         # registration is final stays active: both are cached, saving two reads on every transfer.
@@ -108,7 +117,7 @@ class AccountService:
                 raise ConflictError(f"you have a {currency} account already")
             kyc_tx_id = next((a.kyc_tx_id for a in mine if a.kyc_tx_id), None)
             if kyc_tx_id is None and user.kyc_status == KycStatus.VERIFIED:
-                kyc_tx_id = self.bank.enqueue_kyc(session, address).id
+                kyc_tx_id = self.bank.enqueue_kyc(session, address, user=user).id
             account = WalletAccount(
                 id=uuid.uuid4().hex,
                 user_id=principal.user_id,
@@ -255,20 +264,45 @@ class AccountService:
 
     # ---------------------------------------------------------------------------------- payees ---
 
-    def add_payee(self, principal: Principal, name: str, address: str) -> Payee:
-        """Saves `address` under `name` for the caller."""
+    def add_payee(self, principal: Principal, name: str, address: str, country: str | None = None) -> Payee:
+        """Saves `address` under `name` (and the payee's `country`, if known) for the caller."""
         principal.require(Role.CUSTOMER)
         name = name.strip()
         if not 1 <= len(name) <= 100:
             raise InvalidRequestError("a payee name is 1 to 100 characters")
         if not is_address(address):
             raise InvalidRequestError(f"{address!r} is not an Ethereum address")
+        if country is not None:
+            country = country.strip().upper()
+            if len(country) != 2 or not country.isalpha():
+                raise InvalidRequestError("a payee's country is an ISO 3166-1 alpha-2 code, like 'CH'")
         payee = Payee(
-            id=uuid.uuid4().hex, user_id=principal.user_id, name=name, address=to_checksum_address(address)
+            id=uuid.uuid4().hex,
+            user_id=principal.user_id,
+            name=name,
+            address=to_checksum_address(address),
+            country=country,
         )
+        # Screened as it is saved: an address on a sanctions list is refused; a name that matches an
+        # entry is saved with its hit, which holds every transfer to it for compliance.
+        matches = []
+        if self.sanctions is not None:
+            if self.sanctions.blocked(payee.address) is not None:
+                raise BlockedAddressError("this address cannot be paid: it is on a sanctions list")
+            matches = self.sanctions.screen(Subject(name, countries=(country,) if country else ()))
         try:
             with self.bank.sessions.begin() as session:
                 session.add(payee)
+                session.flush()
+                if matches and self.sanctions is not None:
+                    self.sanctions.record(
+                        session,
+                        subject=f"payee:{payee.id}",
+                        user_id=principal.user_id,
+                        name=name,
+                        matches=matches,
+                        actor=principal.username,
+                    )
         except IntegrityError:
             raise ConflictError(f"you have a payee called {name!r} already") from None
         return payee

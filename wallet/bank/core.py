@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pycountry
 from eth_typing import ChecksumAddress
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +27,7 @@ from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.revert import ErrorDecoder
 from wallet.chain.transact import revert_data, revert_errors
 from wallet.db.engine import readonly
-from wallet.db.models import ChainTx, IndexerCursor
+from wallet.db.models import ChainTx, IndexerCursor, KycProfile, User, aware
 from wallet.errors import ContractRevertError, NotFoundError, UnknownCurrencyError
 from wallet.keys.base import Signer
 from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
@@ -206,11 +207,22 @@ class Bank:
             name, args = self.decoder.decode(raw)
             raise ContractRevertError(name, args, raw=raw) from None
 
-    def enqueue_kyc(self, session: Session, address: str, *, kind: str = "kyc") -> ChainTx:
-        """Registers `address` as KYC-verified (for the configured validity and jurisdiction) through
-        the compliance key's outbox, inside `session`'s transaction."""
+    def enqueue_kyc(
+        self, session: Session, address: str, *, kind: str = "kyc", user: User | None = None
+    ) -> ChainTx:
+        """Registers `address` as KYC-verified through the compliance key's outbox, inside `session`'s
+        transaction: until `user`'s verification expires and in their country of residence (ISO 3166
+        numeric), or for the configured validity and jurisdiction when those are not known."""
         expiry = int(time.time()) + self.config.kyc_valid_seconds
-        call = self.registry.functions.setKyc(address, expiry, self.config.kyc_jurisdiction)
+        jurisdiction = self.config.kyc_jurisdiction
+        if user is not None and user.kyc_expires_at is not None:
+            expiry = int(aware(user.kyc_expires_at).timestamp())
+        if user is not None:
+            profile = session.get(KycProfile, user.id)
+            country = pycountry.countries.get(alpha_2=profile.residence_country) if profile else None
+            if country is not None:
+                jurisdiction = int(country.numeric)
+        call = self.registry.functions.setKyc(address, expiry, jurisdiction)
         return self.enqueue(session, "compliance", call, kind=kind)
 
     def enqueue_anchor(self, session: Session, seq: int, head: str) -> ChainTx:

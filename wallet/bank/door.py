@@ -7,7 +7,9 @@ read from the token itself at the chain's head, since the token's own cache is w
 by; the balance comes from the ledger mirror.
 
 Available = the mirrored balance - the frozen amount - the customer's own transfers accepted and not yet
-in the mirror. The last part is summed inside the database transaction that stores the new transfer,
+in the mirror (held by the transfer policy, waiting, or on their way).
+
+The last part is summed inside the database transaction that stores the new transfer,
 with the payer's account row locked (PostgreSQL) or the write lock held (SQLite), so concurrent submits
 of one payer are judged one after the other and cannot overspend together.
 
@@ -40,12 +42,14 @@ from wallet.errors import (
     MoneyError,
     PayeeNotVerifiedError,
     PaymentsSuspendedError,
+    TransferRejectedError,
 )
 from wallet.ledger.indexer import ZERO_ADDRESS
 from wallet.ledger.reconcile import holder_balance_query
 from wallet.money import format_amount
 from wallet.vocabulary import RequestStatus
 
+REJECTED_BY_COMPLIANCE = "RejectedByCompliance"  # a held transfer's `error_name` when an officer refuses it
 MAX_TOKEN_AMOUNT = 2**96 - 1  # the token's supply cap: no balance, so no transfer, is ever larger
 
 # The token's errors, as the customer is told them (the account they name decides payer or payee).
@@ -130,7 +134,10 @@ def available_query(chain_id: int, token: str, payer: str) -> Select[int, int, i
         )
         .exists()
     )
-    in_flight = TransferRequest.status.in_([RequestStatus.PENDING, RequestStatus.QUEUED]) & ~mirrored
+    in_flight = (
+        TransferRequest.status.in_([RequestStatus.HELD, RequestStatus.PENDING, RequestStatus.QUEUED])
+        & ~mirrored
+    )
     mined_ahead = (TransferRequest.status == RequestStatus.EXECUTED) & or_(
         ChainTx.block_number.is_(None), ChainTx.block_number > func.coalesce(mirror_block, -1)
     )
@@ -169,12 +176,12 @@ class FundsGuard:
                 available, self.token.currency, format_amount(available, self.token.decimals), block
             )
 
-    def __call__(self, session: Session, idempotency_key: str) -> None:
+    def __call__(self, session: Session, request: TransferRequest) -> None:
         """`check`, inside the transaction that stores the transfer, with the payer's account row locked
         until it commits, so concurrent submits queue here. A key stored already is a repeat, which is
         answered with its original and not judged again."""
         repeat = session.scalar(
-            select(TransferRequest.id).where(TransferRequest.idempotency_key == idempotency_key)
+            select(TransferRequest.id).where(TransferRequest.idempotency_key == request.idempotency_key)
         )
         if repeat is not None:
             return
@@ -195,6 +202,8 @@ def customer_problem(error_name: str | None, error_args: dict[str, Any] | None, 
     if error_name in _COMPLIANCE_ERRORS:
         account = str((error_args or {}).get("account", ""))
         return AccountRestrictedError.code if account.lower() == payer.lower() else PayeeNotVerifiedError.code
+    if error_name == REJECTED_BY_COMPLIANCE:
+        return TransferRejectedError.code
     if error_name == "DepositTokenZeroAddress":
         return PayeeNotVerifiedError.code
     return None

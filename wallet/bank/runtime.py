@@ -32,11 +32,15 @@ from wallet.chain.confirmations import FinalizedTag, finality_depth
 from wallet.chain.deploy import Manifest
 from wallet.compliance.approvals import Approvals
 from wallet.compliance.audit import Anchor, Anchorer, AuditLog, chain_anchors
+from wallet.compliance.holds import HeldTransfers
+from wallet.compliance.kyc import KycService
+from wallet.compliance.policy import PolicyStore, TransferPolicy
 from wallet.compliance.screening import SanctionsLists
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
 from wallet.settings import Settings
+from wallet.vocabulary import ProposalAction
 from wallet.workers import run_forever
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,9 @@ class Services:
     anchorer: Anchorer
     approvals: Approvals
     sanctions: SanctionsLists
+    policy: PolicyStore
+    holds: HeldTransfers
+    kyc: KycService
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -116,9 +123,15 @@ def build_services(
     )
     users = user_service(settings, sessions, hasher=hasher)
     incidents = Incidents(bank)
-    accounts = AccountService(bank, keystore)
-    payments = PaymentService(bank, accounts, users)
+    sanctions = SanctionsLists(sessions)
+    policy = PolicyStore(sessions)
+    accounts = AccountService(bank, keystore, sanctions)
+    kyc = KycService(bank, settings.kek, sanctions, policy)
+    payments = PaymentService(bank, accounts, users, TransferPolicy(policy, sanctions))
     operations = OperationsService(bank, accounts)
+    approvals = Approvals(bank, operations, ttl=timedelta(hours=settings.proposal_ttl_hours))
+    approvals.validators[ProposalAction.POLICY_CHANGE] = policy.validate
+    approvals.executors[ProposalAction.POLICY_CHANGE] = policy.install
     return Services(
         bank=bank,
         keystore=keystore,
@@ -132,7 +145,7 @@ def build_services(
             bank, settings.kek, webhook_config or WebhookConfig(max_attempts=settings.webhook_max_attempts)
         ),
         limits=rate_limits(settings),
-        onboarding=Onboarding(bank),
+        onboarding=Onboarding(bank, kyc),
         incidents=incidents,
         recovery=Recovery(bank, incidents, automatic=automatic_recovery),
         reconciler=Reconciler(bank, interval=settings.reconcile_interval_seconds),
@@ -142,8 +155,11 @@ def build_services(
             bank.enqueue_anchor if bank.audit_anchor is not None else None,
             interval=settings.audit_anchor_seconds,
         ),
-        approvals=Approvals(bank, operations, ttl=timedelta(hours=settings.proposal_ttl_hours)),
-        sanctions=SanctionsLists(sessions),
+        approvals=approvals,
+        sanctions=sanctions,
+        policy=policy,
+        holds=HeldTransfers(bank, approvals),
+        kyc=kyc,
     )
 
 
@@ -220,6 +236,8 @@ class Workers:
             "reconciliation": (services.reconciler.step, 1.0, 1.0),
             "audit-anchor": (services.anchorer.step, 1.0, 1.0),
             "proposals": (services.approvals.expire_due, 5.0, 1.0),
+            "kyc-expiry": (services.kyc.expiry_step, 60.0, 1.0),
+            "sanctions-rescreen": (services.kyc.rescreen_step, 10.0, 10.0),
             "indexer": (bank.indexer.follow_step, 0.2, 0.0),
             "events": (services.pump.step, 0.2, 0.05),
             "webhooks": (services.webhooks.step, 0.2, 0.0),

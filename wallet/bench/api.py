@@ -1,7 +1,8 @@
 """`tdw bench api`: customer transfers through a running API, end to end over HTTP.
 
-Setup (not timed): signs up `clients` customers (TOTP enrolment included), has the operator verify
-them (KYC), logs them in, opens a USD account each and has the operator mint them a balance. Then for
+Setup (not timed): signs up `clients` customers (TOTP enrolment included), logs them in, has them
+submit their identity and a passport and the operator verify them (KYC, institutional tier), opens a
+USD account each and has the operator mint them a balance. Then for
 `seconds`, `clients` concurrent customers each POST /v1/transfers to the next customer in the ring (a
 fresh Idempotency-Key and the bearer token on every request), as fast as the answers come. Afterwards
 it follows every accepted transfer until it is final.
@@ -25,6 +26,16 @@ from wallet.errors import BenchError
 
 CURRENCY = "USD"
 MINT_EACH = "1000000.00"
+IDENTITY = {
+    "birth_date": "1990-01-01",
+    "nationality": "CH",
+    "residence_country": "CH",
+    "id_type": "passport",
+    "id_number": "B0000001",
+    "address": "Paradeplatz 8, 8001 Zurich",
+    "expected_activity": "high",
+}
+PASSPORT = ("passport.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")
 LIMITED = "the server limits requests (429): start it with TDW_RATE_LIMITS_ENABLED=false to measure it"
 
 
@@ -49,10 +60,21 @@ async def _customer(client: httpx.AsyncClient, run: str, n: int, op: dict[str, s
     if r.status_code != 201:
         raise BenchError(f"signup failed: {r.status_code} {r.text}")
     user_id, secret = r.json()["user_id"], r.json()["totp_secret"]
-    r = await client.post(f"/v1/compliance/kyc/{user_id}", json={"decision": "verified"}, headers=op)
+    headers = await _login(client, username, password, secret)
+    for method, path, kwargs in (
+        ("PUT", "/v1/kyc/profile", {"json": {**IDENTITY, "legal_name": f"Bench Customer {run} {n}"}}),
+        ("POST", "/v1/kyc/documents", {"data": {"kind": "passport"}, "files": {"file": PASSPORT}}),
+        ("POST", "/v1/kyc/submit", {}),
+    ):
+        r = await client.request(method, path, headers=headers, **kwargs)
+        if r.status_code not in (200, 201):
+            raise BenchError(f"{method} {path} failed: {r.status_code} {r.text}")
+    # Institutional: a tier whose velocity a load test stays within (a retail tier would hold it).
+    r = await client.post(
+        f"/v1/compliance/kyc/{user_id}", json={"decision": "verified", "tier": "institutional"}, headers=op
+    )
     if r.status_code != 200:
         raise BenchError(f"verifying the customer failed: {r.status_code} {r.text}")
-    headers = await _login(client, username, password, secret)
     r = await client.post("/v1/accounts", json={"currency": CURRENCY}, headers=headers)
     if r.status_code != 201:
         raise BenchError(f"opening an account failed: {r.status_code} {r.text}")

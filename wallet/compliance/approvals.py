@@ -59,6 +59,7 @@ APPROVER: dict[ProposalAction, Role] = {
     A.BLOCK: Role.COMPLIANCE,
     A.UNBLOCK: Role.COMPLIANCE,
     A.POLICY_CHANGE: Role.COMPLIANCE,
+    A.RELEASE_TRANSFER: Role.COMPLIANCE,
     A.GRANT_ROLE: Role.ADMIN,
     A.REVOKE_ROLE: Role.ADMIN,
     A.SET_ALLOWANCE: Role.ADMIN,
@@ -147,8 +148,12 @@ PARAMS: dict[ProposalAction, type[_Params]] = {
     A.BURN: BurnParams,
 }
 
-# What a policy change does on approval: given the session, the approver and the params.
-PolicyExecutor = Callable[[Session, Principal, dict[str, Any]], None]
+# Acts carried out by a service, not by a transaction (a policy change, a held transfer's release):
+# the validator normalizes a proposal's params (refusing what cannot be done), the executor carries the
+# act out in the approving transaction, given the approver, the params and the proposal's id.
+Validator = Callable[[dict[str, Any]], dict[str, Any]]
+Executor = Callable[[Session, Principal, dict[str, Any], str], None]
+LOCAL_ACTIONS = (A.POLICY_CHANGE, A.RELEASE_TRANSFER)
 
 
 @dataclass(frozen=True)
@@ -185,8 +190,8 @@ class Approvals:
         self.operations = operations
         self.ttl = ttl
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.policy_executor: PolicyExecutor | None = None
-        self.policy_validator: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self.validators: dict[ProposalAction, Validator] = {}
+        self.executors: dict[ProposalAction, Executor] = {}
 
     # ------------------------------------------------------------------------------- proposing ---
 
@@ -253,10 +258,11 @@ class Approvals:
                 return self._view(row, session)
             ids = []
             proposer = self._principal(session, row.proposed_by)
-            if row.action == A.POLICY_CHANGE:
-                if self.policy_executor is None:
-                    raise InvalidRequestError("this bank has no policy engine to change")
-                self.policy_executor(session, principal, dict(row.params))
+            if row.action in LOCAL_ACTIONS:
+                executor = self.executors.get(row.action)
+                if executor is None:
+                    raise InvalidRequestError(f"this bank cannot carry out a {row.action}")
+                executor(session, principal, dict(row.params), row.id)
             else:
                 for plan in self._plans(row.action, dict(row.params)):
                     op = self.operations.enqueue(
@@ -341,10 +347,11 @@ class Approvals:
     # --------------------------------------------------------------------------------- helpers ---
 
     def _normalize(self, kind: ProposalAction, params: dict[str, Any]) -> dict[str, Any]:
-        if kind == A.POLICY_CHANGE:
-            if self.policy_validator is None:
-                raise InvalidRequestError("this bank has no policy engine to change")
-            return self.policy_validator(params)
+        if kind in LOCAL_ACTIONS:
+            validator = self.validators.get(kind)
+            if validator is None:
+                raise InvalidRequestError(f"this bank cannot carry out a {kind}")
+            return validator(params)
         try:
             model = PARAMS[kind].model_validate(params)
         except ValidationError as exc:
@@ -381,8 +388,8 @@ class Approvals:
 
     def _plans(self, kind: ProposalAction, p: dict[str, Any]) -> list[PlannedOperation]:
         ops, bank = self.operations, self.bank
-        if kind == A.POLICY_CHANGE:
-            return []  # carried out by the policy engine, not by a transaction
+        if kind in LOCAL_ACTIONS:
+            return []  # carried out by a service (`executors`), not by a transaction
         if kind == A.MINT:
             amount = _decimal(p["amount"], p["currency"], bank)
             return [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,8 +21,8 @@ from wallet.bank.users import Principal
 from wallet.compliance.audit import AuditLog
 from wallet.compliance.lists import read_list
 from wallet.compliance.matching import DEFAULT_THRESHOLD, Entry, Match, NameIndex, Subject
-from wallet.db.models import SanctionsEntry, SanctionsList
-from wallet.vocabulary import Role
+from wallet.db.models import SanctionsEntry, SanctionsList, ScreeningHit
+from wallet.vocabulary import HitState, Role
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,65 @@ class SanctionsLists:
     def blocked(self, address: str) -> Entry | None:
         """The list entry that names `address` among its digital-currency addresses."""
         return self.index().blocked(address)
+
+    def record(
+        self,
+        session: Session,
+        *,
+        subject: str,
+        user_id: str | None,
+        name: str,
+        matches: list[Match],
+        actor: str,
+    ) -> list[ScreeningHit]:
+        """Stores each match of `subject` as a hit, with an audit record, inside `session`'s transaction;
+        a match of the same entry already stored for the subject (open, cleared or confirmed) is not
+        stored again, so a re-screen does not reopen what an officer decided."""
+        if not matches:
+            return []
+        known = {
+            (list_name, entry_id)
+            for list_name, entry_id in session.execute(
+                select(ScreeningHit.list_name, ScreeningHit.entry_id).where(ScreeningHit.subject == subject)
+            )
+        }
+        hits = []
+        for match in matches:
+            if (match.entry.list_name, match.entry.entry_id) in known:
+                continue
+            hit = ScreeningHit(
+                subject=subject,
+                user_id=user_id,
+                name=name[:200],
+                list_name=match.entry.list_name,
+                entry_id=match.entry.entry_id[:64],
+                score=round(match.score),
+                explanation=match.explanation,
+                state=HitState.OPEN,
+            )
+            session.add(hit)
+            hits.append(hit)
+            AuditLog.append(
+                session,
+                actor=actor,
+                action="screening.hit",
+                subject=subject,
+                details={"name": name, "match": match.explanation, "user": user_id},
+            )
+        session.flush()
+        return hits
+
+    @staticmethod
+    def open_hits(session: Session, user_id: str) -> list[dict[str, Any]]:
+        """The explanations of the customer's own open hits (their name, or a beneficial owner's)."""
+        rows = session.scalars(
+            select(ScreeningHit.explanation).where(
+                ScreeningHit.user_id == user_id,
+                ScreeningHit.state == HitState.OPEN,
+                ScreeningHit.subject.like("user:%") | ScreeningHit.subject.like("owner:%"),
+            )
+        )
+        return [dict(e) for e in rows]
 
     def _build(self, ids: tuple[int, ...]) -> NameIndex:
         with self.sessions() as session:

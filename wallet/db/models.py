@@ -32,6 +32,7 @@ from wallet.errors import MoneyError
 from wallet.vocabulary import (
     DeliveryStatus,
     EntryState,
+    HitState,
     IncidentKind,
     KycStatus,
     OperationKind,
@@ -270,6 +271,12 @@ class TransferRequest(Base):
     memo: Mapped[str | None] = mapped_column(String(140))
     # The last state an event was published for; the event pump compares it with the current one.
     notified_state: Mapped[TransferState | None] = mapped_column(Term(TransferState))
+    # The transfer policy's decision (`wallet.compliance.policy.Decision.as_json`), and a compliance
+    # officer's review of a held transfer.
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -407,6 +414,10 @@ class User(Base):
     kyc_reason: Mapped[str | None] = mapped_column(String(500))
     # The name statements print for the customer and for the bank's other customers who pay them.
     full_name: Mapped[str | None] = mapped_column(String(140))
+    # The transfer policy's tier (limits and velocity); set with the KYC decision.
+    tier: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
+    kyc_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kyc_notice_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # expiry notice sent
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -465,6 +476,7 @@ class Payee(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     address: Mapped[str] = mapped_column(String(42))
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2, if the customer gave it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -761,3 +773,100 @@ class SanctionsEntry(Base):
     countries: Mapped[list[str]] = mapped_column(JSON)
     programs: Mapped[list[str]] = mapped_column(JSON)
     addresses: Mapped[list[str]] = mapped_column(JSON)
+
+
+class PolicyVersion(Base):
+    """One version of the transfer policy document (`wallet.compliance.policy`). The newest is in force;
+    versions after the first are installed by an approved `policy_change` proposal."""
+
+    __tablename__ = "policies"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    proposal_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScreeningHit(Base):
+    """A name or address that matched a sanctions list entry: a customer, a beneficial owner, a payee or
+    a transfer's counterparty (`subject`), with the match's explanation and the list versions screened.
+    Open until a compliance officer clears it (a false positive) or confirms it."""
+
+    __tablename__ = "screening_hits"
+    __table_args__ = (
+        CheckConstraint(f"state IN {values(HitState)}", name="state"),
+        Index("ix_screening_hits_subject", "subject", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(80))
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)  # the customer concerned
+    name: Mapped[str] = mapped_column(String(200))  # what was screened (a name or an address)
+    list_name: Mapped[str] = mapped_column(String(8))
+    entry_id: Mapped[str] = mapped_column(String(64))
+    score: Mapped[int] = mapped_column(Integer)  # the match score, 0-100
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[HitState] = mapped_column(Term(HitState), default=HitState.OPEN)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class KycProfile(Base):
+    """A customer's identity as they submitted it (`wallet.compliance.kyc`), and the risk rating the
+    bank's rules gave it when it was submitted for review."""
+
+    __tablename__ = "kyc_profiles"
+    __table_args__ = (CheckConstraint("kind IN ('individual', 'corporate')", name="kind"),)
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    legal_name: Mapped[str] = mapped_column(String(140))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    nationality: Mapped[str | None] = mapped_column(String(2))
+    residence_country: Mapped[str] = mapped_column(String(2))
+    id_type: Mapped[str | None] = mapped_column(String(16))
+    id_number: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(300))
+    expected_activity: Mapped[str] = mapped_column(String(8))
+    company_name: Mapped[str | None] = mapped_column(String(140))
+    registration_number: Mapped[str | None] = mapped_column(String(64))
+    risk_rating: Mapped[str | None] = mapped_column(String(8))
+    risk_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class BeneficialOwner(Base):
+    """A person who owns or controls a corporate customer; each is screened."""
+
+    __tablename__ = "beneficial_owners"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(140))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    nationality: Mapped[str | None] = mapped_column(String(2))
+    ownership_percent: Mapped[int] = mapped_column(Integer)
+
+
+class KycDocument(Base):
+    """A document a customer uploaded for their verification: its content sealed under the KEK
+    (AES-GCM, bound to the document's id), with its type, size and SHA-256 in the clear."""
+
+    __tablename__ = "kyc_documents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -125,13 +125,14 @@ class TransferService:
         payment_reference: bytes = ZERO_REFERENCE,
         owner_id: str | None = None,
         memo: str | None = None,
-        guard: Callable[[Session, str], None] | None = None,
+        guard: Callable[[Session, TransferRequest], None] | None = None,
     ) -> tuple[TransferRequest, bool]:
         """`submit`, and whether the request was stored now (False: the key's earlier request).
 
-        `guard(session, idempotency_key)` runs inside the transaction that stores the request, before
-        it is added: an error it raises stores nothing (the payer's funds check, which must see every
-        request stored before it)."""
+        `guard(session, request)` runs inside the transaction that stores the request, before it is
+        added: an error it raises stores nothing (the payer's funds check and the transfer policy, which
+        must see every request stored before it). It may hold the request (`status` `held`): a held
+        request is not relayed until a compliance officer releases it."""
         token_address = self._token(token)
         payer_address = _address(payer, "payer")
         payee_address = _address(payee, "payee")
@@ -191,7 +192,7 @@ class TransferService:
         # The key was used before (or by a concurrent submit): the stored request is the answer.
         def insert(session: Session) -> TransferRequest:
             if guard is not None:
-                guard(session, idempotency_key)
+                guard(session, request)
             session.add(request)
             return request
 
@@ -202,6 +203,28 @@ class TransferService:
             body_hash=body_hash,
             key=idempotency_key,
         )
+
+    def resign(self, request: TransferRequest) -> None:
+        """Signs a held request's authorization again, valid from now: it waited for a compliance
+        officer, perhaps longer than its first signature was valid. The nonce stays, so the transfer
+        can still execute at most once; the first signature was never published (held requests are not
+        relayed)."""
+        if request.status != RequestStatus.HELD:
+            raise TransferError(f"only a held transfer is signed again, not a {request.status} one")
+        signer = self._payer_signer(request.payer)
+        valid_before = int(time.time()) + self.validity_seconds
+        auth = sign_transfer_authorization(
+            signer,
+            self.tokens[to_checksum_address(request.token)].domain,
+            to=to_checksum_address(request.payee),
+            value=request.value,
+            valid_after=0,
+            valid_before=valid_before,
+            nonce=bytes(request.auth_nonce),
+            payment_reference=bytes(request.payment_reference),
+        )
+        request.valid_before = valid_before
+        request.signature = auth.signature.to_bytes()
 
     def get(self, request_id: str) -> TransferRequest | None:
         """The request with `request_id`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from tests.support.api_bank import PASSWORD
+from tests.support.kyc import verify
 from wallet.bank.runtime import Services
 from wallet.bank.users import Principal
 from wallet.vocabulary import Role
@@ -16,5 +17,5 @@ def principal(services: Services, role: Role, *, verified: bool = True) -> Princ
     username = f"{role}-{uuid.uuid4().hex[:10]}"
     enrolment = services.users.create(username, PASSWORD, role)
     if role == Role.CUSTOMER and verified:
-        services.onboarding.decide(principal(services, Role.COMPLIANCE), enrolment.user_id, verified=True)
+        verify(services, principal(services, Role.COMPLIANCE), enrolment.user_id)
     return Principal(enrolment.user_id, username, role)
