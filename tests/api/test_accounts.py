@@ -130,7 +130,7 @@ def test_a_statement_names_the_owner_and_counterparties_who_are_customers_never_
 ) -> None:
     payer = bank.signup(full_name="Zoë Payer")
     payee = bank.signup(full_name="Yann Payee")
-    anonymous = bank.signup()  # no full name given
+    anonymous = bank.signup()  # no full name at sign-up: the one their KYC submission gave
     source, target, third = bank.open_account(payer), bank.open_account(payee), bank.open_account(anonymous)
     bank.mint(operator, source, "50.00")
     bank.wait_balance(payer, source, "50.00")
@@ -149,7 +149,7 @@ def test_a_statement_names_the_owner_and_counterparties_who_are_customers_never_
     assert doc["owner_name"] == "Zoë Payer"
     mint, paid, other = doc["entries"]
     assert (paid["counterparty_name"], paid["reference"]) == ("Yann Payee", "Café Zürich 3")
-    assert other["counterparty_name"].endswith("customer")  # a customer without a name: not their login
+    assert other["counterparty_name"] == "Alex Example"  # their verified legal name, never their login
     assert anonymous.username not in json.dumps(doc)
     assert "issuance" in mint["counterparty_name"]
     assert doc["summary"]["debits"] == {"count": 2, "total": "8.00"}
