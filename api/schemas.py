@@ -263,13 +263,16 @@ class PayeeOut(BaseModel):
 # ---------------------------------------------------------------------------------- transfers ---
 
 
-class TransferCreate(Strict):
+class TransferCheckIn(Strict):
     from_account: Id
     amount: Amount
     currency: Currency
     to_account: Id | None = Field(default=None, description="Another account of this bank")
     to_address: Address | None = None
     to_payee: Id | None = Field(default=None, description="One of your saved payees")
+
+
+class TransferCreate(TransferCheckIn):
     reference: str | None = Field(
         default=None, max_length=80, description="Up to 32 bytes of text, or 0x and 64 hex digits; on chain"
     )
@@ -313,15 +316,6 @@ class TransferOut(BaseModel):
     reasons: list[PolicyRuleOut] = Field(
         default_factory=list, description="Why the bank's transfer policy held or refused it"
     )
-
-
-class TransferCheckIn(Strict):
-    from_account: Id
-    amount: Amount
-    currency: Currency
-    to_account: Id | None = Field(default=None, description="Another account of this bank")
-    to_address: Address | None = None
-    to_payee: Id | None = Field(default=None, description="One of your saved payees")
 
 
 class TransferCheckOut(BaseModel):

@@ -167,24 +167,19 @@ class FundsGuard:
         balance, spent, block = session.execute(query).one()
         return max(0, int(balance) - self.frozen - int(spent)), block
 
-    def check(self, session: Session) -> None:
-        """Raises `InsufficientFundsError` unless the payer can afford the transfer as `session` sees it:
-        the early look, before a TOTP code is spent or anything signed."""
+    def check(self, session: Session) -> int:
+        """Raises `InsufficientFundsError` unless the payer can afford the transfer as `session` sees it
+        (the early look, before a TOTP code is spent or anything signed); returns the available amount."""
         available, block = self.available(session)
         if self.value > available:
             raise InsufficientFundsError(
                 available, self.token.currency, format_amount(available, self.token.decimals), block
             )
+        return available
 
-    def __call__(self, session: Session, request: TransferRequest) -> None:
+    def check_locked(self, session: Session) -> None:
         """`check`, inside the transaction that stores the transfer, with the payer's account row locked
-        until it commits, so concurrent submits queue here. A key stored already is a repeat, which is
-        answered with its original and not judged again."""
-        repeat = session.scalar(
-            select(TransferRequest.id).where(TransferRequest.idempotency_key == request.idempotency_key)
-        )
-        if repeat is not None:
-            return
+        until it commits, so concurrent submits queue here."""
         session.scalar(select(WalletAccount.id).where(WalletAccount.id == self.account.id).with_for_update())
         self.check(session)
 

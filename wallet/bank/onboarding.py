@@ -132,9 +132,10 @@ class Onboarding:
         hits = self.kyc.open_hits(session, user.id)
         if hits:
             raise ConflictError(f"the customer has {hits} open screening hit(s); clear or confirm them first")
-        tiers = self.kyc.policy.current(session).document.tiers
+        policy = self.kyc.policy.current(session).document
+        tiers = policy.tiers
         if tier is not None and tier not in tiers:
             raise InvalidRequestError(f"the tier is one of {', '.join(sorted(tiers))}, not {tier!r}")
-        user.tier = tier or self.kyc.policy.current(session).document.default_tier
+        user.tier = tier or policy.default_tier
         user.kyc_expires_at = self.kyc.expiry_of(session, user.id)
         user.kyc_notice_at = None

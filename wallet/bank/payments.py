@@ -161,9 +161,8 @@ class PaymentService:
         try:
             guard = self._door(principal, order)
             with self.bank.readers() as session:
-                available, _ = guard.funds.available(session)
+                available = guard.funds.check(session)
                 decision = guard.judge(session)
-                guard.funds.check(session)
         except WalletError as refused:
             if isinstance(refused, (NotFoundError, AuthError)):
                 raise
@@ -403,9 +402,9 @@ class _Guard:
             select(TransferRequest.id).where(TransferRequest.idempotency_key == request.idempotency_key)
         )
         if repeat is not None:
-            return  # answered with the stored request
+            return  # answered with the stored request, not judged again
         session.scalar(select(User.id).where(User.id == self.principal.user_id).with_for_update())
-        self.funds(session, request)
+        self.funds.check_locked(session)
         decision = self.judge(session)
         if decision.outcome == PolicyOutcome.REJECT:
             raise _RejectedError(decision)

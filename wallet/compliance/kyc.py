@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
 from wallet.compliance.audit import SYSTEM, AuditLog
-from wallet.compliance.matching import Match, Subject, country_code
+from wallet.compliance.matching import Match, Subject, iso_country
 from wallet.compliance.policy import PolicyStore
 from wallet.compliance.screening import SanctionsLists
 from wallet.db.models import (
@@ -97,12 +97,7 @@ RESCREEN_CURSOR = "sanctions-rescreen"
 
 
 def _country(value: str | None) -> str | None:
-    if value is None:
-        return None
-    code = country_code(value)
-    if len(code) != 2:
-        raise ValueError(f"{value!r} is not an ISO 3166-1 country")
-    return code
+    return None if value is None else iso_country(value)
 
 
 class OwnerIn(BaseModel):

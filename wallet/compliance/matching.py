@@ -219,6 +219,15 @@ def country_code(country: str) -> str:
         return text.upper()
 
 
+def iso_country(country: str) -> str:
+    """`country_code` for what a person or an officer types (a code or a name); `ValueError` when it
+    names no ISO 3166-1 country."""
+    code = country_code(country)
+    if len(code) != 2:
+        raise ValueError(f"{country!r} is not an ISO 3166-1 country")
+    return code
+
+
 # How OFAC spells countries that pycountry does not know by those names.
 _LIST_SPELLINGS = {"korea, north": ("KP",), "korea, south": ("KR",), "burma": ("MM",), "russia": ("RU",)}
 

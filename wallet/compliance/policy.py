@@ -1,8 +1,8 @@
 """The transfer policy: every customer transfer is judged by it before anything is signed.
 
 The policy is data: a versioned document in the database (`policies`), the newest version in force.
-Version 1 is `DEFAULT_POLICY`, installed by the migration that made the table; later versions are installed
-by an approved `policy_change` proposal (maker-checker), never edited in place. A document names:
+Version 1 is `DEFAULT_POLICY`, installed by the migration that made the table; later versions are
+installed by an approved `policy_change` proposal (maker-checker), never edited in place. A document names:
 
 - `tiers`: per tier (a customer's tier is set with their KYC decision), the number of transfers an hour
   (`velocity_per_hour`) and, per currency, the `single`, `daily` and `monthly` limits (decimal strings).
@@ -16,10 +16,10 @@ by an approved `policy_change` proposal (maker-checker), never edited in place. 
 - KYC: a payer who is not verified, or whose verification has expired, is always refused.
 
 `decide(policy, facts)` is a pure function of the policy and the facts gathered about one transfer
-(`gather`); the decision is `allow`, `hold` or `reject` (the most severe of the rules that fired), with
-every rule that fired, explained, and the policy version. Limits count every transfer of the customer in
-the currency that has not failed (held ones included), in the UTC day and the UTC month of `now`; one
-exactly at a limit passes, one minor unit more does not.
+(by `TransferPolicy.decide`); the decision is `allow`, `hold` or `reject` (the most severe of the rules
+that fired), with every rule that fired, explained, and the policy version. Limits count every transfer
+of the customer in the currency that has not failed (held ones included), in the UTC day and the UTC
+month of `now`; one exactly at a limit passes, one minor unit more does not.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.bank.users import Principal
 from wallet.compliance.audit import AuditLog
-from wallet.compliance.matching import Entry, Match, Subject, country_code
+from wallet.compliance.matching import Entry, Match, Subject, iso_country
 from wallet.compliance.screening import SanctionsLists
 from wallet.db.models import PolicyVersion, TransferRequest, User, aware
 from wallet.errors import InvalidRequestError, MoneyError, NotFoundError
@@ -118,13 +118,7 @@ class Jurisdictions(_Doc):
     @field_validator("prohibited", "high_risk")
     @classmethod
     def _countries(cls, codes: list[str]) -> list[str]:
-        out = []
-        for code in codes:
-            normalized = country_code(code)
-            if len(normalized) != 2:
-                raise ValueError(f"{code!r} is not an ISO 3166-1 country")
-            out.append(normalized)
-        return sorted(set(out))
+        return sorted({iso_country(code) for code in codes})
 
 
 class PolicyDocument(_Doc):
@@ -460,12 +454,14 @@ class PolicyStore:
         if session is None:
             with self.sessions() as own:
                 return self.current(own)
-        row = session.scalars(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)).first()
-        if row is None:
+        # Every transfer asks this: the newest version's number is read, its document only once.
+        version = session.scalar(select(func.max(PolicyVersion.version)))
+        if version is None:
             raise NotFoundError("transfer policy", "in force")
-        policy = self._compiled.get(row.version)
+        policy = self._compiled.get(version)
         if policy is None:
-            policy = self._compiled[row.version] = Policy.compile(row.version, row.document)
+            document = session.scalar(select(PolicyVersion.document).where(PolicyVersion.version == version))
+            policy = self._compiled[version] = Policy.compile(version, document or {})
         return policy
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -482,12 +478,12 @@ class PolicyStore:
         normalized = self.validate(params)["document"]
         newest = session.scalar(select(func.max(PolicyVersion.version))) or 0
         version = newest + 1
-        digest = _digest(normalized)
+        sha256 = digest(normalized)
         session.add(
             PolicyVersion(
                 version=version,
                 document=normalized,
-                sha256=digest,
+                sha256=sha256,
                 created_by=principal.username,
                 proposal_id=proposal_id,
                 created_at=self.clock(),
@@ -499,15 +495,16 @@ class PolicyStore:
             actor=principal.username,
             action="policy.installed",
             subject=f"policy:{version}",
-            details={"sha256": digest, "proposal": proposal_id, "replaced": newest or None},
+            details={"sha256": sha256, "proposal": proposal_id, "replaced": newest or None},
         )
 
     def get(self, principal: Principal, version: int | None = None) -> PolicyView:
         """A version (the one in force by default), for compliance, operators and admins."""
         principal.require(Role.COMPLIANCE, Role.OPERATOR, Role.ADMIN)
-        in_force = self.current()
         with self.sessions() as session:
-            row = session.get(PolicyVersion, version if version is not None else in_force.version)
+            if version is None:
+                version = self.current(session).version
+            row = session.get(PolicyVersion, version)
             if row is None:
                 raise NotFoundError("policy version", str(version))
             return PolicyView(
@@ -520,7 +517,8 @@ class PolicyStore:
             )
 
 
-def _digest(document: Mapping[str, Any]) -> str:
+def digest(document: Mapping[str, Any]) -> str:
+    """The SHA-256 of a policy document as stored (sorted keys, no spaces)."""
     return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

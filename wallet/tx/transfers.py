@@ -161,16 +161,8 @@ class TransferService:
         if signer.address != payer_address:
             raise TransferError(f"the key for {payer_address} signs as {signer.address}")
         nonce = nonce_from_key(payer_address, idempotency_key)
-        valid_before = int(time.time()) + self.validity_seconds
-        auth = sign_transfer_authorization(
-            signer,
-            self.tokens[token_address].domain,
-            to=payee_address,
-            value=value,
-            valid_after=0,
-            valid_before=valid_before,
-            nonce=nonce,
-            payment_reference=payment_reference,
+        valid_before, signature = self._sign(
+            signer, token_address, payee_address, value, nonce, payment_reference
         )
         request = TransferRequest(
             id=uuid.uuid4().hex,
@@ -183,7 +175,7 @@ class TransferService:
             payment_reference=payment_reference,
             valid_before=valid_before,
             auth_nonce=nonce,
-            signature=auth.signature.to_bytes(),
+            signature=signature,
             status=RequestStatus.PENDING,
             owner_id=owner_id,
             memo=memo or None,
@@ -211,20 +203,38 @@ class TransferService:
         relayed)."""
         if request.status != RequestStatus.HELD:
             raise TransferError(f"only a held transfer is signed again, not a {request.status} one")
-        signer = self._payer_signer(request.payer)
+        request.valid_before, request.signature = self._sign(
+            self._payer_signer(request.payer),
+            to_checksum_address(request.token),
+            to_checksum_address(request.payee),
+            request.value,
+            bytes(request.auth_nonce),
+            bytes(request.payment_reference),
+        )
+
+    def _sign(
+        self,
+        signer: Signer,
+        token: ChecksumAddress,
+        payee: ChecksumAddress,
+        value: int,
+        nonce: bytes,
+        payment_reference: bytes,
+    ) -> tuple[int, bytes]:
+        """(valid_before, signature) of the payer's authorization, valid from now for
+        `validity_seconds`."""
         valid_before = int(time.time()) + self.validity_seconds
         auth = sign_transfer_authorization(
             signer,
-            self.tokens[to_checksum_address(request.token)].domain,
-            to=to_checksum_address(request.payee),
-            value=request.value,
+            self.tokens[token].domain,
+            to=payee,
+            value=value,
             valid_after=0,
             valid_before=valid_before,
-            nonce=bytes(request.auth_nonce),
-            payment_reference=bytes(request.payment_reference),
+            nonce=nonce,
+            payment_reference=payment_reference,
         )
-        request.valid_before = valid_before
-        request.signature = auth.signature.to_bytes()
+        return valid_before, auth.signature.to_bytes()
 
     def get(self, request_id: str) -> TransferRequest | None:
         """The request with `request_id`."""

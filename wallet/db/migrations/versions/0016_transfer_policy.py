@@ -10,14 +10,12 @@ Revision ID: 0016
 Revises: 0015
 """
 
-import hashlib
-import json
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
 
-from wallet.compliance.policy import DEFAULT_POLICY, Policy
+from wallet.compliance.policy import DEFAULT_POLICY, Policy, digest
 
 revision = "0016"
 down_revision = "0015"
@@ -70,14 +68,13 @@ def upgrade() -> None:
         sa.column("proposal_id", sa.String()),
         sa.column("created_at", sa.DateTime(timezone=True)),
     )
-    digest = hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     op.bulk_insert(
         policies,
         [
             {
                 "version": 1,
                 "document": document,
-                "sha256": digest,
+                "sha256": digest(document),
                 "created_by": "system",
                 "proposal_id": None,
                 "created_at": datetime.now(UTC),
