@@ -153,3 +153,23 @@ def test_operators_and_admins_are_refused_on_compliance_only_routes(
     # Nothing was decided by anyone refused: the transfer is still held.
     held = bank.client.get(f"/v1/transfers/{ids['transfer_id']}", headers=admin.headers)
     assert held.json()["state"] == "held"
+
+
+def test_a_customer_cannot_use_another_customers_account_in_a_dry_run_or_read_their_case(
+    bank: ApiBank, ids: dict[str, str]
+) -> None:
+    """The customer-side routes of this issue: the dry run takes only the caller's own account (another's
+    is not found, as with a transfer), and /v1/kyc is the caller's own case only."""
+    owner, other = bank.signup(), bank.signup()
+    account = bank.open_account(owner)
+    body = {
+        "from_account": account["id"],
+        "to_address": "0x" + "11" * 20,
+        "amount": "1.00",
+        "currency": "USD",
+    }
+    probe = bank.client.post("/v1/transfers/check", json=body, headers=other.headers)
+    assert (probe.status_code, probe.json()["type"]) == (404, "urn:tdw:problem:not-found")
+    mine = bank.client.get("/v1/kyc", headers=other.headers).json()
+    assert mine["user_id"] == other.user_id
+    assert ids["user_id"] not in bank.client.get("/v1/kyc", headers=other.headers).text
