@@ -358,6 +358,13 @@ class SelfApprovalError(PermissionDeniedError):
     title = "You proposed this; another user must decide it."
 
 
+class MonitorRaceError(ConflictError):
+    """Another monitoring worker moved the monitoring cursor first; this one starts again from it."""
+
+    code = "monitor-race"
+    title = "Another monitoring worker moved first."
+
+
 class ProposalClosedError(ConflictError):
     """The proposal was executed, rejected, withdrawn or has expired: it can no longer be decided."""
 

@@ -120,6 +120,46 @@ class HitState(StrEnum):
     CONFIRMED = "confirmed"
 
 
+class Typology(StrEnum):
+    """A transaction-monitoring rule (`wallet.compliance.monitoring`), or the statistical detector."""
+
+    LARGE = "large_transfer"
+    STRUCTURING = "structuring"
+    PASS_THROUGH = "pass_through"  # noqa: S105 - a rule's name, not a password
+    FAN_IN = "fan_in"
+    FAN_OUT = "fan_out"
+    ROUND_AMOUNTS = "round_amounts"
+    DORMANT = "dormant_reactivated"
+    HIGH_RISK_JURISDICTION = "high_risk_jurisdiction"
+    BLOCKED_PROXIMITY = "blocked_proximity"
+    ANOMALY = "anomaly"
+
+
+class AlertSeverity(StrEnum):
+    """How urgent a monitoring alert is; a case's due date follows its most severe alert."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class CaseState(StrEnum):
+    """A compliance case: alerts about one customer (or one outside address), worked to a disposition."""
+
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+
+
+class Disposition(StrEnum):
+    """How a closed case ended."""
+
+    FALSE_POSITIVE = "false_positive"
+    RISK_ACCEPTED = "risk_accepted"
+    REPORTED = "reported"
+
+
 class EntryState(StrEnum):
     """How settled a journal entry is: in a block, confirmed by some, or past the finality depth."""
 

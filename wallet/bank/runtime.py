@@ -32,8 +32,10 @@ from wallet.chain.confirmations import FinalizedTag, finality_depth
 from wallet.chain.deploy import Manifest
 from wallet.compliance.approvals import Approvals
 from wallet.compliance.audit import Anchor, Anchorer, AuditLog, chain_anchors
+from wallet.compliance.cases import Cases
 from wallet.compliance.holds import HeldTransfers
 from wallet.compliance.kyc import KycService
+from wallet.compliance.monitoring import Monitor
 from wallet.compliance.policy import PolicyStore, TransferPolicy
 from wallet.compliance.screening import SanctionsLists
 from wallet.keys import operational_signers
@@ -71,6 +73,8 @@ class Services:
     policy: PolicyStore
     holds: HeldTransfers
     kyc: KycService
+    cases: Cases
+    monitor: Monitor
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -132,6 +136,7 @@ def build_services(
     approvals = Approvals(bank, operations, ttl=timedelta(hours=settings.proposal_ttl_hours))
     approvals.validators[ProposalAction.POLICY_CHANGE] = policy.validate
     approvals.executors[ProposalAction.POLICY_CHANGE] = policy.install
+    cases = Cases(bank, policy, settings.kek, approvals)
     return Services(
         bank=bank,
         keystore=keystore,
@@ -160,6 +165,8 @@ def build_services(
         policy=policy,
         holds=HeldTransfers(bank, approvals),
         kyc=kyc,
+        cases=cases,
+        monitor=Monitor(bank, policy, cases),
     )
 
 
@@ -240,6 +247,7 @@ class Workers:
             "sanctions-rescreen": (services.kyc.rescreen_step, 10.0, 10.0),
             "indexer": (bank.indexer.follow_step, 0.2, 0.0),
             "events": (services.pump.step, 0.2, 0.05),
+            "monitoring": (services.monitor.step, 0.2, 0.0),
             "webhooks": (services.webhooks.step, 0.2, 0.0),
         }
         self.threads = [

@@ -29,6 +29,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -64,6 +66,20 @@ def _limits(single: int, daily: int, monthly: int) -> dict[str, dict[str, str]]:
     return out
 
 
+MONITORING_AMOUNTS = {
+    code: {
+        key: str(value * (100 if code == "JPY" else 1))
+        for key, value in {
+            "reporting": 10_000,
+            "round_unit": 1_000,
+            "pass_through_min": 3_000,
+            "dormant_min": 1_000,
+            "travel_rule": 1_000,
+        }.items()
+    }
+    for code in _MAJOR
+}
+
 DEFAULT_POLICY: dict[str, Any] = {
     "tiers": {
         "standard": {"velocity_per_hour": 30, "limits": _limits(10_000, 25_000, 100_000)},
@@ -84,6 +100,7 @@ DEFAULT_POLICY: dict[str, Any] = {
         "high_risk_action": "hold",
     },
     "screening_action": "hold",
+    "monitoring": {"amounts": MONITORING_AMOUNTS},
 }
 
 
@@ -121,6 +138,73 @@ class Jurisdictions(_Doc):
         return sorted({iso_country(code) for code in codes})
 
 
+class MonitoringAmounts(_Doc):
+    """Per currency, in major units: the reporting threshold (large transfers; structuring is just
+    under it), what counts as a round amount, the least inflow a pass-through looks at, the least
+    amount that wakes a dormant account, and the travel-rule threshold."""
+
+    reporting: str
+    round_unit: str
+    pass_through_min: str
+    dormant_min: str
+    travel_rule: str
+
+
+class Window(_Doc):
+    window_hours: int = Field(default=24, ge=1, le=24 * 31)
+
+
+class Structuring(Window):
+    window_hours: int = Field(default=48, ge=1, le=24 * 31)
+    min_count: int = Field(default=3, ge=2, le=100)
+    band: str = Field(default="0.8", description="transfers from band x threshold up to the threshold")
+
+
+class PassThrough(Window):
+    max_residual: str = Field(default="0.1", description="what stays, as a fraction of what came in")
+
+
+class Fan(Window):
+    min_counterparties: int = Field(default=8, ge=2, le=10_000)
+
+
+class RoundAmounts(Window):
+    min_count: int = Field(default=3, ge=2, le=100)
+
+
+class Dormant(_Doc):
+    idle_days: int = Field(default=90, ge=1, le=3650)
+
+
+class Anomaly(_Doc):
+    min_history: int = Field(default=20, ge=3, le=1000)
+    threshold: float = Field(default=6.0, gt=0, le=100)
+
+
+class CaseDueDays(_Doc):
+    low: int = Field(default=30, ge=1, le=365)
+    medium: int = Field(default=14, ge=1, le=365)
+    high: int = Field(default=7, ge=1, le=365)
+
+
+class Monitoring(_Doc):
+    """Transaction monitoring's parameters (see `wallet.compliance.monitoring` for each rule)."""
+
+    amounts: dict[str, MonitoringAmounts] = Field(
+        default_factory=lambda: {c: MonitoringAmounts(**a) for c, a in MONITORING_AMOUNTS.items()}
+    )
+    structuring: Structuring = Structuring()
+    pass_through: PassThrough = PassThrough()
+    fan: Fan = Fan()
+    round_amounts: RoundAmounts = RoundAmounts()
+    dormant: Dormant = Dormant()
+    anomaly: Anomaly = Anomaly()
+    exempt: list[str] = Field(
+        default_factory=list, description="addresses never made the subject of an alert (the bank's own)"
+    )
+    case_due_days: CaseDueDays = CaseDueDays()
+
+
 class PolicyDocument(_Doc):
     tiers: dict[str, Tier] = Field(min_length=1)
     default_tier: str
@@ -129,6 +213,7 @@ class PolicyDocument(_Doc):
     new_payee: NewPayee
     jurisdictions: Jurisdictions
     screening_action: Action = "hold"
+    monitoring: Monitoring = Monitoring()
 
 
 @dataclass(frozen=True)
@@ -146,6 +231,7 @@ class Policy:
     document: PolicyDocument
     limits: dict[str, dict[str, TierLimits]]  # tier -> currency -> limits
     new_payee: dict[str, int]  # currency -> threshold
+    monitoring: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> amount -> minor
 
     @classmethod
     def compile(cls, version: int, raw: Mapping[str, Any]) -> Policy:
@@ -176,11 +262,28 @@ class Policy:
             code: _minor(amount, code, f"new_payee.thresholds.{code}")
             for code, amount in document.new_payee.thresholds.items()
         }
-        return cls(version, document, limits, thresholds)
+        monitoring: dict[str, dict[str, int]] = {}
+        for code, amounts in document.monitoring.amounts.items():
+            monitoring[code] = {
+                name: _minor(value, code, f"monitoring.amounts.{code}.{name}")
+                for name, value in amounts.model_dump().items()
+            }
+        for name in ("band", "max_residual"):
+            part = document.monitoring.structuring if name == "band" else document.monitoring.pass_through
+            if not 0 <= _fraction(getattr(part, name), f"monitoring.{name}") <= 1:
+                raise InvalidRequestError(f"monitoring.{name} is a fraction between 0 and 1")
+        return cls(version, document, limits, thresholds, monitoring)
 
     def normalized(self) -> dict[str, Any]:
         """The document as stored (JSON, defaults filled in)."""
         return self.document.model_dump(mode="json")
+
+
+def _fraction(text: str, where: str) -> Fraction:
+    try:
+        return Fraction(Decimal(text))
+    except (InvalidOperation, ValueError):
+        raise InvalidRequestError(f"{where}: {text!r} is not a decimal number") from None
 
 
 def _minor(amount: str, code: str, where: str) -> int:

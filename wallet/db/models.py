@@ -30,7 +30,10 @@ from sqlalchemy.types import TypeEngine
 
 from wallet.errors import MoneyError
 from wallet.vocabulary import (
+    AlertSeverity,
+    CaseState,
     DeliveryStatus,
+    Disposition,
     EntryState,
     HitState,
     IncidentKind,
@@ -43,6 +46,7 @@ from wallet.vocabulary import (
     Severity,
     TransferState,
     TxStatus,
+    Typology,
     values,
 )
 
@@ -149,11 +153,11 @@ class Term(TypeDecorator[Any]):
     """A word of one of `wallet.vocabulary`'s enums, stored as its text. Binding checks it (a typo in a
     query is a `ValueError`, not a silent miss) and loading gives back the enum member."""
 
-    impl = String(16)
+    impl = String
     cache_ok = True
 
-    def __init__(self, vocabulary: type[StrEnum]) -> None:
-        super().__init__()
+    def __init__(self, vocabulary: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
         self.vocabulary = vocabulary
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:  # noqa: ARG002 - TypeDecorator's signature
@@ -309,7 +313,11 @@ class LedgerAccount(Base):
     burning credits it, so its balance is minus the total supply."""
 
     __tablename__ = "ledger_accounts"
-    __table_args__ = (UniqueConstraint("chain_id", "token", "holder", name="uq_ledger_accounts_holder"),)
+    __table_args__ = (
+        UniqueConstraint("chain_id", "token", "holder", name="uq_ledger_accounts_holder"),
+        # Inspection looks an address up in every token.
+        Index("ix_ledger_accounts_by_holder", "holder", "chain_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
@@ -327,6 +335,8 @@ class JournalEntry(Base):
         CheckConstraint(f"state IN {ENTRY_STATES}", name="state"),
         # After every step the indexer looks for the few entries of its chain not yet final.
         Index("ix_journal_entries_chain_state", "chain_id", "state"),
+        # Tracing starts from a transaction.
+        Index("ix_journal_entries_tx_hash", "tx_hash"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -866,6 +876,99 @@ class KycDocument(Base):
     content_type: Mapped[str] = mapped_column(String(40))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Alert(Base):
+    """A transaction-monitoring alert (`wallet.compliance.monitoring`): its rule, its subject (an address;
+    the customer when it is one of ours), the movements involved and the figures that made it fire.
+    `key` (rule, token, subject, triggering log) is unique: a monitor that re-reads stores it once."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_alerts_key"),
+        CheckConstraint(f"typology IN {values(Typology)}", name="typology"),
+        CheckConstraint(f"severity IN {values(AlertSeverity)}", name="severity"),
+        Index("ix_alerts_subject", "subject", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    typology: Mapped[Typology] = mapped_column(Term(Typology, 24))
+    severity: Mapped[AlertSeverity] = mapped_column(Term(AlertSeverity))
+    subject: Mapped[str] = mapped_column(String(42))
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    token: Mapped[str] = mapped_column(String(42))
+    currency: Mapped[str] = mapped_column(String(3))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the triggering block's time
+    explanation: Mapped[str] = mapped_column(String(1000))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    movements: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Case(Base):
+    """Alerts about one customer (or one outside address) worked by compliance to a disposition."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(f"state IN {values(CaseState)}", name="state"),
+        CheckConstraint(f"severity IN {values(AlertSeverity)}", name="severity"),
+        CheckConstraint(f"disposition IS NULL OR disposition IN {values(Disposition)}", name="disposition"),
+        CheckConstraint("(state = 'closed') = (disposition IS NOT NULL)", name="closed_disposed"),
+        Index("ix_cases_subject", "subject", "state"),
+        Index("ix_cases_queue", "state", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(42))
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    state: Mapped[CaseState] = mapped_column(Term(CaseState), default=CaseState.OPEN)
+    severity: Mapped[AlertSeverity] = mapped_column(Term(AlertSeverity))
+    assignee: Mapped[str | None] = mapped_column(String(32))
+    disposition: Mapped[Disposition | None] = mapped_column(Term(Disposition))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CaseItem(Base):
+    """One thing in a case's file: a note, an alert filed, a state change, an action proposed, or a
+    piece of evidence (sealed under the KEK, bound to the item's id, with its SHA-256 in the clear)."""
+
+    __tablename__ = "case_items"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(String(4000))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    filename: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(60))
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TravelRuleRecord(Base):
+    """IVMS101 originator and beneficiary data of one transfer above the travel-rule threshold, sealed
+    under the KEK and bound to the transfer's id."""
+
+    __tablename__ = "travel_rule_records"
+
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("transfer_requests.id"), primary_key=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[bytes] = mapped_column(LargeBinary)
     kek_id: Mapped[str] = mapped_column(String(32))
