@@ -11,7 +11,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from wallet.money import format_amount
 from wallet.vocabulary import (
     AccountStatus,
+    AlertSeverity,
+    CaseState,
     DeliveryStatus,
+    Disposition,
     HitState,
     IncidentKind,
     KycStatus,
@@ -23,6 +26,7 @@ from wallet.vocabulary import (
     Role,
     Severity,
     TransferState,
+    Typology,
 )
 
 
@@ -533,3 +537,83 @@ class ReadyOut(BaseModel):
     mirror_block: int | None
     reconciliation: ReconciliationSummary | None = Field(description="The newest reconciliation")
     problems: list[str]
+
+
+# ---------------------------------------------------------------------- monitoring and cases ---
+
+
+class AlertOut(BaseModel):
+    id: int
+    typology: Typology
+    severity: AlertSeverity
+    subject: str = Field(description="The address the alert is about")
+    user_id: str | None = Field(description="The customer whose address it is, if one of ours")
+    currency: str
+    block: int
+    occurred_at: Timestamp = Field(description="The time of the block that triggered it")
+    explanation: str
+    figures: dict[str, Any] = Field(description="The figures that made the rule fire")
+    movements: list[dict[str, Any]] = Field(description="The movements involved, oldest first")
+    case_id: str | None
+    created_at: Timestamp
+
+
+class CaseOut(BaseModel):
+    id: str
+    subject: str
+    user_id: str | None
+    title: str
+    state: CaseState
+    severity: AlertSeverity
+    assignee: str | None
+    disposition: Disposition | None
+    due_at: Timestamp
+    overdue: bool
+    opened_at: Timestamp
+    updated_at: Timestamp
+    closed_at: Timestamp | None
+    alerts: int
+
+
+class CaseItemOut(BaseModel):
+    id: int
+    kind: str = Field(description="note, alert, status, assignment, action, evidence or report")
+    author: str
+    body: str
+    details: dict[str, Any]
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    sha256: str | None
+    created_at: Timestamp
+
+
+class CaseFileOut(BaseModel):
+    case: CaseOut
+    alerts: list[AlertOut]
+    items: list[CaseItemOut]
+
+
+class AssignIn(Strict):
+    assignee: str = Field(description="A compliance officer's user id or username")
+
+
+class CaseStateIn(Strict):
+    state: CaseState
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NoteIn(Strict):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class CloseIn(Strict):
+    disposition: Disposition
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CaseProposalIn(Strict):
+    action: Literal["freeze", "partial_freeze", "block", "revoke_kyc"]
+    currency: str | None = Field(default=None, description="The token, for a freeze")
+    amount: str | None = Field(default=None, description="The frozen part, for a partial freeze")
+    reason: str = Field(min_length=1, max_length=400)

@@ -62,7 +62,14 @@ class ApiBank:
     db: str
     officer: Principal | None = None
 
-    def signup(self, role: str = "customer", *, verified: bool = True, full_name: str | None = None) -> User:
+    def signup(
+        self,
+        role: str = "customer",
+        *,
+        verified: bool = True,
+        full_name: str | None = None,
+        tier: str | None = None,
+    ) -> User:
         """A new logged-in user; a customer signs up through the API and, unless `verified` is False,
         is verified by compliance (so their accounts register on chain)."""
         username = f"{role}-{uuid.uuid4().hex[:10]}"
@@ -74,7 +81,7 @@ class ApiBank:
             assert r.status_code == 201, r.text
             body = r.json()
             if verified:
-                verify(self.services, self._officer(), body["user_id"])
+                verify(self.services, self._officer(), body["user_id"], tier=tier)
         else:
             enrolment = self.services.users.create(username, PASSWORD, Role(role))
             body = {"user_id": enrolment.user_id, "totp_secret": enrolment.totp_secret}

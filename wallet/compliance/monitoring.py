@@ -684,18 +684,28 @@ class Monitor:
                 )
             )
             rows = session.execute(movements_query(legs, self.batch)).all()
+        # News and movements in chain order: a block before a transfer in a later block counts for it.
+        # Where one read was cut at the batch size, the other waits beyond that read's last block.
+        if len(news) == self.batch and rows:
+            rows = [r for r in rows if r[3] <= news[-1].block_number]
+        if len(rows) == self.batch and news:
+            news = [n for n in news if n.block_number <= rows[-1][3]]
+        merged: list[tuple[int, int, int, Any]] = [(n.block_number, n.log_index, 0, n) for n in news]
+        merged += [(r[3], r[6], 1, r) for r in rows]
+        merged.sort(key=lambda x: (x[0], x[1], x[2]))
         detector = self.detector
-        for event in news:
-            item = news_item(event, 0)
+        alerts: list[Alert] = []
+        for _, _, is_movement, thing in merged:
+            if is_movement:
+                movement = self._movement(thing)
+                if movement is not None:
+                    alerts += detector.feed(movement)
+                continue
+            item = news_item(thing, 0)
             if item is not None:
                 detector.feed(item)
                 if isinstance(item, Blocked) and item.blocked:
                     self._near(item.address)
-        alerts: list[Alert] = []
-        for row in rows:
-            movement = self._movement(row)
-            if movement is not None:
-                alerts += detector.feed(movement)
         new_legs = rows[-1][0] if rows else legs
         new_events = news[-1].id if news else events
         if (new_legs, new_events) == (legs, events):
