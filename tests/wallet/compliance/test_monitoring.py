@@ -102,5 +102,5 @@ def test_monitoring_parameters_come_from_the_policy_and_are_checked() -> None:
         Policy.compile(3, document)
     document["monitoring"]["pass_through"] = {"window_hours": 24, "max_residual": "0.1"}
     document["monitoring"]["amounts"]["USD"]["reporting"] = "10000.001"
-    with pytest.raises(InvalidRequestError, match="monitoring.amounts.USD.reporting"):
+    with pytest.raises(InvalidRequestError, match=r"monitoring\.amounts\.USD\.reporting"):
         Policy.compile(3, document)
