@@ -8,7 +8,19 @@ from fastapi.responses import JSONResponse
 from api import problems
 from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
-from api.routes import accounts, auth, bank, cases, compliance, events, kyc, operations, proposals, transfers
+from api.routes import (
+    accounts,
+    auth,
+    bank,
+    cases,
+    compliance,
+    events,
+    inspection,
+    kyc,
+    operations,
+    proposals,
+    transfers,
+)
 from api.schemas import HealthOut, ReadyOut, ReconciliationSummary
 from api.security import SecurityHeaders
 from wallet.bank.runtime import Services
@@ -37,7 +49,19 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
     app.state.services = services
     app.add_middleware(SecurityHeaders)
     problems.install(app)
-    for module in (auth, accounts, kyc, transfers, bank, proposals, compliance, cases, events, operations):
+    for module in (
+        auth,
+        accounts,
+        kyc,
+        transfers,
+        bank,
+        proposals,
+        compliance,
+        cases,
+        inspection,
+        events,
+        operations,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=HealthOut, tags=["health"])

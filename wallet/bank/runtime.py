@@ -34,6 +34,7 @@ from wallet.compliance.approvals import Approvals
 from wallet.compliance.audit import Anchor, Anchorer, AuditLog, chain_anchors
 from wallet.compliance.cases import Cases
 from wallet.compliance.holds import HeldTransfers
+from wallet.compliance.inspection import Inspector
 from wallet.compliance.kyc import KycService
 from wallet.compliance.monitoring import Monitor
 from wallet.compliance.policy import PolicyStore, TransferPolicy
@@ -75,6 +76,7 @@ class Services:
     kyc: KycService
     cases: Cases
     monitor: Monitor
+    inspector: Inspector
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -167,6 +169,7 @@ def build_services(
         kyc=kyc,
         cases=cases,
         monitor=Monitor(bank, policy, cases),
+        inspector=Inspector(bank),
     )
 
 
