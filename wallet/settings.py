@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # its BIC if it has one.
     bank_address: str = "1 Ledger Street; Springfield 12345; United States"
     bank_bic: str | None = Field(default=None, pattern=r"^[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?$")
+    # goAML reports: the reporting entity's id at the financial intelligence unit, and its branch.
+    goaml_rentity_id: int = Field(default=1, ge=1)
+    goaml_rentity_branch: str = Field(default="Head office", min_length=1, max_length=255)
     currencies: list[str] = Field(default_factory=lambda: ["USD", "EUR"])
     anvil_port: int = 8545
     database_url: str | None = None

@@ -3,7 +3,8 @@ notes, evidence, dispositions, and maker-checker proposals made from a case."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 
@@ -151,3 +152,60 @@ def propose(
     if not created:
         response.status_code = status.HTTP_200_OK
     return ProposalOut(**vars(proposal))
+
+
+@router.post(
+    "/cases/{case_id}/snapshot", response_model=list[CaseItemOut], status_code=status.HTTP_201_CREATED
+)
+def snapshot(
+    case_id: str,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    block: Annotated[int | None, Query(ge=0, description="As of this block (default: the mirror's)")] = None,
+    currency: Annotated[
+        str | None, Query(description="Also file a forward trace picture in this token")
+    ] = None,
+    hops: Annotated[int, Query(ge=1, le=10)] = 3,
+    rule: Literal["fifo", "proportional"] = "fifo",
+) -> list[CaseItemOut]:
+    """Files evidence: the inspection of the case's subject checked against the node, and a trace picture."""
+    items = services.reports.snapshot(
+        principal, case_id, block=block, currency=currency, hops=hops, rule=rule
+    )
+    return [CaseItemOut(**vars(i)) for i in items]
+
+
+@router.post("/cases/{case_id}/reports/goaml", response_class=Response, status_code=status.HTTP_201_CREATED)
+def goaml(case_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Response:
+    """The case as a goAML suspicious transaction report (XML), also filed in the case."""
+    xml = services.reports.goaml(principal, case_id)
+    return Response(
+        xml,
+        status_code=status.HTTP_201_CREATED,
+        media_type="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="goaml-str-{case_id}.xml"'},
+    )
+
+
+@router.get("/reports/large-transactions", response_model=None)
+def large_transactions(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    day: Annotated[date, Query(description="The UTC day (YYYY-MM-DD)")],
+    format: Literal["json", "csv"] = "json",
+) -> list[dict[str, Any]] | Response:
+    """Every transfer of the day at or above its currency's reporting threshold."""
+    rows = services.reports.large_transactions(principal, day)
+    if format == "json":
+        return rows
+    return Response(
+        services.reports.as_csv(rows),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="large-transactions-{day}.csv"'},
+    )
+
+
+@router.get("/transfers/{transfer_id}/travel-rule")
+def travel_rule(transfer_id: str, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+    """The IVMS101 originator and beneficiary data of a transfer above the travel-rule threshold."""
+    return services.travel.read(principal, transfer_id)

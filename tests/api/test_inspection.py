@@ -23,6 +23,8 @@ def chain(bank: ApiBank, operator: User) -> dict[str, Any]:
     a, b, c, d = (bank.open_account(u) for u in (alice, bob, carol, dave))
     bank.mint(operator, a, "1000.00")
     bank.mint(operator, b, MINT_FIRST)
+    bank.wait_balance(alice, a, "1000.00")
+    bank.wait_balance(bob, b, MINT_FIRST)
     first = bank.follow(alice, bank.pay(alice, a, b, "300.00", reference="INV-1"))
     bank.wait_balance(bob, b, "400.00")
     second = bank.follow(bob, bank.pay(bob, b, c, "200.00"))

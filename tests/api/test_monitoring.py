@@ -45,6 +45,8 @@ def test_transfers_on_chain_raise_explained_alerts_filed_into_cases(bank: ApiBan
     bank.mint(operator, a, "20000.00")
     bank.mint(operator, b, "100.00")
     bank.mint(operator, c, "100.00")
+    for user, account, amount in ((alice, a, "20000.00"), (bob, b, "100.00"), (carol, c, "100.00")):
+        bank.wait_balance(user, account, amount)
     bank.follow(alice, bank.pay(alice, a, b, "1.00"))  # bob is no longer a new payee for alice
     large = bank.follow(alice, _send(bank, alice, a, b, "12000.00"))
     assert large["state"] == "final", large
@@ -72,6 +74,7 @@ def test_transfers_on_chain_raise_explained_alerts_filed_into_cases(bank: ApiBan
     assert bank.client.get("/v1/compliance/cases", headers=operator.headers).status_code == 403
 
     # One hop from a blocked address: bob pays dave, bob is blocked, then carol pays dave.
+    bank.wait_balance(bob, b, "12101.00")
     bank.follow(bob, bank.pay(bob, b, d, "5.00"))
     registry = bank.services.bank.registry
     bank.chain_act("compliance", registry.functions.setBlocked(b["address"], True))

@@ -42,6 +42,7 @@ PROBLEM_TYPES = {
     "BlockedAddressError": ("blocked-address", 422),
     "PermissionDeniedError": ("permission-denied", 403),
     "ProposalClosedError": ("proposal-closed", 409),
+    "MonitorRaceError": ("monitor-race", 409),
     "RateLimitedError": ("rate-limited", 429),
     "SelfApprovalError": ("self-approval", 403),
     "SigningError": ("signing", 503),

@@ -22,6 +22,7 @@ from wallet.bank.users import Principal, UserService
 from wallet.chain.addresses import checksum
 from wallet.compliance.audit import AuditLog
 from wallet.compliance.policy import Counterparty, Decision, Screened, TransferPolicy, disclosed
+from wallet.compliance.travelrule import TravelRule
 from wallet.db.models import ChainTx, KycProfile, TransferRequest, User, WalletAccount
 from wallet.errors import (
     AuthError,
@@ -89,6 +90,7 @@ class PaymentService:
         self.accounts = accounts
         self.users = users
         self.policy = policy
+        self.travel: TravelRule | None = None  # IVMS101 records above the travel-rule threshold
 
     def submit(
         self,
@@ -264,7 +266,9 @@ class PaymentService:
         funds = door.FundsGuard(
             self.bank, order.token, order.account, order.value, standing.payer_frozen_amount
         )
-        return _Guard(self.policy, principal, order, funds, self.policy.screen(order.counterparty))
+        return _Guard(
+            self.policy, principal, order, funds, self.policy.screen(order.counterparty), self.travel
+        )
 
     def _rejected(self, principal: Principal, order: _Order, decision: Decision) -> TransferRejectedError:
         """Writes the rejection to the audit log (its own transaction: nothing else is stored) and
@@ -376,12 +380,14 @@ class _Guard:
         order: _Order,
         funds: door.FundsGuard,
         screened: Screened,
+        travel: TravelRule | None = None,
     ) -> None:
         self.policy = policy
         self.principal = principal
         self.order = order
         self.funds = funds
         self.screened = screened
+        self.travel = travel
 
     def judge(self, session: Session) -> Decision:
         user = session.get(User, self.principal.user_id)
@@ -419,6 +425,15 @@ class _Guard:
             subject=subject,
             details={**self.order.summary(), **decision.as_json()},
         )
+        if self.travel is not None:
+            self.travel.record(
+                session,
+                request,
+                currency=self.order.token.currency,
+                payer_id=self.principal.user_id,
+                payee_user_id=self.order.counterparty.user_id,
+                payee_name=self.order.counterparty.name,
+            )
         if self.screened.matches:
             self.policy.sanctions.record(
                 session,

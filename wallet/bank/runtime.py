@@ -38,7 +38,9 @@ from wallet.compliance.inspection import Inspector
 from wallet.compliance.kyc import KycService
 from wallet.compliance.monitoring import Monitor
 from wallet.compliance.policy import PolicyStore, TransferPolicy
+from wallet.compliance.reports import Reports, country_of
 from wallet.compliance.screening import SanctionsLists
+from wallet.compliance.travelrule import TravelRule
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
@@ -77,6 +79,8 @@ class Services:
     cases: Cases
     monitor: Monitor
     inspector: Inspector
+    travel: TravelRule
+    reports: Reports
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -139,6 +143,9 @@ def build_services(
     approvals.validators[ProposalAction.POLICY_CHANGE] = policy.validate
     approvals.executors[ProposalAction.POLICY_CHANGE] = policy.install
     cases = Cases(bank, policy, settings.kek, approvals)
+    travel = TravelRule(bank, policy, settings.kek)
+    payments.travel = travel
+    inspector = Inspector(bank)
     return Services(
         bank=bank,
         keystore=keystore,
@@ -169,7 +176,17 @@ def build_services(
         kyc=kyc,
         cases=cases,
         monitor=Monitor(bank, policy, cases),
-        inspector=Inspector(bank),
+        inspector=inspector,
+        travel=travel,
+        reports=Reports(
+            bank,
+            cases,
+            policy,
+            inspector,
+            rentity_id=settings.goaml_rentity_id,
+            rentity_branch=settings.goaml_rentity_branch,
+            country=country_of(settings.kyc_jurisdiction),
+        ),
     )
 
 
