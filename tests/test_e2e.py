@@ -25,6 +25,7 @@ import httpx
 import pyotp
 import pytest
 import schemathesis
+import xmlschema
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
@@ -134,6 +135,70 @@ def test_the_demo_has_a_proposal_waiting_and_sanctions_lists_loaded(server: DevS
     )
     hits = client.post("/v1/compliance/screening", json={"name": "Иван Соколов"}, headers=checker).json()
     assert [h["entry_id"] for h in hits] == ["90001"]
+
+
+def test_an_officer_works_a_planted_case_from_alert_to_goaml(server: DevServer) -> None:
+    """The issue's journey in `tdw dev`: alerts on the demo's planted activity, a case opened, the
+    address inspected at a past block by `tdw inspect --verify`, funds traced three hops with a
+    picture, a freeze proposed and approved by a second officer, and a goAML report that validates."""
+    client = httpx.Client(base_url=server.url, timeout=30)
+    logins = server.logins()
+    officer = _login(
+        client, "compliance", logins["compliance"]["password"], logins["compliance"]["totp_secret"]
+    )
+    checker = _login(client, "checker", logins["checker"]["password"], logins["checker"]["totp_secret"])
+    wanted = {
+        "large_transfer",
+        "structuring",
+        "fan_out",
+        "pass_through",
+        "round_amounts",
+        "high_risk_jurisdiction",
+        "blocked_proximity",
+    }
+
+    def raised() -> list[dict[str, Any]] | None:
+        alerts = client.get("/v1/compliance/alerts", params={"limit": 500}, headers=officer).json()
+        return alerts if wanted <= {a["typology"] for a in alerts} else None
+
+    alerts = _until(raised, timeout=120)
+    large = next(a for a in alerts if a["typology"] == "large_transfer")
+    assert large["figures"]["amount"] == "12000.00 USD"
+    cases = client.get("/v1/compliance/cases", headers=officer).json()
+    assert large["case_id"] in {c["id"] for c in cases}
+    path = f"/v1/compliance/cases/{large['case_id']}"
+    assert client.get(path, headers=officer).json()["alerts"][0]["id"] == large["id"]
+
+    # The whale's address just before its large transfer, from the shell, checked against the node.
+    env = {"TDW_DATA_DIR": str(server.folder), "TDW_RPC_URL": f"http://127.0.0.1:{server.anvil_port}"}
+    before = str(large["block"] - 1)
+    shown = tdw("inspect", "address", large["subject"], "--block", before, "--verify", env=env)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["verified"] is True
+    assert view["balances"][0]["balance"] == "15000.00 USD"
+
+    trace = client.get(
+        "/v1/compliance/trace",
+        params={"start": large["subject"], "currency": "USD", "hops": 3, "format": "svg"},
+        headers=officer,
+    )
+    assert trace.status_code == 200, trace.text
+    assert trace.headers["content-type"] == "image/svg+xml"
+    assert "12000.00 USD" in trace.text
+
+    proposal = client.post(
+        f"{path}/proposals",
+        json={"action": "freeze", "currency": "USD", "reason": "large transfer from an outside wallet"},
+        headers={**officer, "Idempotency-Key": "e2e-case-freeze"},
+    ).json()
+    assert client.post(f"/v1/proposals/{proposal['id']}/approve", json={}, headers=officer).status_code == 403
+    approved = client.post(f"/v1/proposals/{proposal['id']}/approve", json={}, headers=checker)
+    assert approved.status_code == 200, approved.text
+
+    report = client.post(f"{path}/reports/goaml", headers=officer)
+    assert report.status_code == 201, report.text
+    xmlschema.XMLSchema11(str(Path(__file__).parent / "data" / "goAMLSchema.xsd")).validate(report.text)
 
 
 def test_a_customer_signs_up_receives_a_mint_pays_and_downloads_statements(server: DevServer) -> None:

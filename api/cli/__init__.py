@@ -6,10 +6,10 @@ modules here group them by area, and importing this package registers them all o
 - `serve`: `tdw dev` and `tdw serve`; `demo`: the development bank `tdw dev` deploys and seeds
 - `chain`: compile, deploy, verify, keys; `ledger`: index, reconcile, statement
 - `users`: add-user, totp; `bench`: `tdw bench ...`; `audit`: audit verify, audit export;
-  `sanctions`: sanctions load, sanctions screen
+  `sanctions`: sanctions load, sanctions screen; `inspect`: address, holders, trace, timeline
 """
 
-from api.cli import audit, bench, chain, ledger, sanctions, serve, users
+from api.cli import audit, bench, chain, inspect, ledger, sanctions, serve, users
 from api.cli.app import app
 
-__all__ = ["app", "audit", "bench", "chain", "ledger", "sanctions", "serve", "users"]
+__all__ = ["app", "audit", "bench", "chain", "inspect", "ledger", "sanctions", "serve", "users"]

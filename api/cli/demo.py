@@ -8,7 +8,9 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from eth_utils.crypto import keccak
 from sqlalchemy import func, select
 from web3 import Web3
 
@@ -22,7 +24,7 @@ from wallet.chain.node import fund_from_dev_account
 from wallet.chain.transact import Transactor
 from wallet.db.models import User
 from wallet.errors import WalletError
-from wallet.keys import Signer
+from wallet.keys import PrivateKeySigner, Signer
 from wallet.settings import get_settings
 from wallet.vocabulary import AccountStatus, KycStatus, Role
 
@@ -183,6 +185,7 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
         )
     _seed_payments(services, principals, accounts, deadline)
     _seed_compliance(services, principals, accounts)
+    seed_monitoring(services, principals["operator"], time.monotonic() + timeout)
     return logins
 
 
@@ -283,3 +286,108 @@ def _seed_payments(
             reference=reference,
             memo=memo,
         )
+
+
+# Outside wallets (KYC'd on chain, not customers of the API) whose transfers plant a case of several
+# monitoring typologies among the demo's normal payments: the monitor sees them in the mirror like any
+# movement. (sender, receiver, amount in USD) in order; "#block" blocks the wallet named after it.
+DEMO_WALLETS = {  # name -> ISO 3166 numeric jurisdiction
+    "whale": 756,
+    "mule": 756,
+    "fan": 756,
+    "source": 756,
+    "pass": 756,
+    "roundy": 756,
+    "payer": 840,
+    "lagos": 566,
+    "bad": 756,
+    "middle": 756,
+    "late": 840,
+    **{f"r{i}": 756 for i in range(1, 9)},
+}
+DEMO_MINTS = {
+    "whale": "15000.00",
+    "mule": "30000.00",
+    "fan": "1000.00",
+    "source": "6000.00",
+    "roundy": "5000.00",
+    "payer": "500.00",
+    "bad": "500.00",
+    "late": "200.00",
+}
+DEMO_PLANTED = (
+    ("whale", "r1", "12000.00"),  # large transfer
+    ("mule", "r2", "9200.00"),
+    ("mule", "r3", "9450.00"),
+    ("mule", "r4", "8900.00"),  # structuring
+    *(("fan", f"r{i}", "50.00") for i in range(1, 9)),  # fan-out to eight new addresses
+    ("source", "pass", "5000.00"),
+    ("pass", "r5", "4800.00"),  # rapid pass-through
+    ("roundy", "r6", "1000.00"),
+    ("roundy", "r7", "2000.00"),
+    ("roundy", "r8", "1000.00"),  # round
+    ("payer", "lagos", "120.00"),  # a counterparty in a high-risk jurisdiction (NG)
+    ("bad", "middle", "100.00"),
+    ("#block", "bad", ""),
+    ("late", "middle", "25.00"),  # one hop
+)
+
+
+def demo_wallet(name: str) -> PrivateKeySigner:
+    """The demo's outside wallet `name`: a fixed development key (never for real money)."""
+    return PrivateKeySigner(keccak(text=f"tdw demo wallet {name}"))
+
+
+def seed_monitoring(services: Services, operator: Principal, deadline: float) -> None:
+    """Registers the outside wallets, mints them USD and sends the planted transfers from their own
+    keys (once: skipped when the first wallet is registered already)."""
+    bank = services.bank
+    wallets = {name: demo_wallet(name) for name in DEMO_WALLETS}
+    if bank.registry.functions.statusOf(wallets["whale"].address).call()[0]:
+        return
+    expiry = int(time.time()) + 365 * 24 * 3600
+    addresses = [wallets[n].address for n in DEMO_WALLETS]
+    call = bank.registry.functions.setKycBatch(
+        addresses, [expiry] * len(addresses), list(DEMO_WALLETS.values())
+    )
+    _send_and_wait(services, "compliance", call, deadline)
+    for name, amount in DEMO_MINTS.items():
+        services.operations.mint(
+            operator,
+            idempotency_key=f"demo-wallet-{name}",
+            currency="USD",
+            amount=amount,
+            to_address=wallets[name].address,
+        )
+    token = bank.token("USD").contract
+    for name in {sender for sender, _, _ in DEMO_PLANTED if not sender.startswith("#")}:
+        fund_from_dev_account(bank.w3, wallets[name].address, 10**17)  # gas, on a development chain
+    for name, amount in DEMO_MINTS.items():
+        while token.functions.balanceOf(wallets[name].address).call() < int(amount.replace(".", "")):
+            if time.monotonic() > deadline:
+                raise WalletError("the demo wallets' mints did not reach the chain")
+            time.sleep(0.1)
+    for sender, receiver, amount in DEMO_PLANTED:
+        if sender == "#block":
+            _send_and_wait(
+                services,
+                "compliance",
+                bank.registry.functions.setBlocked(wallets[receiver].address, True),
+                deadline,
+            )
+            continue
+        units = int(amount.replace(".", ""))
+        Transactor(bank.w3, wallets[sender]).send(token.functions.transfer(wallets[receiver].address, units))
+
+
+def _send_and_wait(services: Services, role: str, call: Any, deadline: float) -> None:
+    bank = services.bank
+    with bank.sessions.begin() as session:
+        tx_id = bank.enqueue(session, role, call, kind="demo").id
+    while True:
+        tx = bank.chain_tx(tx_id)
+        if tx is not None and tx.status in ("included", "confirmed", "final"):
+            return
+        if (tx is not None and tx.status == "failed") or time.monotonic() > deadline:
+            raise WalletError(f"the demo's {role} transaction did not reach the chain")
+        time.sleep(0.1)

@@ -156,7 +156,7 @@ def serve(
     settings = get_settings()
     _configure_logging()
     with contextlib.ExitStack() as running:
-        services = _deployed_services(running, settings)
+        services = deployed_services(running, settings)
         if background:
             services.bank.register_redemption_address()
             running.callback(Workers(services).start().stop)
@@ -171,7 +171,7 @@ def serve(
         )
 
 
-def _deployed_services(running: contextlib.ExitStack, settings: Settings) -> Services:
+def deployed_services(running: contextlib.ExitStack, settings: Settings) -> Services:
     """The services of the deployed bank the settings name, checked against the sources and keys."""
     w3 = connect(rpc_url(None, settings))
     manifest = Manifest.read(settings.effective_manifest_path)
@@ -202,7 +202,7 @@ def recover(
     recovery is needed and --yes was not given."""
     settings = get_settings()
     with contextlib.ExitStack() as running:
-        services = _deployed_services(running, settings)
+        services = deployed_services(running, settings)
         fork = services.recovery.check()
         if fork is None:
             halted = services.incidents.halted()
