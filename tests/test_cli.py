@@ -264,3 +264,15 @@ def test_bench_screening_prints_the_fuzzy_and_the_exact_rates() -> None:
     assert result["exact_lookup_per_s"] > 0
     # Every listed name's variant (a typo, another order, a dropped middle name) is found.
     assert result["queries_with_a_match"] >= result["queries_of_listed_names"]
+
+
+def test_bench_monitoring_runs_every_typology_over_a_built_mirror_beside_the_indexer() -> None:
+    run = tdw("bench", "monitoring", "--entries", "5000", "--samples", "3", "--index-events", "500", "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert 4000 <= result["entries"] <= 7000
+    assert result["alerts"] > 0  # the planted cases are in the mirror
+    assert result["backfill_entries_per_s"] > 0
+    assert result["indexer_events_per_s"] > 0
+    assert result["samples"] == 3
+    assert 0 < result["trace_3_hops_ms"]["p50"] <= result["trace_3_hops_ms"]["max"]

@@ -15,6 +15,7 @@ from api.cli.app import app, compile_project, fail, print_json
 from wallet.bench import api as api_bench
 from wallet.bench import gas as gas_bench
 from wallet.bench import index as index_bench
+from wallet.bench import monitoring as monitoring_bench
 from wallet.bench import screening as screening_bench
 from wallet.bench import transfers as transfers_bench
 from wallet.chain.compiler import Compilation
@@ -118,6 +119,37 @@ def bench_api(
     if operator is None:
         raise fail(f"{logins_path} has no operator login")
     print_json(api_bench.run(url, seconds=seconds, clients=clients, operator=operator), json_output)
+
+
+@bench_app.command("monitoring")
+def bench_monitoring(
+    entries: Annotated[
+        int, typer.Option("--entries", help="Journal entries in the mirror", min=1000)
+    ] = 1_000_000,
+    samples: Annotated[int, typer.Option(help="Customers inspected and traced", min=1)] = 20,
+    index_events: Annotated[
+        int, typer.Option(help="Events for the indexer's reference rate", min=100)
+    ] = 5_000,
+    json_output: JsonOption = False,
+) -> None:
+    """Monitoring's backfill rate through every typology and the inspector's address view and 3-hop
+    trace on a mirror of `entries` entries, beside the indexer's own rate measured in the same run."""
+    with tempfile.TemporaryDirectory(prefix="tdw-bench-monitoring-") as folder:
+        result = monitoring_bench.run(f"sqlite:///{folder}/mirror.db", entries, samples)
+    reference = _run_bench(
+        lambda w3, compilation, folder: index_bench.run(
+            w3,
+            compilation,
+            events=index_events,
+            sqlite_url=f"sqlite:///{folder}/index.db",
+            postgres_admin_url=None,
+        )
+    )
+    result["indexer_events_per_s"] = reference["sqlite_events_per_s"]
+    result["backfill_to_indexer"] = round(
+        result["backfill_entries_per_s"] / reference["sqlite_events_per_s"], 2
+    )
+    print_json(result, json_output)
 
 
 @bench_app.command("screening")

@@ -149,7 +149,7 @@ class TraceGraph:
 class Inspector:
     """Compliance's view of the chain through the ledger mirror."""
 
-    def __init__(self, bank: Bank) -> None:
+    def __init__(self, bank: Bank | Any) -> None:  # Any: a benchmark's bare mirror, with the same names
         self.bank = bank
         self.currencies: dict[str, str] = {t.address: t.currency for t in bank.tokens.values()}
         self.decimals: dict[str, int] = {t.address: t.decimals for t in bank.tokens.values()}
