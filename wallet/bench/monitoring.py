@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.bank.users import Principal
 from wallet.compliance.inspection import Inspector
-from wallet.compliance.monitoring import ZERO, Detector, Movement, movements_query
+from wallet.compliance.monitoring import ZERO, Detector, Movement, movement_of, movements_query
 from wallet.compliance.policy import DEFAULT_POLICY, Policy
 from wallet.compliance.synthetic import generate
 from wallet.db import make_engine, readonly, session_factory, upgrade
@@ -127,35 +127,11 @@ def backfill(sessions: sessionmaker[Session], batch: int = 5000) -> tuple[int, i
             rows = session.execute(movements_query(cursor, batch)).all()
             if not rows:
                 break
-            for (
-                _,
-                entry_id,
-                token,
-                block,
-                btime,
-                tx_hash,
-                log_index,
-                reference,
-                sender,
-                receiver,
-                amount,
-            ) in rows:
-                movement = Movement(
-                    entry_id,
-                    token,
-                    "USD",
-                    block,
-                    btime,
-                    tx_hash,
-                    log_index,
-                    sender,
-                    receiver,
-                    int(amount),
-                    reference,
-                )
+            for row in rows:
+                movement = movement_of(row, "USD")
                 alerts += len(detector.feed(movement))
             count += len(rows)
-            cursor = rows[-1][0]
+            cursor = rows[-1].leg_id
     return count, alerts, time.perf_counter() - started
 
 

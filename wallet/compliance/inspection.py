@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, aliased
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
+from wallet.compliance.monitoring import Movement, movement_of
 from wallet.db.models import (
     Alert,
     AuditRecord,
@@ -59,6 +60,7 @@ from wallet.db.models import (
     aware,
 )
 from wallet.errors import InvalidRequestError, NotFoundError
+from wallet.ledger.journal import movements
 from wallet.money import format_amount
 from wallet.references import reference_text
 from wallet.vocabulary import Role
@@ -82,21 +84,6 @@ def address_of(text: str) -> str:
     if not is_address(text.strip()):
         raise InvalidRequestError(f"{text!r} is not an address (0x and 40 hexadecimal digits)")
     return to_checksum_address(text.strip())
-
-
-@dataclass(frozen=True)
-class Flow:
-    """One movement as the trace sees it."""
-
-    entry_id: int
-    token: str
-    block: int
-    log_index: int
-    time: int
-    tx_hash: str
-    sender: str
-    receiver: str
-    amount: int
 
 
 @dataclass
@@ -374,7 +361,7 @@ class Inspector:
         with self.bank.readers() as session:
             end = self._block(session, to_block)
             names = self._names(session)
-            tracer = _Tracer(session, self.bank.chain_id, rule, end)
+            tracer = _Tracer(session, self.bank.chain_id, rule, end, self.currencies)
             text = start.strip().lower()
             if len(text) == 66 and text.startswith("0x"):
                 firsts = tracer.flows_of_tx(text)
@@ -396,7 +383,7 @@ class Inspector:
             self._node(graph, origin, names, "start")
             frontier = [(f, f.amount) for f in firsts]
             for hop in range(1, hops + 1):
-                following: dict[int, tuple[Flow, int]] = {}
+                following: dict[int, tuple[Movement, int]] = {}
                 for flow, traced in frontier:
                     if traced <= 0:
                         continue
@@ -684,55 +671,38 @@ class _HubError(Exception):
 class _Tracer:
     """Replays accounts' histories to give each outgoing transfer its composition by source."""
 
-    def __init__(self, session: Session, chain_id: int, rule: Rule, end: int) -> None:
+    def __init__(
+        self, session: Session, chain_id: int, rule: Rule, end: int, currencies: Mapping[str, str]
+    ) -> None:
         self.session = session
+        self.currencies = currencies
         self.chain_id = chain_id
         self.rule = rule
         self.end = end
         self.compositions: dict[tuple[str, str], dict[int, dict[int, int]]] = {}
-        self.flows: dict[int, Flow] = {}
+        self.flows: dict[int, Movement] = {}
 
     def _query(self) -> Any:
-        debit, credit = aliased(JournalLeg), aliased(JournalLeg)
-        payer, payee = aliased(LedgerAccount), aliased(LedgerAccount)
-        return (
-            select(
-                JournalEntry.id,
-                JournalEntry.token,
-                JournalEntry.block_number,
-                JournalEntry.log_index,
-                JournalEntry.block_time,
-                JournalEntry.tx_hash,
-                payer.holder,
-                payee.holder,
-                credit.amount,
-            )
-            .select_from(JournalEntry)
-            .join(credit, (credit.entry_id == JournalEntry.id) & (credit.amount > 0))
-            .join(debit, (debit.entry_id == JournalEntry.id) & (debit.amount < 0))
-            .join(payer, payer.id == debit.account_id)
-            .join(payee, payee.id == credit.account_id)
-            .where(JournalEntry.posted.is_(True), JournalEntry.block_number <= self.end)
-        )
+        return movements().where(JournalEntry.block_number <= self.end)
 
-    def _flow(self, row: Any) -> Flow:
-        flow = Flow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], int(row[8]))
+    def _flow(self, row: Any) -> Movement:
+        flow = movement_of(row, self.currencies.get(row.token, ""))
         self.flows[flow.entry_id] = flow
         return flow
 
-    def flows_of_tx(self, tx_hash: str) -> list[Flow]:
+    def flows_of_tx(self, tx_hash: str) -> list[Movement]:
         return [
             self._flow(r) for r in self.session.execute(self._query().where(JournalEntry.tx_hash == tx_hash))
         ]
 
-    def flows_of(self, holder: str, token: str, *, outgoing: bool, since: int) -> list[Flow]:
+    def flows_of(self, holder: str, token: str, *, outgoing: bool, since: int) -> list[Movement]:
         return [
             f
             for f in self._history(holder, token)
             if (f.sender == holder if outgoing else f.receiver == holder) and f.block >= since
         ]
 
-    def _history(self, holder: str, token: str) -> list[Flow]:
+    def _history(self, holder: str, token: str) -> list[Movement]:
         account = self.session.scalar(
             select(LedgerAccount.id).where(
                 LedgerAccount.chain_id == self.chain_id,
@@ -805,7 +775,7 @@ class _Tracer:
         self.compositions[key] = out
         return out
 
-    def onward(self, holder: str, token: str, arrived: Flow, traced: int) -> list[tuple[Flow, int]]:
+    def onward(self, holder: str, token: str, arrived: Movement, traced: int) -> list[tuple[Movement, int]]:
         """The later outgoing transfers of `holder` that carry what `arrived` brought, and how much."""
         composition = self._composition(holder, token)
         left = traced
@@ -821,7 +791,7 @@ class _Tracer:
                 left -= amount
         return result
 
-    def sources(self, holder: str, token: str, left: Flow, traced: int) -> list[tuple[Flow, int]]:
+    def sources(self, holder: str, token: str, left: Movement, traced: int) -> list[tuple[Movement, int]]:
         """The incoming transfers of `holder` that paid for `left`, and how much of the traced part each."""
         parts = self._composition(holder, token).get(left.entry_id, {})
         result = []

@@ -228,6 +228,13 @@ def iso_country(country: str) -> str:
     return code
 
 
+def country_of_numeric(numeric: int) -> str | None:
+    """ISO 3166-1 alpha-2 of an ISO numeric code (the registry's jurisdiction); None for 0 or an unknown
+    code."""
+    found = pycountry.countries.get(numeric=f"{numeric:03d}") if numeric else None
+    return str(found.alpha_2) if found is not None else None
+
+
 # How OFAC spells countries that pycountry does not know by those names.
 _LIST_SPELLINGS = {"korea, north": ("KP",), "korea, south": ("KR",), "burma": ("MM",), "russia": ("RU",)}
 

@@ -54,7 +54,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import pycountry
 from eth_utils.address import to_checksum_address
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -62,10 +61,12 @@ from sqlalchemy.orm import Session, aliased
 from wallet.bank.core import Bank
 from wallet.compliance.audit import SYSTEM, AuditLog
 from wallet.compliance.cases import Cases, customer_of
+from wallet.compliance.matching import country_of_numeric
 from wallet.compliance.policy import Policy, PolicyStore
 from wallet.db.models import Alert as AlertRow
 from wallet.db.models import ChainEvent, Event, EventCursor, JournalEntry, JournalLeg, LedgerAccount
 from wallet.errors import MonitorRaceError
+from wallet.ledger.journal import movements
 from wallet.money import currency as iso_currency
 from wallet.money import format_amount
 from wallet.vocabulary import AlertSeverity, Typology
@@ -596,31 +597,27 @@ NEWS = ("KycUpdated", "BlockedUpdated")
 
 
 def movements_query(after: int, limit: int) -> Select[*tuple[Any, ...]]:
-    """Posted entries whose credit leg id is above `after`, in that order: (credit leg id, entry id,
-    token, block, block time, tx hash, log index, reference, sender, receiver, amount)."""
-    credit, debit = aliased(JournalLeg), aliased(JournalLeg)
-    payer, payee = aliased(LedgerAccount), aliased(LedgerAccount)
-    return (
-        select(
-            credit.id,
-            JournalEntry.id,
-            JournalEntry.token,
-            JournalEntry.block_number,
-            JournalEntry.block_time,
-            JournalEntry.tx_hash,
-            JournalEntry.log_index,
-            JournalEntry.payment_reference,
-            payer.holder,
-            payee.holder,
-            credit.amount,
-        )
-        .join(JournalEntry, JournalEntry.id == credit.entry_id)
-        .join(debit, (debit.entry_id == credit.entry_id) & (debit.amount < 0))
-        .join(payee, payee.id == credit.account_id)
-        .join(payer, payer.id == debit.account_id)
-        .where(credit.id > after, credit.amount > 0, JournalEntry.posted.is_(True))
-        .order_by(credit.id)
-        .limit(limit)
+    """Posted movements (`wallet.ledger.journal.movements`) whose credit leg id is above `after`, in
+    that order."""
+    query = movements()
+    leg = query.selected_columns.leg_id
+    return query.where(leg > after).order_by(leg).limit(limit)
+
+
+def movement_of(row: Any, currency: str) -> Movement:
+    """The detector's `Movement` of a `movements()` row."""
+    return Movement(
+        row.entry_id,
+        row.token,
+        currency,
+        row.block,
+        row.time,
+        row.tx_hash,
+        row.log_index,
+        row.sender,
+        row.receiver,
+        int(row.amount),
+        row.reference,
     )
 
 
@@ -631,10 +628,8 @@ def news_item(row: ChainEvent, time: int) -> Blocked | Registered | None:
     if row.name == "BlockedUpdated":
         return Blocked(row.account, bool(row.args.get("blocked")), time)
     if row.name == "KycUpdated":
-        number = int(row.args.get("jurisdiction") or 0)
-        found = pycountry.countries.get(numeric=f"{number:03d}") if number else None
-        verified = bool(row.args.get("verified"))
-        return Registered(row.account, found.alpha_2 if found is not None and verified else None, time)
+        country = country_of_numeric(int(row.args.get("jurisdiction") or 0))
+        return Registered(row.account, country if row.args.get("verified") else None, time)
     return None
 
 
@@ -687,11 +682,11 @@ class Monitor:
         # News and movements in chain order: a block before a transfer in a later block counts for it.
         # Where one read was cut at the batch size, the other waits beyond that read's last block.
         if len(news) == self.batch and rows:
-            rows = [r for r in rows if r[3] <= news[-1].block_number]
+            rows = [r for r in rows if r.block <= news[-1].block_number]
         if len(rows) == self.batch and news:
-            news = [n for n in news if n.block_number <= rows[-1][3]]
+            news = [n for n in news if n.block_number <= rows[-1].block]
         merged: list[tuple[int, int, int, Any]] = [(n.block_number, n.log_index, 0, n) for n in news]
-        merged += [(r[3], r[6], 1, r) for r in rows]
+        merged += [(r.block, r.log_index, 1, r) for r in rows]
         merged.sort(key=lambda x: (x[0], x[1], x[2]))
         detector = self.detector
         alerts: list[Alert] = []
@@ -706,7 +701,7 @@ class Monitor:
                 detector.feed(item)
                 if isinstance(item, Blocked) and item.blocked:
                     self._near(item.address)
-        new_legs = rows[-1][0] if rows else legs
+        new_legs = rows[-1].leg_id if rows else legs
         new_events = news[-1].id if news else events
         if (new_legs, new_events) == (legs, events):
             return 0
@@ -715,23 +710,8 @@ class Monitor:
         return stored_count or len(rows) + len(news)
 
     def _movement(self, row: Any) -> Movement | None:
-        _, entry_id, token, block, time, tx_hash, log_index, reference, sender, receiver, amount = row
-        currency = self.currencies.get(token.lower())
-        if currency is None:
-            return None
-        return Movement(
-            entry_id,
-            token,
-            currency,
-            block,
-            time,
-            tx_hash,
-            log_index,
-            sender,
-            receiver,
-            int(amount),
-            reference,
-        )
+        currency = self.currencies.get(row.token.lower())
+        return None if currency is None else movement_of(row, currency)
 
     def _positions(self, session: Session) -> tuple[int, int]:
         rows = dict(
@@ -773,14 +753,14 @@ class Monitor:
             cursor = (first or legs + 1) - 1
             while cursor < legs:
                 rows = session.execute(movements_query(cursor, self.batch)).all()
-                rows = [r for r in rows if r[0] <= legs]
+                rows = [r for r in rows if r.leg_id <= legs]
                 if not rows:
                     break
                 for row in rows:
                     movement = self._movement(row)
                     if movement is not None:
                         detector.feed(movement, alert=False)
-                cursor = rows[-1][0]
+                cursor = rows[-1].leg_id
         for address in detector.blocked:
             self._near(address, detector)
         return detector
@@ -892,4 +872,13 @@ def _checksum(address: str) -> str:
     return to_checksum_address(address)
 
 
-__all__ = ["Alert", "Blocked", "Detector", "Monitor", "Movement", "Registered", "movements_query"]
+__all__ = [
+    "Alert",
+    "Blocked",
+    "Detector",
+    "Monitor",
+    "Movement",
+    "Registered",
+    "movement_of",
+    "movements_query",
+]

@@ -26,18 +26,18 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pycountry
 from lxml import etree
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
 from wallet.compliance.cases import CaseItemView, Cases
 from wallet.compliance.inspection import Inspector, Rule
+from wallet.compliance.matching import country_of_numeric
 from wallet.compliance.policy import PolicyStore
-from wallet.db.models import JournalEntry, JournalLeg, KycProfile, LedgerAccount, User, WalletAccount
+from wallet.db.models import JournalEntry, KycProfile, User, WalletAccount
 from wallet.errors import InvalidRequestError
+from wallet.ledger.journal import movements
 from wallet.money import format_amount
 from wallet.vocabulary import Role
 
@@ -243,55 +243,36 @@ class Reports:
         principal.require(Role.COMPLIANCE)
         start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
         end = int((datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)).timestamp())
-        credit, debit = aliased(JournalLeg), aliased(JournalLeg)
-        payer, payee = aliased(LedgerAccount), aliased(LedgerAccount)
         with self.bank.readers() as session:
             thresholds = self.policy.current(session).monitoring
             rows = session.execute(
-                select(
-                    JournalEntry.block_time,
-                    JournalEntry.block_number,
-                    JournalEntry.tx_hash,
-                    JournalEntry.log_index,
-                    JournalEntry.token,
-                    JournalEntry.kind,
-                    JournalEntry.state,
-                    payer.holder,
-                    payee.holder,
-                    credit.amount,
-                )
-                .select_from(JournalEntry)
-                .join(credit, (credit.entry_id == JournalEntry.id) & (credit.amount > 0))
-                .join(debit, (debit.entry_id == JournalEntry.id) & (debit.amount < 0))
-                .join(payer, payer.id == debit.account_id)
-                .join(payee, payee.id == credit.account_id)
+                movements()
                 .where(
                     JournalEntry.chain_id == self.bank.chain_id,
                     JournalEntry.block_time >= start,
                     JournalEntry.block_time < end,
-                    JournalEntry.posted.is_(True),
                     JournalEntry.kind == "transfer",
                 )
                 .order_by(JournalEntry.block_number, JournalEntry.log_index)
             ).all()
         out = []
-        for time, block, tx_hash, log_index, token, kind, state, sender, receiver, amount in rows:
-            currency = self.currencies.get(token.lower())
+        for row in rows:
+            currency = self.currencies.get(row.token.lower())
             limit = thresholds.get(currency or "", {}).get("reporting")
-            if currency is None or limit is None or int(amount) < limit:
+            if currency is None or limit is None or int(row.amount) < limit:
                 continue
             decimals = self.bank.token(currency).decimals
             out.append(
                 {
-                    "time": datetime.fromtimestamp(time, UTC).isoformat(),
-                    "block": block,
-                    "tx_hash": tx_hash,
-                    "log_index": log_index,
-                    "kind": kind,
-                    "state": str(state),
-                    "from": sender,
-                    "to": receiver,
-                    "amount": format_amount(int(amount), decimals),
+                    "time": datetime.fromtimestamp(row.time, UTC).isoformat(),
+                    "block": row.block,
+                    "tx_hash": row.tx_hash,
+                    "log_index": row.log_index,
+                    "kind": row.kind,
+                    "state": str(row.state),
+                    "from": row.sender,
+                    "to": row.receiver,
+                    "amount": format_amount(int(row.amount), decimals),
                     "currency": currency,
                     "threshold": format_amount(limit, decimals),
                 }
@@ -321,9 +302,9 @@ class Reports:
 
 
 def country_of(numeric: int) -> str:
-    """The ISO alpha-2 code of an ISO numeric country code (the registry's jurisdiction)."""
-    found = pycountry.countries.get(numeric=f"{numeric:03d}")
-    return found.alpha_2 if found is not None else PLACEHOLDER
+    """The ISO alpha-2 code of an ISO numeric country code (the registry's jurisdiction), or goAML's
+    placeholder."""
+    return country_of_numeric(numeric) or PLACEHOLDER
 
 
 __all__ = ["Reports", "country_of"]
