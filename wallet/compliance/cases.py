@@ -250,7 +250,8 @@ class Cases:
             if assignee:
                 query = query.where(Case.assignee == assignee)
             rows = list(session.scalars(query.order_by(Case.due_at, Case.id).limit(limit)))
-            return [self._view(session, row) for row in rows]
+            counts = self._alert_counts(session, [row.id for row in rows])
+            return [self._view(session, row, counts.get(row.id, 0)) for row in rows]
 
     def get(self, principal: Principal, case_id: str) -> CaseFile:
         """A case with its alerts and its file."""
@@ -471,8 +472,19 @@ class Cases:
             raise ConflictError("the case is closed")
         return case
 
-    def _view(self, session: Session, case: Case) -> CaseView:
-        count = session.scalar(select(func.count()).select_from(Alert).where(Alert.case_id == case.id)) or 0
+    @staticmethod
+    def _alert_counts(session: Session, case_ids: list[str]) -> dict[str, int]:
+        """How many alerts each case holds, in one query."""
+        if not case_ids:
+            return {}
+        rows = session.execute(
+            select(Alert.case_id, func.count()).where(Alert.case_id.in_(case_ids)).group_by(Alert.case_id)
+        )
+        return {case_id: count for case_id, count in rows if case_id is not None}
+
+    def _view(self, session: Session, case: Case, count: int | None = None) -> CaseView:
+        if count is None:
+            count = self._alert_counts(session, [case.id]).get(case.id, 0)
         due = aware(case.due_at)
         return CaseView(
             case.id,
