@@ -84,13 +84,19 @@ class PaymentService:
     """Submits and reads customer transfers."""
 
     def __init__(
-        self, bank: Bank, accounts: AccountService, users: UserService, policy: TransferPolicy
+        self,
+        bank: Bank,
+        accounts: AccountService,
+        users: UserService,
+        policy: TransferPolicy,
+        *,
+        travel: TravelRule | None = None,
     ) -> None:
         self.bank = bank
         self.accounts = accounts
         self.users = users
         self.policy = policy
-        self.travel: TravelRule | None = None  # IVMS101 records above the travel-rule threshold
+        self.travel = travel  # IVMS101 records above the travel-rule threshold
 
     def submit(
         self,

@@ -137,14 +137,13 @@ def build_services(
     policy = PolicyStore(sessions)
     accounts = AccountService(bank, keystore, sanctions)
     kyc = KycService(bank, settings.kek, sanctions, policy)
-    payments = PaymentService(bank, accounts, users, TransferPolicy(policy, sanctions))
+    travel = TravelRule(bank, policy, settings.kek)
+    payments = PaymentService(bank, accounts, users, TransferPolicy(policy, sanctions), travel=travel)
     operations = OperationsService(bank, accounts)
     approvals = Approvals(bank, operations, ttl=timedelta(hours=settings.proposal_ttl_hours))
     approvals.validators[ProposalAction.POLICY_CHANGE] = policy.validate
     approvals.executors[ProposalAction.POLICY_CHANGE] = policy.install
     cases = Cases(bank, policy, settings.kek, approvals)
-    travel = TravelRule(bank, policy, settings.kek)
-    payments.travel = travel
     inspector = Inspector(bank)
     return Services(
         bank=bank,
