@@ -247,6 +247,7 @@ class Reports:
             thresholds = self.policy.current(session).monitoring
             rows = session.execute(
                 movements()
+                .add_columns(JournalEntry.kind, JournalEntry.state)
                 .where(
                     JournalEntry.chain_id == self.bank.chain_id,
                     JournalEntry.block_time >= start,

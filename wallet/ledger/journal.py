@@ -13,8 +13,9 @@ from wallet.db.models import JournalEntry, JournalLeg, LedgerAccount
 def movements() -> Select[*tuple[Any, ...]]:
     """Posted entries joined with their two legs, one row each, labelled: `leg_id` (the credit leg's:
     ids only grow, so it serves as a cursor), `entry_id`, `token`, `block`, `time` (block time),
-    `tx_hash`, `log_index`, `reference`, `kind`, `state`, `sender`, `receiver` (the holders) and
-    `amount` (positive). Callers add their own filters and order."""
+    `tx_hash`, `log_index`, `reference`, `sender`, `receiver` (the holders) and `amount` (positive).
+    Callers add their own columns, filters and order (the monitor reads millions of these rows: what
+    only one caller needs is that caller's column)."""
     credit, debit = aliased(JournalLeg), aliased(JournalLeg)
     payer, payee = aliased(LedgerAccount), aliased(LedgerAccount)
     return (
@@ -27,8 +28,6 @@ def movements() -> Select[*tuple[Any, ...]]:
             JournalEntry.tx_hash,
             JournalEntry.log_index,
             JournalEntry.payment_reference.label("reference"),
-            JournalEntry.kind,
-            JournalEntry.state,
             payer.holder.label("sender"),
             payee.holder.label("receiver"),
             credit.amount.label("amount"),
