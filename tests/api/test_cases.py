@@ -6,7 +6,10 @@ the large transfer is there too, and none for a small one."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +109,24 @@ def test_a_case_from_alert_to_goaml_report(bank: ApiBank, operator: User) -> Non
     numbers = [t.findtext("transactionnumber") for t in report.iter("transaction")]
     assert f"{large['tx_hash']}:" in numbers[0]
     assert report.find("transaction/t_from/from_account/account").text == a["address"]
+
+    # The day's large transactions: the 12,000.00 transfer (at or above 10,000.00), not the 2.00 one.
+    day = datetime.fromisoformat(wait_for(alert)["occurred_at"]).date().isoformat()
+    daily = bank.client.get(
+        "/v1/compliance/reports/large-transactions", params={"day": day}, headers=officer.headers
+    )
+    assert daily.status_code == 200, daily.text
+    mine = [r for r in daily.json() if r["from"] == a["address"]]
+    assert [(r["tx_hash"], r["amount"], r["threshold"], r["kind"]) for r in mine] == [
+        (large["tx_hash"], "12000.00", "10000.00", "transfer")
+    ]
+    as_csv = bank.client.get(
+        "/v1/compliance/reports/large-transactions",
+        params={"day": day, "format": "csv"},
+        headers=officer.headers,
+    )
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert large["tx_hash"] in {r["tx_hash"] for r in rows}
 
     closed = _post(bank, officer, f"{path}/close", {"disposition": "reported", "reason": "STR filed"})
     assert closed["state"] == "closed"
