@@ -157,3 +157,19 @@ def test_the_timeline_merges_chain_transfers_and_audit(bank: ApiBank, chain: dic
     assert {"chain", "transfers", "audit"} <= sources
     stamps = [i["at"] for i in items]
     assert stamps == sorted(stamps)
+
+
+def test_a_trace_stops_at_a_hub_and_names_it(
+    bank: ApiBank, chain: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    officer, (a, b, c, d), (first, _, third) = chain["officer"], chain["accounts"], chain["txs"]
+    _wait_mirrored(bank, officer, d["address"], third["tx_hash"])
+    # bob has three movements (his mint, alice's 300, his 200 to carol), carol two: with a replay limit
+    # of two, bob is a hub the trace does not go through, while carol would have been replayed.
+    monkeypatch.setattr("wallet.compliance.inspection.MAX_REPLAY", 2)
+    graph = _get(bank, officer, "/v1/compliance/trace", start=first["tx_hash"], hops=3)
+    assert [(e["hop"], e["from"], e["to"]) for e in graph["edges"]] == [(1, a["address"], b["address"])]
+    nodes = {n["address"]: n for n in graph["nodes"]}
+    assert nodes[b["address"]]["role"] == "hub"
+    assert nodes[b["address"]]["stopped"] == "more than 2 movements"
+    assert c["address"] not in nodes

@@ -384,6 +384,9 @@ class Inspector:
             frontier = [(f, f.amount) for f in firsts]
             for hop in range(1, hops + 1):
                 following: dict[int, tuple[Movement, int]] = {}
+                if hop < hops:
+                    ahead = {f.receiver if direction == "forward" else f.sender for f, t in frontier if t > 0}
+                    tracer.prepare(ahead - stops, token)
                 for flow, traced in frontier:
                     if traced <= 0:
                         continue
@@ -669,7 +672,13 @@ class _HubError(Exception):
 
 
 class _Tracer:
-    """Replays accounts' histories to give each outgoing transfer its composition by source."""
+    """Replays accounts' histories to give each outgoing transfer its composition by source.
+
+    Histories are loaded a hop at a time (`prepare`: one query for every account the hop reaches), and
+    each composition is kept by source as well, so that following an arrival onward reads only the
+    transfers it fed."""
+
+    CHUNK = 500  # accounts per query (SQLite's bound parameters)
 
     def __init__(
         self, session: Session, chain_id: int, rule: Rule, end: int, currencies: Mapping[str, str]
@@ -678,21 +687,21 @@ class _Tracer:
         self.currencies = currencies
         self.chain_id = chain_id
         self.rule = rule
-        self.end = end
+        self.query = movements().where(JournalEntry.block_number <= end)
+        self.histories: dict[tuple[str, str], list[Movement] | None] = {}  # None: a hub
         self.compositions: dict[tuple[str, str], dict[int, dict[int, int]]] = {}
+        self.fed: dict[tuple[str, str], dict[int, list[tuple[int, int]]]] = {}
         self.flows: dict[int, Movement] = {}
 
-    def _query(self) -> Any:
-        return movements().where(JournalEntry.block_number <= self.end)
-
     def _flow(self, row: Any) -> Movement:
-        flow = movement_of(row, self.currencies.get(row.token, ""))
-        self.flows[flow.entry_id] = flow
+        flow = self.flows.get(row.entry_id)
+        if flow is None:
+            flow = self.flows[row.entry_id] = movement_of(row, self.currencies.get(row.token, ""))
         return flow
 
     def flows_of_tx(self, tx_hash: str) -> list[Movement]:
         return [
-            self._flow(r) for r in self.session.execute(self._query().where(JournalEntry.tx_hash == tx_hash))
+            self._flow(r) for r in self.session.execute(self.query.where(JournalEntry.tx_hash == tx_hash))
         ]
 
     def flows_of(self, holder: str, token: str, *, outgoing: bool, since: int) -> list[Movement]:
@@ -702,26 +711,56 @@ class _Tracer:
             if (f.sender == holder if outgoing else f.receiver == holder) and f.block >= since
         ]
 
-    def _history(self, holder: str, token: str) -> list[Movement]:
-        account = self.session.scalar(
-            select(LedgerAccount.id).where(
-                LedgerAccount.chain_id == self.chain_id,
-                LedgerAccount.token == token,
-                LedgerAccount.holder == holder,
+    def prepare(self, holders: Iterable[str], token: str) -> None:
+        """Loads the histories of `holders` not loaded yet, a few queries for all of them."""
+        wanted = sorted({h for h in holders if (h, token) not in self.histories})
+        for start in range(0, len(wanted), self.CHUNK):
+            part = wanted[start : start + self.CHUNK]
+            for holder in part:
+                self.histories[(holder, token)] = []
+            accounts = dict(
+                self.session.execute(
+                    select(LedgerAccount.id, LedgerAccount.holder).where(
+                        LedgerAccount.chain_id == self.chain_id,
+                        LedgerAccount.token == token,
+                        LedgerAccount.holder.in_(part),
+                    )
+                )
+                .tuples()
+                .all()
             )
-        )
-        if account is None:
-            return []
-        count = self.session.scalar(select(func.count()).where(JournalLeg.account_id == account))
-        if (count or 0) > MAX_REPLAY:
+            if not accounts:
+                continue
+            counts = self.session.execute(
+                select(JournalLeg.account_id, func.count())
+                .where(JournalLeg.account_id.in_(accounts))
+                .group_by(JournalLeg.account_id)
+            ).tuples()
+            for account, count in counts:
+                if count > MAX_REPLAY:
+                    self.histories[(accounts.pop(account), token)] = None
+            if not accounts:
+                continue
+            loading = set(accounts.values())
+            entries = select(JournalLeg.entry_id).where(JournalLeg.account_id.in_(accounts))
+            rows = self.session.connection().execute(
+                self.query.where(JournalEntry.id.in_(entries)).order_by(
+                    JournalEntry.block_number, JournalEntry.log_index
+                )
+            )
+            for row in rows:
+                flow = self._flow(row)
+                for holder in {flow.sender, flow.receiver} & loading:
+                    history = self.histories[(holder, token)]
+                    assert history is not None
+                    history.append(flow)
+
+    def _history(self, holder: str, token: str) -> list[Movement]:
+        self.prepare((holder,), token)
+        history = self.histories[(holder, token)]
+        if history is None:
             raise _HubError(holder)
-        entries = select(JournalLeg.entry_id).where(JournalLeg.account_id == account)
-        rows = self.session.execute(
-            self._query()
-            .where(JournalEntry.id.in_(entries))
-            .order_by(JournalEntry.block_number, JournalEntry.log_index)
-        )
-        return [self._flow(r) for r in rows]
+        return history
 
     def _composition(self, holder: str, token: str) -> dict[int, dict[int, int]]:
         """For each outgoing transfer of `holder` (entry id), its sources (incoming entry id -> amount;
@@ -772,19 +811,23 @@ class _Tracer:
                     if flow.amount > taken:
                         parts[0] = flow.amount - taken
                     out[flow.entry_id] = parts
+        fed: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for entry_id, parts in out.items():
+            for source, share in parts.items():
+                fed[source].append((entry_id, share))
         self.compositions[key] = out
+        self.fed[key] = fed
         return out
 
     def onward(self, holder: str, token: str, arrived: Movement, traced: int) -> list[tuple[Movement, int]]:
         """The later outgoing transfers of `holder` that carry what `arrived` brought, and how much."""
-        composition = self._composition(holder, token)
+        self._composition(holder, token)
         left = traced
         result = []
         # The traced part of the arrival is spread as the arrival is: scale by traced / arrived.amount.
-        for entry_id, parts in composition.items():
-            share = parts.get(arrived.entry_id, 0)
-            if not share or left <= 0:
-                continue
+        for entry_id, share in self.fed[(holder, token)].get(arrived.entry_id, ()):
+            if left <= 0:
+                break
             amount = min(left, share * traced // arrived.amount)
             if amount > 0:
                 result.append((self.flows[entry_id], amount))

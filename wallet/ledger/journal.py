@@ -14,8 +14,9 @@ def movements() -> Select[*tuple[Any, ...]]:
     """Posted entries joined with their two legs, one row each, labelled: `leg_id` (the credit leg's:
     ids only grow, so it serves as a cursor), `entry_id`, `token`, `block`, `time` (block time),
     `tx_hash`, `log_index`, `reference`, `sender`, `receiver` (the holders) and `amount` (positive).
-    Callers add their own columns, filters and order (the monitor reads millions of these rows: what
-    only one caller needs is that caller's column)."""
+    The columns come in that order (`movement_of` reads them by position); callers add their own
+    columns after them, and their own filters and order (the monitor reads millions of these rows:
+    what only one caller needs is that caller's column)."""
     credit, debit = aliased(JournalLeg), aliased(JournalLeg)
     payer, payee = aliased(LedgerAccount), aliased(LedgerAccount)
     return (
