@@ -266,8 +266,11 @@ def test_bench_screening_prints_the_fuzzy_and_the_exact_rates() -> None:
     assert result["queries_with_a_match"] >= result["queries_of_listed_names"]
 
 
-def test_bench_monitoring_runs_every_typology_over_a_built_mirror_beside_the_indexer() -> None:
-    run = tdw("bench", "monitoring", "--entries", "5000", "--samples", "3", "--index-events", "500", "--json")
+def test_bench_monitoring_runs_the_typologies_over_a_mirror_and_a_steady_flow_beside_the_indexer() -> None:
+    run = tdw(
+        "bench", "monitoring", "--entries", "5000", "--samples", "3", "--index-events", "500",
+        "--flow-seconds", "2", "--flow-rate", "4", "--json",
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert 4000 <= result["entries"] <= 7000
@@ -276,3 +279,7 @@ def test_bench_monitoring_runs_every_typology_over_a_built_mirror_beside_the_ind
     assert result["indexer_events_per_s"] > 0
     assert result["samples"] == 3
     assert 0 < result["trace_3_hops_ms"]["p50"] <= result["trace_3_hops_ms"]["max"]
+    # Every transfer of the steady flow was alerted (the bench fails otherwise), each after its block.
+    flow = result["block_to_alert_ms"]
+    assert flow["transfers"] == 8
+    assert 0 < flow["p50"] <= flow["p95"] <= flow["max"]

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from web3 import Web3
 
 from api.cli.app import app, compile_project, fail, print_json
+from api.cli.demo import deploy_dev
+from wallet.bank.runtime import Workers, build_services
 from wallet.bench import api as api_bench
 from wallet.bench import gas as gas_bench
 from wallet.bench import index as index_bench
@@ -19,8 +22,13 @@ from wallet.bench import monitoring as monitoring_bench
 from wallet.bench import screening as screening_bench
 from wallet.bench import transfers as transfers_bench
 from wallet.chain.compiler import Compilation
-from wallet.chain.node import AnvilNode, connect
-from wallet.settings import get_settings
+from wallet.chain.deploy import bank_contracts, onboard
+from wallet.chain.node import AnvilNode, BlockTicker, connect, fund_from_dev_account
+from wallet.chain.transact import Transactor
+from wallet.db import make_engine, session_factory, upgrade
+from wallet.keys import PrivateKeySigner, Signer
+from wallet.keys.keystore import Keystore, operational_keys
+from wallet.settings import Settings, get_settings
 
 bench_app = typer.Typer(
     help="Benchmarks; each prints JSON and compares against a reference from the same run."
@@ -130,10 +138,15 @@ def bench_monitoring(
     index_events: Annotated[
         int, typer.Option(help="Events for the indexer's reference rate", min=100)
     ] = 5_000,
+    flow_seconds: Annotated[
+        float, typer.Option(help="How long the steady flow of alerting transfers runs", min=1)
+    ] = 20,
+    flow_rate: Annotated[float, typer.Option(help="Alerting transfers per second", min=0.1)] = 5,
     json_output: JsonOption = False,
 ) -> None:
     """Monitoring's backfill rate through every typology and the inspector's address view and 3-hop
-    trace on a mirror of `entries` entries, beside the indexer's own rate measured in the same run."""
+    trace on a mirror of `entries` entries, beside the indexer's own rate measured in the same run;
+    then block-to-alert latency on a running bank under a steady flow of alerting transfers."""
     with tempfile.TemporaryDirectory(prefix="tdw-bench-monitoring-") as folder:
         result = monitoring_bench.run(f"sqlite:///{folder}/mirror.db", entries, samples)
     reference = _run_bench(
@@ -149,7 +162,58 @@ def bench_monitoring(
     result["backfill_to_indexer"] = round(
         result["backfill_entries_per_s"] / reference["sqlite_events_per_s"], 2
     )
+    result["block_to_alert_ms"] = _run_bench(
+        lambda w3, compilation, folder: _steady_flow(w3, compilation, folder, flow_seconds, flow_rate)
+    )
     print_json(result, json_output)
+
+
+def _steady_flow(
+    w3: Web3, compilation: Compilation, folder: Path, seconds: float, rate: float
+) -> dict[str, Any]:
+    """A bank as `tdw dev` runs it (its workers, a block a second), eight KYC'd wallets with USD, and
+    the steady flow of 12,000.00 USD transfers between them (`monitoring_bench.steady_flow`)."""
+    settings = Settings(data_dir=folder, database_url=f"sqlite:///{folder}/flow.db", kek=SecretStr("be" * 32))
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    signers = dict(operational_keys(Keystore(sessions, settings.kek)))
+    deployer = PrivateKeySigner.generate()
+    fund_from_dev_account(w3, deployer.address, 10**21)
+    manifest = deploy_dev(
+        w3,
+        compilation,
+        deployer,
+        signers,
+        bank_name="Bench Bank",
+        currencies=["USD"],
+        minter_allowance=10**15,
+    )
+    contracts = bank_contracts(w3, compilation, manifest)
+    abis = [c.abi for c in compilation.contracts.values()]
+    wallets: list[Signer] = [PrivateKeySigner.generate() for _ in range(8)]
+    onboard(Transactor(w3, signers["compliance"], abis), contracts, [w.address for w in wallets])
+    minter = Transactor(w3, signers["minter"], abis)
+    for wallet in wallets:
+        fund_from_dev_account(w3, wallet.address, 10**19)
+        minter.send(contracts.tokens["USD"].functions.mint(wallet.address, 10**12))
+    services = build_services(
+        settings,
+        w3,
+        sessions,
+        manifest,
+        {n: c.abi for n, c in compilation.contracts.items()},
+        role_signers=signers,
+    )
+    workers = Workers(services).start()
+    ticker = BlockTicker(w3, interval=1.0).start()
+    try:
+        return monitoring_bench.steady_flow(services, wallets, seconds=seconds, rate=rate, amount=1_200_000)
+    finally:
+        ticker.stop()
+        workers.stop()
+        services.close()
+        engine.dispose()
 
 
 @bench_app.command("screening")

@@ -8,29 +8,39 @@ triggers as the indexer's, then measures in the same run:
 - `address_view_ms` / `trace_3_hops_ms`: the inspector's address view and a 3-hop forward FIFO trace
   of random customers (p50 and max over `samples`);
 - `indexer_events_per_s`: the indexer's own rate into SQLite on a real chain (a small `tdw bench index`
-  run), the reference the monitor must keep up with.
+  run), the reference the monitor must keep up with;
+- `block_to_alert_ms` (`steady_flow`): on a running bank (anvil, its indexer and monitor as `tdw dev`
+  runs them), transfers over the reporting threshold sent at a steady rate from KYC'd wallets, each one
+  a large-transfer alert; from the moment a block is first seen on the node to the moment its alert
+  is stored.
 """
 
 from __future__ import annotations
 
 import random
 import statistics
+import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from eth_utils.address import to_checksum_address
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from wallet.bank.runtime import Services
 from wallet.bank.users import Principal
+from wallet.chain.transact import Transactor
 from wallet.compliance.inspection import Inspector
 from wallet.compliance.monitoring import ZERO, Detector, Movement, movement_of, movements_query
 from wallet.compliance.policy import DEFAULT_POLICY, Policy
 from wallet.compliance.synthetic import generate
 from wallet.db import make_engine, readonly, session_factory, upgrade
-from wallet.db.models import IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
-from wallet.vocabulary import Role
+from wallet.db.models import Alert, IndexerCursor, JournalEntry, JournalLeg, LedgerAccount
+from wallet.errors import BenchError
+from wallet.keys import Signer
+from wallet.vocabulary import Role, Typology
 
 CHAIN_ID = 31337
 TOKEN = to_checksum_address("0x" + "7a" * 20)
@@ -168,4 +178,96 @@ def run(url: str, entries: int, samples: int = 20) -> dict[str, Any]:
     }
 
 
-__all__ = ["backfill", "build_mirror", "inspection", "run"]
+class _BlockWatch:
+    """Records the wall-clock moment each block number is first seen on the node (polled every 5 ms)."""
+
+    def __init__(self, services: Services) -> None:
+        self.w3 = services.bank.w3
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-block-watch", daemon=True)
+
+    def __enter__(self) -> _BlockWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last = self.w3.eth.block_number
+        while not self._stop.wait(0.005):
+            number = self.w3.eth.block_number
+            now = time.time()
+            for n in range(last + 1, number + 1):
+                self.seen.setdefault(n, now)
+            last = max(last, number)
+
+
+def steady_flow(
+    services: Services, wallets: list[Signer], *, seconds: float, rate: float, amount: int
+) -> dict[str, Any]:
+    """Sends `rate` transfers a second of `amount` minor units of USD (over the reporting threshold)
+    round `wallets` for `seconds` while `services`' workers run, and measures block to alert."""
+    bank = services.bank
+    token = bank.token("USD").contract
+    senders = [Transactor(bank.w3, w) for w in wallets]
+
+    def send(i: int) -> str:
+        payee = wallets[(i + 1) % len(wallets)].address
+        return "0x" + senders[i % len(senders)].submit(token.functions.transfer(payee, amount)).hex()
+
+    def alerts_of(hashes: set[str]) -> dict[str, Alert]:
+        with bank.readers() as session:
+            rows = session.scalars(select(Alert).where(Alert.typology == Typology.LARGE))
+            found = {}
+            for alert in rows:
+                tx = alert.movements[-1]["tx_hash"] if alert.movements else None
+                if tx in hashes:
+                    found[tx] = alert
+            return found
+
+    def wait_for(hashes: set[str], timeout: float) -> dict[str, Alert]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = alerts_of(hashes)
+            if len(found) == len(hashes):
+                return found
+            if time.monotonic() > deadline:
+                raise BenchError(f"{len(hashes) - len(found)} of {len(hashes)} transfers raised no alert")
+            time.sleep(0.05)
+
+    # The monitor catches up with the setup's history first; the flow starts once a probe is alerted.
+    wait_for({send(0)}, 120)
+    with _BlockWatch(services) as watch:
+        sent: set[str] = set()
+        started = time.monotonic()
+        count = max(1, int(seconds * rate))
+        for i in range(count):
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+            sent.add(send(i + 1))
+        found = wait_for(sent, 60 + seconds)
+        latencies = []
+        for alert in found.values():
+            seen = watch.seen.get(alert.block_number)
+            if seen is None:
+                raise BenchError(f"block {alert.block_number} was never seen by the watch")
+            created = alert.created_at
+            stored = created.timestamp() if created.tzinfo else created.replace(tzinfo=UTC).timestamp()
+            latencies.append(max(0.0, stored - seen) * 1000)
+    latencies.sort()
+
+    def pick(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+
+    return {
+        "transfers": len(sent),
+        "rate_per_s": rate,
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "max": round(latencies[-1], 1),
+    }
+
+
+__all__ = ["backfill", "build_mirror", "inspection", "run", "steady_flow"]
