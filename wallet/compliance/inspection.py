@@ -748,12 +748,15 @@ class _Tracer:
                     JournalEntry.block_number, JournalEntry.log_index
                 )
             )
+            lists = {holder: self.histories[(holder, token)] for holder in loading}
             for row in rows:
                 flow = self._flow(row)
-                for holder in {flow.sender, flow.receiver} & loading:
-                    history = self.histories[(holder, token)]
-                    assert history is not None
-                    history.append(flow)
+                for holder in (
+                    (flow.sender, flow.receiver) if flow.sender != flow.receiver else (flow.sender,)
+                ):
+                    history = lists.get(holder)
+                    if history is not None:
+                        history.append(flow)
 
     def _history(self, holder: str, token: str) -> list[Movement]:
         self.prepare((holder,), token)
