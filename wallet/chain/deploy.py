@@ -322,6 +322,15 @@ def manifest_fits(manifest: Manifest, signers: Mapping[str, Signer]) -> bool:
     return all(to_checksum_address(roles[r]) == signers[r].address for r in roles)
 
 
+def deploy_contract(
+    w3: Web3, transactor: Transactor, compilation: Compilation, name: str, *args: Any
+) -> DeployedContract:
+    """Deploys one contract of `compilation` with constructor `args`; its manifest entry."""
+    compiled = compilation[name]
+    receipt = transactor.send(_factory(w3, compiled.abi, compiled.bytecode).constructor(*args))
+    return _deployed(w3, name, compiled.source, _created(receipt))
+
+
 def load_contract(w3: Web3, compilation: Compilation, name: str, address: str) -> Contract:
     """A web3 contract object for a deployed contract of this compilation."""
     return w3.eth.contract(address=to_checksum_address(address), abi=compilation[name].abi)

@@ -43,6 +43,11 @@ class Transactor:
         """The sending address."""
         return self.signer.address
 
+    def forget_nonce(self) -> None:
+        """Reads the nonce from the node again at the next submit (after the chain lost transactions of
+        this sender: a reorg, a restored node, a reverted development snapshot)."""
+        self._nonce = None
+
     def submit(self, call: Callable, *, gas: int | None = None, value: int = 0) -> bytes:
         """Signs and broadcasts `call`; returns the transaction hash without waiting.
 
