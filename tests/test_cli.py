@@ -108,6 +108,15 @@ def test_bench_gas_prints_both_tokens_and_a_transfer_ratio_within_budget() -> No
     for key in ("transfer", "transfer_to_fresh_address", "mint", "burn"):
         assert reference[key] > 21_000, key
     assert doc["transfer_ratio"] == round(deposit["transfer"] / reference["transfer"], 4)
+    # A settlement of three legs costs more than one transfer and is set beside three plain ones.
+    settled = doc["settlement"]
+    assert settled["cross_border_payment"] > deposit["transfer"]
+    assert settled["cross_border_as_plain_transfers"] > 3 * 21_000
+    assert settled["cross_border_ratio"] == round(
+        settled["cross_border_payment"] / settled["cross_border_as_plain_transfers"], 3
+    )
+    assert settled["pvp"] > settled["pvp_as_plain_transfers"] / 2
+    assert settled["pvp_as_plain_transfers"] > 2 * 21_000
     # The budget: every check enforced and still at most 1.30x a plain OpenZeppelin ERC-20 transfer.
     assert doc["transfer_ratio"] <= 1.30
     assert deposit["batch_size"] == 50
