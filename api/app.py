@@ -15,6 +15,7 @@ from api.routes import (
     cases,
     compliance,
     events,
+    fx,
     inspection,
     kyc,
     operations,
@@ -61,6 +62,7 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
         inspection,
         events,
         operations,
+        fx,
     ):
         app.include_router(module.router)
 

@@ -42,6 +42,7 @@ STATUS: dict[type[BaseException], int] = {
     errors.LedgerError: 503,
     errors.ConfigurationError: 503,
     errors.BenchError: 503,
+    errors.RatesUnavailableError: 503,
     WalletError: 500,
 }
 

@@ -365,6 +365,27 @@ class MonitorRaceError(ConflictError):
     title = "Another monitoring worker moved first."
 
 
+class QuoteExpiredError(ConflictError):
+    """The FX quote's time ran out before it was accepted: ask for a new one."""
+
+    code = "quote-expired"
+    title = "The FX quote has expired; ask for a new one."
+
+
+class QuoteUsedError(ConflictError):
+    """The FX quote was accepted already: a quote is good for one conversion."""
+
+    code = "quote-used"
+    title = "The FX quote was accepted already."
+
+
+class RatesUnavailableError(WalletError):
+    """The FX rate source has no rate for the pair, or its rates are too old to quote on."""
+
+    code = "rates-unavailable"
+    title = "No current FX rate for that pair; nothing can be quoted now."
+
+
 class ProposalClosedError(ConflictError):
     """The proposal was executed, rejected, withdrawn or has expired: it can no longer be decided."""
 

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     kyc_jurisdiction: int = Field(default=840, ge=0, lt=2**16)  # ISO 3166 numeric (840: United States)
     kyc_valid_days: int = Field(default=365, ge=1)
     webhook_max_attempts: int = Field(default=8, ge=1)
+    # FX: the rate file (`wallet.fx.rates`; unset: the fixed development rates, and in production no
+    # quotes at all until a source is set), and how old its rates may be before quoting stops.
+    fx_rates_path: Path | None = None
+    fx_rates_max_age_seconds: float | None = Field(default=None, gt=0)
 
     @property
     def bank_address_lines(self) -> tuple[str, ...]:

@@ -143,6 +143,16 @@ class AlertSeverity(StrEnum):
     HIGH = "high"
 
 
+class QuoteState(StrEnum):
+    """An FX quote: open until accepted (an open quote past its expiry is expired, whatever it says), then
+    settled or failed by the conversion it was accepted for."""
+
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    SETTLED = "settled"
+    FAILED = "failed"
+
+
 class CaseState(StrEnum):
     """A compliance case: alerts about one customer (or one outside address), worked to a disposition."""
 

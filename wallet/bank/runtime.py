@@ -41,6 +41,8 @@ from wallet.compliance.policy import PolicyStore, TransferPolicy
 from wallet.compliance.reports import Reports, country_of
 from wallet.compliance.screening import SanctionsLists
 from wallet.compliance.travelrule import TravelRule
+from wallet.fx.quotes import Quotes
+from wallet.fx.rates import DEV_RATES, NoRates, RateFile, RateProvider
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
@@ -81,6 +83,7 @@ class Services:
     inspector: Inspector
     travel: TravelRule
     reports: Reports
+    quotes: Quotes
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -145,6 +148,7 @@ def build_services(
     approvals.executors[ProposalAction.POLICY_CHANGE] = policy.install
     cases = Cases(bank, policy, settings.kek, approvals)
     inspector = Inspector(bank)
+    audit = AuditLog(sessions, _anchor_reader(w3, manifest))
     return Services(
         bank=bank,
         keystore=keystore,
@@ -162,7 +166,7 @@ def build_services(
         incidents=incidents,
         recovery=Recovery(bank, incidents, automatic=automatic_recovery),
         reconciler=Reconciler(bank, interval=settings.reconcile_interval_seconds),
-        audit=AuditLog(sessions, _anchor_reader(w3, manifest)),
+        audit=audit,
         anchorer=Anchorer(
             sessions,
             bank.enqueue_anchor if bank.audit_anchor is not None else None,
@@ -186,7 +190,19 @@ def build_services(
             rentity_branch=settings.goaml_rentity_branch,
             country=country_of(settings.kyc_jurisdiction),
         ),
+        quotes=Quotes(sessions, policy, rate_source(settings), currencies=manifest.tokens, audit=audit),
     )
+
+
+def rate_source(settings: Settings) -> RateProvider:
+    """The FX rates `settings` name: their file, the development rates, or none in production."""
+    max_age = settings.fx_rates_max_age_seconds
+    age = timedelta(seconds=max_age) if max_age is not None else None
+    if settings.fx_rates_path is not None:
+        return RateFile(settings.fx_rates_path, max_age=age)
+    if settings.environment == "production":
+        return NoRates("no FX rate source is configured (TDW_FX_RATES_PATH)")
+    return RateFile(DEV_RATES, max_age=age)
 
 
 def _anchor_reader(w3: Web3, manifest: Manifest) -> Callable[[], list[Anchor]] | None:

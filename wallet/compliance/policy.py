@@ -14,6 +14,8 @@ installed by an approved `policy_change` proposal (maker-checker), never edited 
 - `screening_action`: a counterparty whose name matches a sanctions list entry, or a payer with an open
   screening hit, is held. A payee address on a list's digital-currency addresses is always refused.
 - KYC: a payer who is not verified, or whose verification has expired, is always refused.
+- `monitoring`: the transaction-monitoring rules' parameters (`wallet.compliance.monitoring`).
+- `fx`: the FX spread per tier in basis points and how long a quote holds (`wallet.fx.quotes`).
 
 `decide(policy, facts)` is a pure function of the policy and the facts gathered about one transfer
 (by `TransferPolicy.decide`); the decision is `allow`, `hold` or `reject` (the most severe of the rules
@@ -101,6 +103,7 @@ DEFAULT_POLICY: dict[str, Any] = {
     },
     "screening_action": "hold",
     "monitoring": {"amounts": MONITORING_AMOUNTS},
+    "fx": {"spread_bps": {"standard": 50, "premium": 25, "institutional": 5}, "quote_ttl_seconds": 30},
 }
 
 
@@ -205,6 +208,24 @@ class Monitoring(_Doc):
     case_due_days: CaseDueDays = CaseDueDays()
 
 
+class Fx(_Doc):
+    """FX quotes (`wallet.fx.quotes`): the spread per tier, in basis points of the mid rate taken from what
+    the customer buys, and how long a quote holds. A tier not listed pays the default tier's spread."""
+
+    spread_bps: dict[str, int] = Field(
+        default_factory=lambda: {"standard": 50, "premium": 25, "institutional": 5}, min_length=1
+    )
+    quote_ttl_seconds: int = Field(default=30, ge=5, le=3600)
+
+    @field_validator("spread_bps")
+    @classmethod
+    def _spreads(cls, spreads: dict[str, int]) -> dict[str, int]:
+        for tier, bps in spreads.items():
+            if not 0 <= bps <= 2_000:
+                raise ValueError(f"the spread of {tier} is {bps} basis points; it must be 0 to 2000")
+        return spreads
+
+
 class PolicyDocument(_Doc):
     tiers: dict[str, Tier] = Field(min_length=1)
     default_tier: str
@@ -214,6 +235,7 @@ class PolicyDocument(_Doc):
     jurisdictions: Jurisdictions
     screening_action: Action = "hold"
     monitoring: Monitoring = Monitoring()
+    fx: Fx = Fx()
 
 
 @dataclass(frozen=True)
@@ -268,6 +290,10 @@ class Policy:
                 name: _minor(value, code, f"monitoring.amounts.{code}.{name}")
                 for name, value in amounts.model_dump().items()
             }
+        if document.default_tier not in document.fx.spread_bps:
+            raise InvalidRequestError(
+                f"fx.spread_bps has no spread for the default tier {document.default_tier!r}"
+            )
         for name in ("band", "max_residual"):
             part = document.monitoring.structuring if name == "band" else document.monitoring.pass_through
             if not 0 <= _fraction(getattr(part, name), f"monitoring.{name}") <= 1:

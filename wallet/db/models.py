@@ -41,6 +41,7 @@ from wallet.vocabulary import (
     OperationKind,
     ProposalAction,
     ProposalState,
+    QuoteState,
     RequestStatus,
     Role,
     Severity,
@@ -973,3 +974,34 @@ class TravelRuleRecord(Base):
     nonce: Mapped[bytes] = mapped_column(LargeBinary)
     kek_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FxQuote(Base):
+    """An FX quote given to a customer (`wallet.fx.quotes`): what they sell and buy, in minor units, at
+    which rate (the mid rate less the spread of their tier), from which rates, until when."""
+
+    __tablename__ = "fx_quotes"
+    __table_args__ = (
+        CheckConstraint(f"state IN {values(QuoteState)}", name="state"),
+        CheckConstraint("sell_amount > 0 AND buy_amount > 0", name="amounts"),
+        CheckConstraint("sell_currency <> buy_currency", name="pair"),
+        Index("ix_fx_quotes_user", "user_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    tier: Mapped[str] = mapped_column(String(16))
+    sell_currency: Mapped[str] = mapped_column(String(3))
+    buy_currency: Mapped[str] = mapped_column(String(3))
+    sell_amount: Mapped[int] = mapped_column(BigInteger)
+    buy_amount: Mapped[int] = mapped_column(BigInteger)
+    mid_rate: Mapped[str] = mapped_column(String(40))  # units of buy per unit of sell, a decimal string
+    rate: Mapped[str] = mapped_column(String(40))  # the customer's: mid less the spread
+    spread_bps: Mapped[int] = mapped_column(Integer)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    rates_source: Mapped[str] = mapped_column(String(100))
+    rates_as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[QuoteState] = mapped_column(Term(QuoteState), default=QuoteState.OPEN)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

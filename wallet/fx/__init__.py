@@ -1,0 +1,1 @@
+"""Foreign exchange: rate sources (`rates`) and the quotes customers accept (`quotes`)."""
