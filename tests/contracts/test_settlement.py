@@ -23,7 +23,7 @@ from web3 import Web3
 
 from tests.support.anvil import anvil_fixture
 from wallet.chain.compiler import Compilation
-from wallet.chain.deploy import BankRoles, Manifest, deploy_bank, load_contract
+from wallet.chain.deploy import deploy_dev_bank, load_contract
 from wallet.chain.eip3009 import TokenDomain, authorization_digest
 from wallet.chain.node import AnvilNode, connect, fund_from_dev_account
 from wallet.chain.settlement import (
@@ -124,31 +124,13 @@ class World:
         self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
-def _bank(
-    w3: Web3, compilation: Compilation, name: str, currencies: list[str]
-) -> tuple[Manifest, Transactor]:
-    admin = PrivateKeySigner.generate()
-    fund_from_dev_account(w3, admin.address, 10**21)
-    transactor = Transactor(w3, admin, [c.abi for c in compilation.contracts.values()])
-    manifest = deploy_bank(
-        w3,
-        transactor,
-        compilation,
-        bank_name=name,
-        currencies=currencies,
-        roles=BankRoles.single(admin.address),
-        minter_allowance=10**15,
-    )
-    return manifest, transactor
-
-
 @pytest.fixture(scope="module")
 def world(settlement_anvil: AnvilNode, compilation: Compilation) -> World:
     w3 = connect(settlement_anvil.url)
     banks = {
-        "A": _bank(w3, compilation, "Demo Bank", ["USD", "EUR"]),
-        "B": _bank(w3, compilation, "Partner Bank", ["HKD", "USD"]),
-        "CB": _bank(w3, compilation, "Central Bank", ["USD", "HKD"]),
+        "A": deploy_dev_bank(w3, compilation, bank_name="Demo Bank", currencies=["USD", "EUR"]),
+        "B": deploy_dev_bank(w3, compilation, bank_name="Partner Bank", currencies=["HKD", "USD"]),
+        "CB": deploy_dev_bank(w3, compilation, bank_name="Central Bank", currencies=["USD", "HKD"]),
     }
     parties = {n: PrivateKeySigner.generate() for n in ("alice", "carol", "bank_a", "bank_b", "outsider")}
     submitter_key = PrivateKeySigner.generate()
@@ -159,11 +141,11 @@ def world(settlement_anvil: AnvilNode, compilation: Compilation) -> World:
     settlement = load_contract(w3, compilation, "AtomicSettlement", deployed["AtomicSettlement"].address)
     timelock = load_contract(w3, compilation, "HashedTimelock", deployed["HashedTimelock"].address)
     tokens, domains, registries, admins = {}, {}, {}, {}
-    for key, (manifest, admin) in banks.items():
-        registries[key] = load_contract(w3, compilation, "ComplianceRegistry", manifest.registry.address)
+    for key, (admin, manifest, contracts) in banks.items():
+        registries[key] = contracts.registry
         admins[key] = admin
         for code, deployed_token in manifest.tokens.items():
-            token = load_contract(w3, compilation, "DepositToken", deployed_token.address)
+            token = contracts.tokens[code]
             tokens[f"{key}:{code}"] = token
             domains[token.address] = TokenDomain(deployed_token.name, w3.eth.chain_id, token.address)
     # Who each registry knows: a bank's customers and the bank itself; the central bank's, banks only.

@@ -138,6 +138,11 @@ def domain_separator(domain: TokenDomain) -> bytes:
     )
 
 
+def typed_digest(domain: TokenDomain, struct_hash: bytes) -> bytes:
+    """The EIP-712 digest of a struct hash in `domain`: what is signed."""
+    return keccak(b"\x19\x01" + domain_separator(domain) + struct_hash)
+
+
 def authorization_digest(domain: TokenDomain, primary: str, message: dict[str, Any]) -> bytes:
     """The EIP-712 digest of a (reference) transfer authorization, encoded directly for its fixed
     fields; a test pins it to eth-account's general encoder."""
@@ -148,7 +153,7 @@ def authorization_digest(domain: TokenDomain, primary: str, message: dict[str, A
             [_TYPEHASHES[primary], *(message[f["name"]] for f in fields)],
         )
     )
-    return keccak(b"\x19\x01" + domain_separator(domain) + struct)
+    return typed_digest(domain, struct)
 
 
 def sign_transfer_authorization(

@@ -26,7 +26,7 @@ from web3 import Web3
 
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import DeployedContract, deploy_contract
-from wallet.chain.eip3009 import TokenDomain, authorization_digest, domain_separator
+from wallet.chain.eip3009 import TokenDomain, authorization_digest, typed_digest
 from wallet.chain.transact import Transactor
 from wallet.keys.base import Signature, Signer
 
@@ -85,10 +85,6 @@ class LockTerms:
         return (self.token, self.sender, self.receiver, self.value, self.hashlock, self.timelock, self.ref)
 
 
-def _digest(domain: TokenDomain, struct_hash: bytes) -> bytes:
-    return keccak(b"\x19\x01" + domain_separator(domain) + struct_hash)
-
-
 def settlement_domain(chain_id: int, address: ChecksumAddress) -> TokenDomain:
     """The EIP-712 domain of a settlement contract."""
     return TokenDomain(name=SETTLEMENT_NAME, chain_id=chain_id, address=address)
@@ -113,12 +109,28 @@ def settlement_id(domain: TokenDomain, terms: Terms) -> bytes:
             [SETTLEMENT_TYPEHASH, terms.ref, keccak(legs), terms.deadline],
         )
     )
-    return _digest(domain, struct)
+    return typed_digest(domain, struct)
 
 
 def leg_nonce(settlement: bytes, index: int) -> bytes:
     """The EIP-3009 nonce of leg `index` of a settlement."""
     return keccak(encode(["bytes32", "uint256"], [settlement, index]))
+
+
+def sign_receive(
+    signer: Signer, token: TokenDomain, *, to: ChecksumAddress, value: int, valid_before: int, nonce: bytes
+) -> Signature:
+    """`signer`'s EIP-3009 `ReceiveWithAuthorization` of `value` to the contract `to` (only it may use
+    it), valid from the start until `valid_before`: how the settlement contracts pull a payer's tokens."""
+    message = {
+        "from": signer.address,
+        "to": to,
+        "value": value,
+        "validAfter": 0,
+        "validBefore": valid_before,
+        "nonce": nonce,
+    }
+    return signer.sign_hash(authorization_digest(token, "ReceiveWithAuthorization", message))
 
 
 def sign_leg(
@@ -128,21 +140,16 @@ def sign_leg(
     leg = terms.legs[index]
     if leg.payer != signer.address or leg.token != token.address:
         raise ValueError(f"leg {index} is not {signer.address}'s in {token.address}")
-    message = {
-        "from": leg.payer,
-        "to": settlement.address,
-        "value": leg.value,
-        "validAfter": 0,
-        "validBefore": terms.deadline,
-        "nonce": leg_nonce(settlement_id(settlement, terms), index),
-    }
-    return signer.sign_hash(authorization_digest(token, "ReceiveWithAuthorization", message))
+    nonce = leg_nonce(settlement_id(settlement, terms), index)
+    return sign_receive(
+        signer, token, to=settlement.address, value=leg.value, valid_before=terms.deadline, nonce=nonce
+    )
 
 
 def sign_cancel(signer: Signer, settlement: TokenDomain, terms: Terms) -> Signature:
     """A payer's cancellation of a settlement (`CancelSettlement(bytes32 id)` in the contract's domain)."""
     struct = keccak(encode(["bytes32", "bytes32"], [CANCEL_TYPEHASH, settlement_id(settlement, terms)]))
-    return signer.sign_hash(_digest(settlement, struct))
+    return signer.sign_hash(typed_digest(settlement, struct))
 
 
 def lock_id(domain: TokenDomain, terms: LockTerms) -> bytes:
@@ -153,22 +160,21 @@ def lock_id(domain: TokenDomain, terms: LockTerms) -> bytes:
             [TERMS_TYPEHASH, *terms.as_tuple()],
         )
     )
-    return _digest(domain, struct)
+    return typed_digest(domain, struct)
 
 
 def sign_lock(signer: Signer, token: TokenDomain, timelock: TokenDomain, terms: LockTerms) -> Signature:
     """The sender's `ReceiveWithAuthorization` to the time-lock contract for `terms`."""
     if terms.sender != signer.address or terms.token != token.address:
         raise ValueError(f"the lock is not {signer.address}'s in {token.address}")
-    message = {
-        "from": terms.sender,
-        "to": timelock.address,
-        "value": terms.value,
-        "validAfter": 0,
-        "validBefore": terms.timelock,
-        "nonce": lock_id(timelock, terms),
-    }
-    return signer.sign_hash(authorization_digest(token, "ReceiveWithAuthorization", message))
+    return sign_receive(
+        signer,
+        token,
+        to=timelock.address,
+        value=terms.value,
+        valid_before=terms.timelock,
+        nonce=lock_id(timelock, terms),
+    )
 
 
 def hashlock_of(secret: bytes) -> bytes:
@@ -206,6 +212,7 @@ __all__ = [
     "sign_cancel",
     "sign_leg",
     "sign_lock",
+    "sign_receive",
     "signature_tuple",
     "timelock_domain",
 ]

@@ -143,7 +143,7 @@ class Quotes:
                 raise QuoteExpiredError(
                     f"quote {quote_id} expired at {_iso(row.expires_at)}; ask for a new one"
                 )
-            session.refresh(row)
+            # `_find` read the row after the update, in the same transaction: it is already accepted.
             if self.audit is not None:
                 self.audit.append(
                     session,
