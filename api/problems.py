@@ -43,6 +43,7 @@ STATUS: dict[type[BaseException], int] = {
     errors.ConfigurationError: 503,
     errors.BenchError: 503,
     errors.RatesUnavailableError: 503,
+    errors.FxUnavailableError: 503,
     WalletError: 500,
 }
 

@@ -386,6 +386,14 @@ class RatesUnavailableError(WalletError):
     title = "No current FX rate for that pair; nothing can be quoted now."
 
 
+class FxUnavailableError(WalletError):
+    """The bank cannot carry out a conversion now: its FX book is short of the currency bought, cannot
+    pay, or no settlement contract is configured."""
+
+    code = "fx-unavailable"
+    title = "The bank cannot carry out this conversion now; nothing was signed or moved."
+
+
 class ProposalClosedError(ConflictError):
     """The proposal was executed, rejected, withdrawn or has expired: it can no longer be decided."""
 

@@ -153,6 +153,17 @@ class QuoteState(StrEnum):
     FAILED = "failed"
 
 
+class SettlementStatus(StrEnum):
+    """An atomic settlement the bank submits (`wallet.tx.settlements`): signed and waiting for the relayer,
+    in a transaction on its way, settled (mined: every leg moved), failed (nothing moved: the chain
+    refused it, or its deadline passed before it was sent)."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    SETTLED = "settled"
+    FAILED = "failed"
+
+
 class CaseState(StrEnum):
     """A compliance case: alerts about one customer (or one outside address), worked to a disposition."""
 

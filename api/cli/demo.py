@@ -19,8 +19,9 @@ from wallet.bank.onboarding import OPEN
 from wallet.bank.runtime import Services
 from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
-from wallet.chain.deploy import BankRoles, Manifest, bank_contracts, deploy_bank, onboard
+from wallet.chain.deploy import BankRoles, DeployedContract, Manifest, bank_contracts, deploy_bank, onboard
 from wallet.chain.node import fund_from_dev_account
+from wallet.chain.settlement import deploy_settlement
 from wallet.chain.transact import Transactor
 from wallet.db.models import User
 from wallet.errors import WalletError
@@ -81,9 +82,12 @@ def deploy_dev(
     bank_name: str,
     currencies: list[str],
     minter_allowance: int,
+    settlement: Mapping[str, DeployedContract] | None = None,
 ) -> Manifest:
     """Deploys a development bank whose roles are the operational keys, funds every key with gas from
-    the node's first account, and registers the redemption (burner) address with the registry."""
+    the node's first account, and registers the redemption (burner) address, the treasury and the
+    chain's settlement contracts with the registry. The settlement contracts are deployed unless
+    `settlement` names those of the chain already (a second bank on the same chain)."""
     for signer in [deployer, *signers.values()]:
         if w3.eth.get_balance(signer.address) < 10**20:
             fund_from_dev_account(w3, signer.address, 10**21)
@@ -104,8 +108,15 @@ def deploy_dev(
         roles=roles,
         minter_allowance=minter_allowance,
     )
+    if settlement is None:
+        settlement = deploy_settlement(w3, Transactor(w3, deployer, abis), compilation)
+    manifest = manifest.model_copy(
+        update={"settlement": settlement["AtomicSettlement"], "timelock": settlement["HashedTimelock"]}
+    )
     onboard(
-        Transactor(w3, signers["compliance"], abis), bank_contracts(w3, compilation, manifest), [roles.burner]
+        Transactor(w3, signers["compliance"], abis),
+        bank_contracts(w3, compilation, manifest),
+        [roles.burner, signers["treasury"].address, *(c.address for c in settlement.values())],
     )
     return manifest
 

@@ -1,12 +1,13 @@
-"""FX quotes for customers: ask what a conversion gives, read a quote, accept it (once, before it expires)."""
+"""FX for customers: ask what a conversion gives, read a quote, accept it (once, before it expires), and
+carry it out between your own accounts."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
-from api.deps import CurrentPrincipal, ServicesDep
+from api.deps import CurrentPrincipal, IdempotencyKey, ServicesDep
 from api.schemas import Amount, Currency, Strict
 
 router = APIRouter(prefix="/v1/fx", tags=["fx"])
@@ -40,3 +41,51 @@ def accept_quote(quote_id: str, principal: CurrentPrincipal, services: ServicesD
     """Locks your open quote for one conversion; an expired quote is refused (`quote-expired`), one
     accepted already too (`quote-used`)."""
     return services.quotes.accept(principal, quote_id)
+
+
+class ConversionRequest(Strict):
+    quote_id: str
+    from_account: str | None = None
+    to_account: str | None = None
+
+
+@router.post(
+    "/conversions",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A repeated request: the original conversion"}},
+)
+def convert(
+    body: ConversionRequest,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+) -> dict[str, Any]:
+    """Carries out your quote between two of your accounts (by default your accounts in its two
+    currencies): the quote is accepted if it was open, both sides are signed, and the bank settles them
+    on chain in one transaction against its FX book, so both move or neither does. Refused before
+    anything is signed when the quote expired or was used, your funds are short, an account cannot send
+    or receive, or the bank cannot sell the amount (`fx-unavailable`). Follow the state with
+    GET /v1/fx/conversions/{id} or the event stream (`settlement.state`)."""
+    view, created = services.conversions.convert(
+        principal,
+        idempotency_key=idempotency_key,
+        quote_id=body.quote_id,
+        from_account=body.from_account,
+        to_account=body.to_account,
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return view
+
+
+@router.get("/conversions")
+def list_conversions(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+    """Your conversions, newest first."""
+    return services.conversions.history(principal)
+
+
+@router.get("/conversions/{conversion_id}")
+def get_conversion(conversion_id: str, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
+    """One of your conversions (staff: any): pending, submitted, executed, confirmed, final or failed."""
+    return services.conversions.get(principal, conversion_id)

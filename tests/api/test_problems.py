@@ -46,6 +46,7 @@ PROBLEM_TYPES = {
     "QuoteExpiredError": ("quote-expired", 409),
     "QuoteUsedError": ("quote-used", 409),
     "RatesUnavailableError": ("rates-unavailable", 503),
+    "FxUnavailableError": ("fx-unavailable", 503),
     "RateLimitedError": ("rate-limited", 429),
     "SelfApprovalError": ("self-approval", 403),
     "SigningError": ("signing", 503),

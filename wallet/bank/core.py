@@ -33,7 +33,8 @@ from wallet.keys.base import Signer
 from wallet.ledger.indexer import ZERO_ADDRESS, Indexer, IndexerConfig
 from wallet.ledger.reconcile import holder_balance
 from wallet.money import currency as iso_currency
-from wallet.tx.outbox import Outbox, OutboxConfig
+from wallet.tx.outbox import Listeners, Outbox, OutboxConfig
+from wallet.tx.settlements import SettlementService
 from wallet.tx.transfers import TokenInfo, TransferService
 from wallet.vocabulary import TxStatus
 
@@ -117,6 +118,7 @@ class Bank:
         }
         self._by_address = {t.address: t for t in self.tokens.values()}
         self.role_signers = dict(role_signers)
+        self.customer_signer = customer_signer  # the custodial key of a customer's address
         self.transfers = TransferService(
             sessions,
             w3,
@@ -131,6 +133,16 @@ class Bank:
             decoder=self.decoder,
             batch_size=self.config.batch_size,
         )
+        # The chain's settlement contract, when the manifest names one: conversions and payments
+        # between banks settle there, relayed by the relayer's key.
+        self.settlements: SettlementService | None = None
+        if manifest.settlement is not None:
+            self.settlements = SettlementService(
+                sessions,
+                w3.eth.contract(address=manifest.settlement.address, abi=abis["AtomicSettlement"]),
+                enqueue=lambda session, call: self.enqueue(session, "relayer", call, kind="settlement"),
+            )
+        relayed: list[Any] = [self.transfers, *([self.settlements] if self.settlements else [])]
         outbox_config = OutboxConfig(
             confirmations=self.config.confirmations,
             stuck_after=stuck_after,
@@ -142,7 +154,7 @@ class Bank:
                 w3,
                 role_signers[role],
                 decoder=self.decoder,
-                listener=self.transfers if role == "relayer" else None,
+                listener=Listeners(*relayed) if role == "relayer" else None,
                 config=outbox_config,
                 durable_block=durable_block,
             )

@@ -7,7 +7,8 @@ read from the token itself at the chain's head, since the token's own cache is w
 by; the balance comes from the ledger mirror.
 
 Available = the mirrored balance - the frozen amount - the customer's own transfers accepted and not yet
-in the mirror (held by the transfer policy, waiting, or on their way).
+in the mirror (held by the transfer policy, waiting, or on their way) - the customer's legs of
+settlements (conversions, payments between banks) accepted and not yet in the mirror.
 
 The last part is summed inside the database transaction that stores the new transfer,
 with the payer's account row locked (PostgreSQL) or the write lock held (SQLite), so concurrent submits
@@ -33,6 +34,8 @@ from wallet.db.models import (
     JournalEntry,
     JournalLeg,
     LedgerAccount,
+    Settlement,
+    SettlementLeg,
     TransferRequest,
     WalletAccount,
 )
@@ -47,7 +50,7 @@ from wallet.errors import (
 from wallet.ledger.indexer import ZERO_ADDRESS
 from wallet.ledger.reconcile import holder_balance_query
 from wallet.money import format_amount
-from wallet.vocabulary import RequestStatus
+from wallet.vocabulary import RequestStatus, SettlementStatus
 
 REJECTED_BY_COMPLIANCE = "RejectedByCompliance"  # a held transfer's `error_name` when an officer refuses it
 MAX_TOKEN_AMOUNT = 2**96 - 1  # the token's supply cap: no balance, so no transfer, is ever larger
@@ -148,7 +151,39 @@ def available_query(chain_id: int, token: str, payer: str) -> Select[int, int, i
         .scalar_subquery()
     )
     balance = holder_balance_query(chain_id, token, payer).scalar_subquery()
-    return select(balance, spent, mirror_block)
+    settling = _settling(chain_id, token, payer, mirror_block)
+    # Amounts are strings to SQLAlchemy on SQLite (see `Amount`): added as numbers, not concatenated.
+    return select(balance, type_coerce(spent, Numeric()) + type_coerce(settling, Numeric()), mirror_block)
+
+
+def _settling(chain_id: int, token: str, payer: str, mirror_block: Any) -> Any:
+    """The payer's legs of settlements accepted and not yet in the mirror (`wallet.tx.settlements`),
+    by the same rules as transfers: pending or on their way unless the mirror holds the leg's debit
+    already, or settled in a block the mirror has not reached."""
+    mirrored = (
+        select(JournalLeg.id)
+        .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+        .where(
+            JournalEntry.chain_id == chain_id,
+            JournalEntry.tx_hash == ChainTx.tx_hash,
+            LedgerAccount.token == token,
+            LedgerAccount.holder == payer,
+            JournalLeg.amount == -type_coerce(SettlementLeg.value, Numeric()),
+        )
+        .exists()
+    )
+    in_flight = Settlement.status.in_([SettlementStatus.PENDING, SettlementStatus.SUBMITTED]) & ~mirrored
+    settled_ahead = (Settlement.status == SettlementStatus.SETTLED) & or_(
+        ChainTx.block_number.is_(None), ChainTx.block_number > func.coalesce(mirror_block, -1)
+    )
+    return (
+        select(func.coalesce(func.sum(SettlementLeg.value), 0))
+        .join(Settlement, Settlement.id == SettlementLeg.settlement_id)
+        .outerjoin(ChainTx, ChainTx.id == Settlement.chain_tx_id)
+        .where(SettlementLeg.token == token, SettlementLeg.payer == payer, or_(in_flight, settled_ahead))
+        .scalar_subquery()
+    )
 
 
 class FundsGuard:

@@ -37,7 +37,14 @@ from wallet.references import reference_text
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("transfer.state", "funds.received", "funds.retracted", "ledger.reorg", "incident.opened")
+EVENT_TYPES = (
+    "transfer.state",
+    "settlement.state",
+    "funds.received",
+    "funds.retracted",
+    "ledger.reorg",
+    "incident.opened",
+)
 
 
 def unnotified_transfers(limit: int, after: str = "") -> Select[str, str, str | None, str]:

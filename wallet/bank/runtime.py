@@ -41,6 +41,7 @@ from wallet.compliance.policy import PolicyStore, TransferPolicy
 from wallet.compliance.reports import Reports, country_of
 from wallet.compliance.screening import SanctionsLists
 from wallet.compliance.travelrule import TravelRule
+from wallet.fx.conversions import Conversions
 from wallet.fx.quotes import Quotes
 from wallet.fx.rates import DEV_RATES, NoRates, RateFile, RateProvider
 from wallet.keys import operational_signers
@@ -84,6 +85,7 @@ class Services:
     travel: TravelRule
     reports: Reports
     quotes: Quotes
+    conversions: Conversions
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -149,6 +151,7 @@ def build_services(
     cases = Cases(bank, policy, settings.kek, approvals)
     inspector = Inspector(bank)
     audit = AuditLog(sessions, _anchor_reader(w3, manifest))
+    quotes = Quotes(sessions, policy, rate_source(settings), currencies=manifest.tokens, audit=audit)
     return Services(
         bank=bank,
         keystore=keystore,
@@ -190,7 +193,8 @@ def build_services(
             rentity_branch=settings.goaml_rentity_branch,
             country=country_of(settings.kyc_jurisdiction),
         ),
-        quotes=Quotes(sessions, policy, rate_source(settings), currencies=manifest.tokens, audit=audit),
+        quotes=quotes,
+        conversions=Conversions(bank, accounts, quotes),
     )
 
 
@@ -250,14 +254,17 @@ def user_service(
 
 
 def relay_step(bank: Bank, incidents: Incidents | None = None) -> int:
-    """One pass of the relayer: packs pending transfers into batches, then moves every outbox forward;
-    returns how much it did. Nothing is sent while an open incident says the chain is behind the
-    database (fail closed: the nonces and states it would build on are not the chain's)."""
+    """One pass of the relayer: packs pending transfers into batches, sends signed settlements, then
+    moves every outbox forward; returns how much it did. Nothing is sent while an open incident says
+    the chain is behind the database (fail closed: the nonces and states it would build on are not
+    the chain's)."""
     if incidents is not None and incidents.halted():
         return 0
     busy = 0
     while bank.transfers.relay(bank.outboxes["relayer"]) is not None:
         busy += 1
+    if bank.settlements is not None:
+        busy += bank.settlements.relay()
     for outbox in bank.outboxes.values():
         busy += outbox.process()
     return busy

@@ -84,6 +84,10 @@ class Manifest(BaseModel):
     tokens: dict[str, DeployedToken]
     # Where the head of the audit log is anchored (absent in manifests written before it existed).
     audit_anchor: DeployedContract | None = None
+    # The chain's atomic settlement and hash time-lock contracts the bank settles with (shared by every
+    # bank on the chain; absent in manifests written before them).
+    settlement: DeployedContract | None = None
+    timelock: DeployedContract | None = None
 
     def write(self, path: Path) -> None:
         """Writes the manifest as JSON, atomically."""
@@ -226,6 +230,10 @@ def verify_manifest(w3: Web3, manifest: Manifest, compilation: Compilation) -> d
     entries += [(f"token {code}", token) for code, token in manifest.tokens.items()]
     if manifest.audit_anchor is not None:
         entries.append(("audit anchor", manifest.audit_anchor))
+    if manifest.settlement is not None:
+        entries.append(("settlement", manifest.settlement))
+    if manifest.timelock is not None:
+        entries.append(("timelock", manifest.timelock))
     for label, entry in entries:
         problem = _check_code(w3, entry, compilation)
         if problem:

@@ -44,6 +44,7 @@ from wallet.vocabulary import (
     QuoteState,
     RequestStatus,
     Role,
+    SettlementStatus,
     Severity,
     TransferState,
     TxStatus,
@@ -1005,3 +1006,51 @@ class FxQuote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Settlement(Base):
+    """An atomic settlement the bank submits to the settlement contract (`wallet.tx.settlements`): its
+    terms (reference, deadline, legs in `SettlementLeg`), the payers' signatures, and where it is. A
+    customer conversion (`kind` `conversion`) names the quote it carries out; a quote is carried out
+    once (`quote_id` is unique)."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (
+        CheckConstraint(f"status IN {values(SettlementStatus)}", name="status"),
+        Index("ix_settlements_owner", "owner_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    quote_id: Mapped[str | None] = mapped_column(ForeignKey("fx_quotes.id"), unique=True)
+    contract: Mapped[str] = mapped_column(String(42))
+    settlement_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)  # the id on chain
+    ref: Mapped[bytes] = mapped_column(LargeBinary)
+    deadline: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[SettlementStatus] = mapped_column(
+        Term(SettlementStatus), default=SettlementStatus.PENDING, index=True
+    )
+    chain_tx_id: Mapped[str | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
+    error_name: Mapped[str | None] = mapped_column(String(100))
+    error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SettlementLeg(Base):
+    """One leg of a settlement: `value` of `token` from `payer` to `payee`, with the payer's signed
+    `ReceiveWithAuthorization` to the settlement contract (None until the payer has signed)."""
+
+    __tablename__ = "settlement_legs"
+    __table_args__ = (Index("ix_settlement_legs_payer", "token", "payer"),)
+
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(42))
+    payer: Mapped[str] = mapped_column(String(42))
+    payee: Mapped[str] = mapped_column(String(42))
+    value: Mapped[int] = mapped_column(Amount)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -19,6 +19,13 @@ class Signature(NamedTuple):
         """The 65-byte `r || s || v` form."""
         return self.r + self.s + bytes([self.v])
 
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Signature:
+        """A signature from its 65-byte `r || s || v` form."""
+        if len(raw) != 65:
+            raise ValueError(f"a signature is 65 bytes, not {len(raw)}")
+        return cls(v=raw[64], r=raw[:32], s=raw[32:64])
+
 
 class SignedTransaction(NamedTuple):
     """A signed transaction ready for `eth_sendRawTransaction`."""

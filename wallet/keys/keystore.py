@@ -186,12 +186,14 @@ class Keystore:
         return f"Keystore(kek_id={self.kek_id})"
 
 
-OPERATIONAL_ROLES = ("admin", "minter", "burner", "pauser", "compliance", "relayer")
+OPERATIONAL_ROLES = ("admin", "minter", "burner", "pauser", "compliance", "relayer", "treasury")
 
 
 def operational_keys(keystore: Keystore) -> dict[str, PrivateKeySigner]:
     """The bank's operational key for each role (`role:admin`, `role:minter`, ...), created on first use.
-    Each role signs with its own address, so a leaked relayer key cannot mint and a minter cannot freeze."""
+    Each role signs with its own address, so a leaked relayer key cannot mint and a minter cannot freeze.
+    The treasury key holds the bank's own tokens (its FX book, its settlement-token position) and sends
+    nothing: it signs the authorizations of the settlements it pays into."""
     return {role: keystore.get_or_create(f"role:{role}") for role in OPERATIONAL_ROLES}
 
 

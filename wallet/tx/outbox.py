@@ -85,6 +85,25 @@ class NoListener:
         pass
 
 
+class Listeners:
+    """Tells several listeners, in order (each looks at the rows of its own kinds)."""
+
+    def __init__(self, *listeners: OutboxListener) -> None:
+        self.listeners = listeners
+
+    def included(self, session: Session, tx: ChainTx, receipt: TxReceipt) -> None:
+        for listener in self.listeners:
+            listener.included(session, tx, receipt)
+
+    def rolled_back(self, session: Session, tx: ChainTx) -> None:
+        for listener in self.listeners:
+            listener.rolled_back(session, tx)
+
+    def failed(self, session: Session, tx: ChainTx) -> None:
+        for listener in self.listeners:
+            listener.failed(session, tx)
+
+
 class Outbox:
     """The outbox of one sending key on one chain."""
 
