@@ -16,9 +16,11 @@ import pytest
 from tests.support.anvil import anvil_fixture
 from tests.support.api_bank import ApiBank, User, build_api_bank
 from tests.support.waiting import wait_for
+from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode
 from wallet.ledger.reconcile import reconcile_all
+from wallet.vocabulary import Role
 
 recovery_anvil = anvil_fixture(
     "function", "This test's own anvil: it reverts the chain past final transfers."
@@ -131,3 +133,53 @@ def _events(bank: ApiBank, user: User, kind: str) -> list[dict[str, Any]]:
         for e in bank.services.feed.since(user.user_id, 0, 1000)
         if e.type == kind
     ]
+
+
+def test_a_conversion_dropped_after_it_was_final_settles_exactly_once(bank: ApiBank) -> None:
+    """A conversion shown final that a deep reorg took away is sent again from its signed bytes and
+    settles once: the customer and the FX book end as if the reorg had not happened."""
+    services = bank.services
+    operator, alice = bank.signup("operator"), bank.signup()
+    dollars, euros = bank.open_account(alice, "USD"), bank.open_account(alice, "EUR")
+    bank.mint(operator, dollars, "100.00")
+    treasury = services.bank.role_address("treasury")
+    staff = Principal(operator.user_id, operator.username, Role.OPERATOR)
+    view, _ = services.operations.mint(
+        staff, idempotency_key="book", currency="EUR", amount="1000.00", to_address=treasury
+    )
+    bank.settle_operation(operator, view.id)
+    bank.wait_balance(alice, dollars, "100.00")
+    snapshot = _rpc(bank, "evm_snapshot")
+    quote = bank.client.post(
+        "/v1/fx/quotes", json={"sell": "USD", "buy": "EUR", "sell_amount": "40.00"}, headers=alice.headers
+    ).json()
+    r = bank.client.post(
+        "/v1/fx/conversions",
+        json={"quote_id": quote["id"]},
+        headers={**alice.headers, "Idempotency-Key": "reorged"},
+    )
+    assert r.status_code == 201, r.text
+    path = f"/v1/fx/conversions/{r.json()['id']}"
+    wait_for(lambda: bank.client.get(path, headers=alice.headers).json()["state"] == "final")
+    bought = int(quote["buy"]["amount"].replace(".", ""))
+
+    assert _rpc(bank, "evm_revert", snapshot) is True
+    for _ in range(3):
+        _rpc(bank, "evm_mine")
+    if not services.recovery.automatic:
+        wait_for(services.incidents.halted, what="a critical incident")
+        fork = services.recovery.check()
+        assert fork is not None
+        services.recovery.recover(fork, by="operator")
+    # Back on its way, then settled again, once.
+    usd, eur = services.bank.token("USD").contract, services.bank.token("EUR").contract
+    wait_for(lambda: eur.functions.balanceOf(euros["address"]).call() == bought, what="the conversion again")
+    wait_for(lambda: bank.client.get(path, headers=alice.headers).json()["state"] == "final")
+    assert usd.functions.balanceOf(dollars["address"]).call() == 6_000
+    assert eur.functions.balanceOf(treasury).call() == 100_000 - bought
+    assert usd.functions.balanceOf(treasury).call() == 4_000
+    told = [e["data"]["state"] for e in _events(bank, alice, "settlement.state")]
+    assert told[:2] == ["submitted", "settled"]
+    assert "submitted" in told[2:]
+    assert told[-1] == "settled"
+    bank.wait_balance(alice, euros, quote["buy"]["amount"])
