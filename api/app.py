@@ -14,11 +14,13 @@ from api.routes import (
     bank,
     cases,
     compliance,
+    crossborder,
     events,
     fx,
     inspection,
     kyc,
     operations,
+    partner,
     proposals,
     transfers,
 )
@@ -63,6 +65,8 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
         events,
         operations,
         fx,
+        crossborder,
+        partner,
     ):
         app.include_router(module.router)
 

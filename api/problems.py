@@ -44,6 +44,8 @@ STATUS: dict[type[BaseException], int] = {
     errors.BenchError: 503,
     errors.RatesUnavailableError: 503,
     errors.FxUnavailableError: 503,
+    errors.PartnerAuthError: 401,
+    errors.PartnerLimitError: 422,
     WalletError: 500,
 }
 

@@ -394,6 +394,21 @@ class FxUnavailableError(WalletError):
     title = "The bank cannot carry out this conversion now; nothing was signed or moved."
 
 
+class PartnerAuthError(WalletError):
+    """A request to the partner API is not signed by a registered partner's key (RFC 9421), its signature
+    is too old, or it was sent before."""
+
+    code = "partner-signature"
+    title = "The request's HTTP message signature is missing, invalid, too old or replayed."
+
+
+class PartnerLimitError(WalletError):
+    """A payment with a partner bank is above a limit kept with that partner."""
+
+    code = "partner-limit"
+    title = "The payment is above a limit the bank keeps with that partner bank; nothing was signed."
+
+
 class ProposalClosedError(ConflictError):
     """The proposal was executed, rejected, withdrawn or has expired: it can no longer be decided."""
 

@@ -154,14 +154,23 @@ class QuoteState(StrEnum):
 
 
 class SettlementStatus(StrEnum):
-    """An atomic settlement the bank submits (`wallet.tx.settlements`): signed and waiting for the relayer,
-    in a transaction on its way, settled (mined: every leg moved), failed (nothing moved: the chain
-    refused it, or its deadline passed before it was sent)."""
+    """An atomic settlement (`wallet.tx.settlements`): offered to another bank, which signs its legs and
+    submits it (the bank watches the chain for it); signed and waiting for the relayer; in a
+    transaction on its way; settled (mined: every leg moved); failed (nothing moved: the chain refused
+    it, the other bank rejected it, or its deadline passed before it settled)."""
 
+    OFFERED = "offered"
     PENDING = "pending"
     SUBMITTED = "submitted"
     SETTLED = "settled"
     FAILED = "failed"
+
+
+class PaymentDirection(StrEnum):
+    """A payment between banks, as this bank sees it: our customer pays the partner's, or the reverse."""
+
+    OUTGOING = "outgoing"
+    INCOMING = "incoming"
 
 
 class CaseState(StrEnum):

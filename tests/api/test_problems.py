@@ -47,6 +47,8 @@ PROBLEM_TYPES = {
     "QuoteUsedError": ("quote-used", 409),
     "RatesUnavailableError": ("rates-unavailable", 503),
     "FxUnavailableError": ("fx-unavailable", 503),
+    "PartnerAuthError": ("partner-signature", 401),
+    "PartnerLimitError": ("partner-limit", 422),
     "RateLimitedError": ("rate-limited", 429),
     "SelfApprovalError": ("self-approval", 403),
     "SigningError": ("signing", 503),

@@ -117,6 +117,17 @@ class Bank:
             for code, t in manifest.tokens.items()
         }
         self._by_address = {t.address: t for t in self.tokens.values()}
+        # The central bank's settlement tokens the bank holds (its positions with other banks).
+        self.wholesale = {
+            code: Token(
+                currency=code,
+                address=t.address,
+                decimals=t.decimals,
+                name=t.name,
+                contract=w3.eth.contract(address=t.address, abi=abis["DepositToken"]),
+            )
+            for code, t in manifest.wholesale.items()
+        }
         self.role_signers = dict(role_signers)
         self.customer_signer = customer_signer  # the custodial key of a customer's address
         self.transfers = TransferService(
@@ -163,7 +174,11 @@ class Bank:
         self.indexer = Indexer(
             sessions,
             w3,
-            [manifest.registry.address, *(t.address for t in self.tokens.values())],
+            [
+                manifest.registry.address,
+                *(t.address for t in self.tokens.values()),
+                *(t.address for t in self.wholesale.values()),
+            ],
             IndexerConfig(confirmations=self.config.confirmations, start_block=manifest.start_block),
             abis=abis.values(),
             durable_block=durable_block,

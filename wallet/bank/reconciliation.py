@@ -123,7 +123,7 @@ class Reconciler:
         settled = head - bank.config.confirmations
         mirror = bank.mirror_block()
         balances_at = -1 if mirror is None else min(mirror, settled)
-        tokens = [t.address for t in bank.tokens.values()]
+        tokens = [t.address for t in (*bank.tokens.values(), *bank.wholesale.values())]
         return reconcile_all(bank.sessions, bank.w3, tokens, max(settled, 0), balances_at=balances_at)
 
     def _store(self, report: Report, started: datetime) -> ReconciliationView:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -41,12 +42,16 @@ from wallet.compliance.policy import PolicyStore, TransferPolicy
 from wallet.compliance.reports import Reports, country_of
 from wallet.compliance.screening import SanctionsLists
 from wallet.compliance.travelrule import TravelRule
+from wallet.db.models import Partner
 from wallet.fx.conversions import Conversions
 from wallet.fx.quotes import Quotes
 from wallet.fx.rates import DEV_RATES, NoRates, RateFile, RateProvider
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
+from wallet.partners.payments import CrossBorder
+from wallet.partners.registry import Partners
+from wallet.partners.signatures import HttpKeys, PartnerAuthenticator
 from wallet.settings import Settings
 from wallet.vocabulary import ProposalAction
 from wallet.workers import run_forever
@@ -86,10 +91,14 @@ class Services:
     reports: Reports
     quotes: Quotes
     conversions: Conversions
+    partners: Partners
+    partner_auth: PartnerAuthenticator
+    crossborder: CrossBorder
 
     def close(self) -> None:
         """Releases HTTP clients."""
         self.webhooks.close()
+        self.partners.close()
 
 
 def build_services(
@@ -105,6 +114,7 @@ def build_services(
     stuck_after: float = 30.0,
     durable_block: Callable[[int], int] | None = None,
     automatic_recovery: bool = False,
+    partner_transport: Callable[[Partner], httpx.Client] | None = None,
 ) -> Services:
     """Every service of the bank in `manifest`, configured from `settings`. `durable_block` caps what
     is called final (see `StateSaver`); `automatic_recovery` brings the database back to a chain that
@@ -151,7 +161,13 @@ def build_services(
     cases = Cases(bank, policy, settings.kek, approvals)
     inspector = Inspector(bank)
     audit = AuditLog(sessions, _anchor_reader(w3, manifest))
-    quotes = Quotes(sessions, policy, rate_source(settings), currencies=manifest.tokens, audit=audit)
+    rates = rate_source(settings)
+    quotes = Quotes(sessions, policy, rates, currencies=manifest.tokens, audit=audit)
+    partners = Partners(
+        sessions,
+        HttpKeys(sessions, settings.kek, f"{settings.bank_bic or 'tdw'}-partner-1"),
+        transport=partner_transport,
+    )
     return Services(
         bank=bank,
         keystore=keystore,
@@ -195,6 +211,9 @@ def build_services(
         ),
         quotes=quotes,
         conversions=Conversions(bank, accounts, quotes),
+        partners=partners,
+        partner_auth=PartnerAuthenticator(sessions),
+        crossborder=CrossBorder(bank, accounts, partners, policy, rates, sanctions),
     )
 
 
@@ -291,6 +310,7 @@ class Workers:
             "events": (services.pump.step, 0.2, 0.05),
             "monitoring": (services.monitor.step, 0.2, 0.0),
             "webhooks": (services.webhooks.step, 0.2, 0.0),
+            "cross-border": (services.crossborder.step, 0.5, 0.2),
         }
         self.threads = [
             threading.Thread(

@@ -88,6 +88,9 @@ class Manifest(BaseModel):
     # bank on the chain; absent in manifests written before them).
     settlement: DeployedContract | None = None
     timelock: DeployedContract | None = None
+    # The central bank's wholesale settlement tokens the bank holds, by currency: banks pay each other
+    # in them, and the bank's ledger mirror follows them for its positions.
+    wholesale: dict[str, DeployedToken] = {}
 
     def write(self, path: Path) -> None:
         """Writes the manifest as JSON, atomically."""

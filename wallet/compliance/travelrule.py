@@ -31,7 +31,7 @@ from wallet.keys.keystore import KeyEncryptionKey
 from wallet.vocabulary import Role
 
 
-def _person(
+def ivms101_person(
     user: User | None, profile: KycProfile | None, fallback: str | None, address: str
 ) -> dict[str, Any]:
     """An IVMS101 `Person` (natural or legal) with the account number."""
@@ -154,14 +154,14 @@ class TravelRule:
         payload = {
             "originator": {
                 "originatorPersons": [
-                    _person(
+                    ivms101_person(
                         session.get(User, payer_id), session.get(KycProfile, payer_id), None, request.payer
                     )
                 ][0]["person"],
                 "accountNumber": [request.payer],
             },
             "beneficiary": {
-                "beneficiaryPersons": _person(
+                "beneficiaryPersons": ivms101_person(
                     session.get(User, payee_user_id) if payee_user_id else None,
                     session.get(KycProfile, payee_user_id) if payee_user_id else None,
                     payee_name,

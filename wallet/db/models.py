@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     text,
@@ -39,6 +41,7 @@ from wallet.vocabulary import (
     IncidentKind,
     KycStatus,
     OperationKind,
+    PaymentDirection,
     ProposalAction,
     ProposalState,
     QuoteState,
@@ -1006,6 +1009,12 @@ class FxQuote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A quote for paying a partner bank's customer: the partner, its quote, and what we pay it (in the
+    # sold currency's wholesale token: the sold amount less our fee). None for a conversion.
+    partner_id: Mapped[str | None] = mapped_column(String(32))
+    partner_quote_id: Mapped[str | None] = mapped_column(String(64))
+    partner_token: Mapped[str | None] = mapped_column(String(42))  # its deposit token, which pays the payee
+    interbank_amount: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Settlement(Base):
@@ -1034,6 +1043,9 @@ class Settlement(Base):
         Term(SettlementStatus), default=SettlementStatus.PENDING, index=True
     )
     chain_tx_id: Mapped[str | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
+    # Where it settled, when another bank submitted it (an offered settlement has no transaction of ours).
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
     error_name: Mapped[str | None] = mapped_column(String(100))
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -1054,3 +1066,100 @@ class SettlementLeg(Base):
     payee: Mapped[str] = mapped_column(String(42))
     value: Mapped[int] = mapped_column(Amount)
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Partner(Base):
+    """A partner bank: who it is, the key its requests to our partner API are signed with (RFC 9421,
+    Ed25519), where its own partner API is, its treasury on chain, and the limits we keep with it."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # a short name, e.g. "harbour"
+    name: Mapped[str] = mapped_column(String(140))
+    bic: Mapped[str] = mapped_column(String(11))
+    key_id: Mapped[str] = mapped_column(String(100), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # Ed25519, 32 bytes
+    base_url: Mapped[str] = mapped_column(String(300))
+    treasury: Mapped[str] = mapped_column(String(42))
+    # Per currency (minor units): the largest single payment, and the most in flight at once.
+    max_payment: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    max_open: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PartnerNonce(Base):
+    """A signature nonce a partner used: seen once within the replay window, never again."""
+
+    __tablename__ = "partner_nonces"
+
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class HttpSigningKey(Base):
+    """The bank's own Ed25519 key for signing its requests to partners, wrapped under the KEK."""
+
+    __tablename__ = "http_signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PartnerQuote(Base):
+    """An FX quote we gave a partner bank: it pays `sell_amount` in a wholesale token, and we credit our
+    customer `buy_amount` of our deposit token."""
+
+    __tablename__ = "partner_quotes"
+    __table_args__ = (CheckConstraint(f"state IN {values(QuoteState)}", name="state"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    sell_currency: Mapped[str] = mapped_column(String(3))
+    buy_currency: Mapped[str] = mapped_column(String(3))
+    sell_amount: Mapped[int] = mapped_column(BigInteger)
+    buy_amount: Mapped[int] = mapped_column(BigInteger)
+    rate: Mapped[str] = mapped_column(String(40))
+    state: Mapped[QuoteState] = mapped_column(Term(QuoteState), default=QuoteState.OPEN)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrossBorderPayment(Base):
+    """A payment between a customer of ours and a customer of a partner bank, settled on chain in one
+    atomic settlement (`settlement_id`), with its ISO 20022 pacs.008 and the travel-rule data of both
+    parties (IVMS101)."""
+
+    __tablename__ = "cross_border_payments"
+    __table_args__ = (
+        CheckConstraint(f"direction IN {values(PaymentDirection)}", name="direction"),
+        UniqueConstraint("partner_id", "end_to_end_id", name="uq_cross_border_payments_partner_e2e"),
+        Index("ix_cross_border_payments_user", "user_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    direction: Mapped[PaymentDirection] = mapped_column(Term(PaymentDirection))
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    end_to_end_id: Mapped[str] = mapped_column(String(35))
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), unique=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("wallet_accounts.id"))
+    quote_id: Mapped[str | None] = mapped_column(String(32))  # an FxQuote (ours) or PartnerQuote (theirs)
+    debit_currency: Mapped[str] = mapped_column(String(3))
+    debit_amount: Mapped[int] = mapped_column(BigInteger)
+    interbank_currency: Mapped[str] = mapped_column(String(3))
+    interbank_amount: Mapped[int] = mapped_column(BigInteger)
+    credit_currency: Mapped[str] = mapped_column(String(3))
+    credit_amount: Mapped[int] = mapped_column(BigInteger)
+    debtor: Mapped[dict[str, Any]] = mapped_column(JSON)  # IVMS101 originator
+    creditor: Mapped[dict[str, Any]] = mapped_column(JSON)  # IVMS101 beneficiary
+    pacs008: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(String(500))  # why the other bank rejected it
+    notified: Mapped[str | None] = mapped_column(String(16))  # the last state told to the partner
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
