@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyotp
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
@@ -26,10 +27,14 @@ from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.users import Principal
 from wallet.bank.webhooks import WebhookConfig
 from wallet.chain.compiler import Compilation
+from wallet.chain.deploy import DeployedContract, Manifest
+from wallet.chain.network import admit_bank
 from wallet.chain.node import AnvilNode, BlockTicker, connect, fund_from_dev_account
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
+from wallet.db.models import Partner
 from wallet.keys import PrivateKeySigner
+from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore, operational_keys
 from wallet.settings import Settings
 from wallet.vocabulary import Role
@@ -200,7 +205,17 @@ def build_api_bank(
     folder: Path,
     *,
     automatic_recovery: bool = False,
+    bank_name: str | None = None,
+    currencies: tuple[str, ...] = ("USD", "EUR"),
+    bic: str | None = None,
+    settlement: Mapping[str, DeployedContract] | None = None,
+    central: tuple[Manifest, Signer] | None = None,
+    reserves: Mapping[str, int] | None = None,
+    partner_transport: Callable[[Partner], httpx.Client] | None = None,
 ) -> Iterator[ApiBank]:
+    """A bank behind its API. With `central` (the central bank's manifest and key), the bank is
+    admitted to the settlement network with `reserves` of wholesale tokens; `settlement` names the
+    chain's settlement contracts when another bank deployed them."""
     settings = Settings(
         data_dir=folder,
         database_url=db_url,
@@ -211,6 +226,7 @@ def build_api_bank(
         rate_limit_client="100000/minute",
         rate_limit_user="100000/minute",
         rate_limit_signup="100000/minute",
+        bank_bic=bic,
     )
     w3 = connect(anvil.url)
     engine = make_engine(db_url)
@@ -222,10 +238,15 @@ def build_api_bank(
         compilation,
         _funded(w3),
         signers,
-        bank_name=f"API Bank {uuid.uuid4().hex[:6]}",
-        currencies=["USD", "EUR"],
+        bank_name=bank_name or f"API Bank {uuid.uuid4().hex[:6]}",
+        currencies=list(currencies),
         minter_allowance=10**12,
+        settlement=settlement,
     )
+    if central is not None:
+        manifest = admit_bank(
+            w3, compilation, central[0], central[1], manifest, signers["treasury"].address, reserves=reserves
+        )
     services = build_services(
         settings,
         w3,
@@ -236,6 +257,7 @@ def build_api_bank(
         hasher=PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
         webhook_config=WebhookConfig(max_attempts=4, backoff_base=0.2),
         automatic_recovery=automatic_recovery,
+        partner_transport=partner_transport,
     )
     workers = Workers(services).start()
     # The session's anvil mines only on transactions; a real chain keeps producing blocks, which is

@@ -1,0 +1,310 @@
+"""Two banks and a central bank on one chain: alice (USD at the demo bank) pays carol (HKD at the partner
+bank) from a quote she accepted, in one settlement transaction, through the partner bank's API signed
+with HTTP Message Signatures; the partner bank pays alice back the same way; both banks' books,
+positions, pacs.008 and pacs.002 (validated against the official XSDs) show it; requests not signed by
+a registered key, replayed, or signed by a client we did not write are judged as they should be."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import xmlschema
+from web3.logs import DISCARD
+
+from tests.support.api_bank import ApiBank, User, build_api_bank
+from tests.support.waiting import wait_for
+from wallet.bank.users import Principal
+from wallet.chain.compiler import Compilation
+from wallet.chain.network import deploy_central_bank
+from wallet.chain.node import AnvilNode, connect, fund_from_dev_account
+from wallet.keys import PrivateKeySigner
+from wallet.vocabulary import Role
+
+DATA = Path(__file__).parents[1] / "data" / "iso20022"
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def banks(
+    anvil: AnvilNode, compilation: Compilation, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ApiBank, ApiBank]]:
+    """The demo bank (USD, EUR) and the partner bank (HKD, USD), admitted by one central bank with
+    reserves, each registered as the other's partner, each FX book funded."""
+    w3 = connect(anvil.url)
+    central_key = PrivateKeySigner.generate()
+    fund_from_dev_account(w3, central_key.address, 10**21)
+    central = deploy_central_bank(w3, compilation, central_key)
+    clients: dict[str, httpx.Client] = {}
+    reserves = {"USD": 10**9, "HKD": 10**10, "EUR": 10**9}
+    with contextlib.ExitStack() as stack:
+        demo_gen = build_api_bank(
+            f"sqlite:///{tmp_path_factory.mktemp('demo') / 'tdw.db'}",
+            anvil,
+            compilation,
+            tmp_path_factory.mktemp("demo-data"),
+            bank_name="Demo Bank",
+            currencies=("USD", "EUR"),
+            bic="DEMOCHZZ",
+            central=(central, central_key),
+            reserves=reserves,
+            partner_transport=lambda p: clients[p.id],
+        )
+        demo = next(demo_gen)
+        stack.callback(lambda: next(demo_gen, None))
+        settlement = {
+            "AtomicSettlement": demo.services.bank.manifest.settlement,
+            "HashedTimelock": demo.services.bank.manifest.timelock,
+        }
+        harbour_gen = build_api_bank(
+            f"sqlite:///{tmp_path_factory.mktemp('harbour') / 'tdw.db'}",
+            anvil,
+            compilation,
+            tmp_path_factory.mktemp("harbour-data"),
+            bank_name="Harbour Bank",
+            currencies=("HKD", "USD"),
+            bic="HARBHKHH",
+            settlement=settlement,  # type: ignore[arg-type]
+            central=(central, central_key),
+            reserves=reserves,
+            partner_transport=lambda p: clients[p.id],
+        )
+        harbour = next(harbour_gen)
+        stack.callback(lambda: next(harbour_gen, None))
+        clients["harbour"], clients["demo"] = harbour.client, demo.client
+        for ours, theirs, their_id in ((demo, harbour, "harbour"), (harbour, demo, "demo")):
+            identity = theirs.services.crossborder.identity()
+            ours.services.partners.ensure(
+                id=their_id,
+                name=identity["name"],
+                bic=identity["bic"],
+                key_id=identity["key_id"],
+                public_key=identity["public_key"],
+                base_url="http://testserver",
+                treasury=identity["treasury"],
+                max_payment={"USD": 5_000_000, "HKD": 50_000_000},
+                max_open={"USD": 10_000_000, "HKD": 100_000_000},
+            )
+        for bank in (demo, harbour):
+            operator = bank.signup("operator")
+            staff = Principal(operator.user_id, operator.username, Role.OPERATOR)
+            treasury = bank.services.bank.role_address("treasury")
+            for code in bank.services.bank.tokens:
+                view, _ = bank.services.operations.mint(
+                    staff,
+                    idempotency_key=f"book-{code}",
+                    currency=code,
+                    amount="100000.00",
+                    to_address=treasury,
+                )
+                bank.settle_operation(operator, view.id)
+        yield demo, harbour
+
+
+def _customer(bank: ApiBank, currency: str, amount: str, name: str) -> tuple[User, dict[str, Any]]:
+    user = bank.signup(full_name=name)
+    account = bank.open_account(user, currency)
+    operator = bank.signup("operator")
+    bank.mint(operator, account, amount)
+    bank.wait_balance(user, account, amount)
+    return user, account
+
+
+def _follow(bank: ApiBank, user: User, payment_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        p = bank.client.get(f"/v1/cross-border/payments/{payment_id}", headers=user.headers).json()
+        return p if p["state"] in ("final", "failed") else None
+
+    return wait_for(done, timeout=60)
+
+
+def _pay(
+    bank: ApiBank, user: User, partner: str, sell: str, buy: str, amount: str, to: dict[str, Any], name: str
+) -> Any:
+    quote = bank.client.post(
+        "/v1/cross-border/quotes",
+        json={"partner": partner, "sell": sell, "buy": buy, "sell_amount": amount},
+        headers=user.headers,
+    )
+    assert quote.status_code == 201, quote.text
+    r = bank.client.post(
+        "/v1/cross-border/payments",
+        json={"quote_id": quote.json()["id"], "creditor": {"address": to["address"], "name": name}},
+        headers={**user.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    return quote.json(), r
+
+
+def test_alice_pays_carol_across_banks_and_currencies_in_one_transaction(
+    banks: tuple[ApiBank, ApiBank],
+) -> None:
+    demo, harbour = banks
+    alice, dollars = _customer(demo, "USD", "500.00", "Alice Example")
+    carol = harbour.signup(full_name="Carol Chan")
+    hkd = harbour.open_account(carol, "HKD")
+    quote, r = _pay(demo, alice, "harbour", "USD", "HKD", "100.00", hkd, "Carol Chan")
+    assert r.status_code == 201, r.text
+    # 100.00 USD less the standard tier's 0.50% fee = 99.50 USD between the banks, at Harbour's rate.
+    assert quote["fee"] == {"currency": "USD", "amount": "0.50"}
+    assert quote["interbank"] == {"currency": "USD", "amount": "99.50"}
+    payment = _follow(demo, alice, r.json()["id"])
+    assert payment["state"] == "final", payment
+    bank_w3 = demo.services.bank.w3
+    receipt = bank_w3.eth.get_transaction_receipt(payment["tx_hash"])
+    contract = demo.services.bank.settlements.contract  # type: ignore[union-attr]
+    assert len(contract.events.Settled().process_receipt(receipt, errors=DISCARD)) == 1
+    token = demo.services.bank.token("USD").contract
+    moved = [e for e in token.events.Transfer().process_receipt(receipt, errors=DISCARD)]
+    assert len(moved) == 6  # three legs, each in to the contract and out to its payee
+    bank_w3_balance = demo.services.bank.token("USD").contract.functions.balanceOf(dollars["address"]).call()
+    assert bank_w3_balance == 40_000
+    credit = int(quote["buy"]["amount"].replace(".", ""))
+    harbour.wait_balance(carol, hkd, quote["buy"]["amount"])
+    assert harbour.services.bank.token("HKD").contract.functions.balanceOf(hkd["address"]).call() == credit
+
+    # The partner bank's own record of it settled too, and its pacs.002 says so (ACSC), valid by the XSD.
+    theirs = harbour.services.crossborder.partner_status(
+        harbour.services.partners.get("demo"), payment["end_to_end_id"]
+    )
+    assert theirs["state"] in ("executed", "confirmed", "final")
+    report = demo.services.partners.call(
+        demo.services.partners.get("harbour"),
+        "GET",
+        f"/v1/partner/payments/{payment['end_to_end_id']}/pacs.002",
+    )
+    assert report.status_code == 200, report.text
+    xmlschema.XMLSchema(DATA / "pacs.002.001.11.xsd").validate(report.text)
+    assert "<TxSts>ACSC</TxSts>" in report.text
+    # Alice's pacs.008 carries the settlement transaction, valid by the XSD.
+    document = demo.client.get(f"/v1/cross-border/payments/{payment['id']}/pacs.008", headers=alice.headers)
+    xmlschema.XMLSchema(DATA / "pacs.008.001.08.xsd").validate(document.text)
+    assert payment["tx_hash"] in document.text
+    assert '<IntrBkSttlmAmt Ccy="USD">99.50</IntrBkSttlmAmt>' in document.text
+
+    # Positions: the demo bank paid 99.50 USD, the partner received it; the treasuries' settlement
+    # token holdings by the mirror agree with the chain.
+    admin = demo.signup("admin")
+    wait_for(
+        lambda: all(
+            h["agrees"]
+            for h in demo.client.get("/v1/bank/positions", headers=admin.headers).json()["holdings"]
+        )
+    )
+    ours = demo.client.get("/v1/bank/positions", headers=admin.headers).json()
+    usd = next(b for b in ours["bilateral"] if b["currency"] == "USD")
+    assert usd["paid"] == "99.50"
+    their_admin = harbour.signup("admin")
+    their_positions = harbour.client.get("/v1/bank/positions", headers=their_admin.headers).json()
+    assert next(b for b in their_positions["bilateral"] if b["currency"] == "USD")["received"] == "99.50"
+
+
+def test_a_partner_signed_request_pays_alice(banks: tuple[ApiBank, ApiBank]) -> None:
+    demo, harbour = banks
+    carol, _ = _customer(harbour, "HKD", "5000.00", "Carol Chan")
+    alice = demo.signup(full_name="Alice Example")
+    dollars = demo.open_account(alice, "USD")
+    quote, r = _pay(harbour, carol, "demo", "HKD", "USD", "780.00", dollars, "Alice Example")
+    assert r.status_code == 201, r.text
+    payment = _follow(harbour, carol, r.json()["id"])
+    assert payment["state"] == "final", payment
+    demo.wait_balance(alice, dollars, quote["buy"]["amount"])
+    # Alice sees the incoming payment with its state.
+    mine = demo.client.get("/v1/cross-border/payments", headers=alice.headers).json()
+    assert [p["direction"] for p in mine] == ["incoming"]
+
+
+def test_a_rejected_offer_moves_nothing_and_releases_the_funds(banks: tuple[ApiBank, ApiBank]) -> None:
+    demo, harbour = banks
+    alice, dollars = _customer(demo, "USD", "100.00", "Alice Example")
+    stranger = PrivateKeySigner.generate().address  # no account at the partner bank
+    _, r = _pay(demo, alice, "harbour", "USD", "HKD", "60.00", {"address": stranger}, "Nobody")
+    assert r.status_code == 201, r.text
+    payment = _follow(demo, alice, r.json()["id"])
+    assert payment["state"] == "failed"
+    assert "rejected" in payment["reason"]
+    assert demo.balance(alice, dollars) == "100.00"
+    # The funds are available again: a second payment of 60.00 is accepted.
+    carol = harbour.signup(full_name="Carol Chan")
+    hkd = harbour.open_account(carol, "HKD")
+    _, again = _pay(demo, alice, "harbour", "USD", "HKD", "60.00", hkd, "Carol Chan")
+    assert again.status_code == 201, again.text
+    assert _follow(demo, alice, again.json()["id"])["state"] == "final"
+
+
+def test_a_payment_above_the_partner_limit_is_refused_at_the_door(banks: tuple[ApiBank, ApiBank]) -> None:
+    demo, _ = banks
+    alice, _ = _customer(demo, "USD", "90000.00", "Alice Example")
+    _, r = _pay(
+        demo,
+        alice,
+        "harbour",
+        "USD",
+        "HKD",
+        "60000.00",
+        {"address": PrivateKeySigner.generate().address},
+        "X",
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("partner-limit")
+
+
+def test_unsigned_replayed_and_foreign_requests_are_refused(banks: tuple[ApiBank, ApiBank]) -> None:
+    demo, harbour = banks
+    body = json.dumps({"sell": "USD", "buy": "USD", "sell_amount": "1.00"}).encode()
+    url = "http://testserver/v1/partner/quotes"
+    r = demo.client.post(url, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 401, r.text
+    assert r.json()["type"].endswith("partner-signature")
+    headers = harbour.services.partners.keys.sign(method="POST", url=url, body=body)
+    first = demo.client.post(url, content=body, headers=headers)
+    assert first.status_code == 201, first.text
+    replayed = demo.client.post(url, content=body, headers=headers)
+    assert replayed.status_code == 401
+    assert "sent before" in replayed.json()["detail"]
+    # A changed body under the signature of the original.
+    tampered = demo.client.post(
+        url,
+        content=body.replace(b"1.00", b"9.00"),
+        headers=harbour.services.partners.keys.sign(method="POST", url=url, body=body),
+    )
+    assert tampered.status_code == 401
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js for the npm signer")
+def test_a_request_signed_by_an_independent_client_is_accepted(banks: tuple[ApiBank, ApiBank]) -> None:
+    """The npm package `http-message-signatures` (not our signer) signs with the partner bank's key."""
+    demo, harbour = banks
+    seed = harbour.services.partners.keys.private_key().private_bytes_raw()
+    body = json.dumps({"sell": "USD", "buy": "EUR", "sell_amount": "10.00"})
+    request = {
+        "method": "POST",
+        "url": "http://testserver/v1/partner/quotes",
+        "body": body,
+        "seed": base64.b64encode(seed).decode(),
+        "keyid": harbour.services.partners.keys.key_id,
+        "nonce": uuid.uuid4().hex,
+    }
+    signed = subprocess.run(
+        ["node", str(ROOT / "tests" / "support" / "partner-sign.mjs")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    headers = json.loads(signed.stdout)
+    r = demo.client.post(request["url"], content=body.encode(), headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["buy"]["currency"] == "EUR"
+    # The same independent signature over a changed body is refused.
+    r = demo.client.post(request["url"], content=body.replace("10.00", "99.00").encode(), headers=headers)
+    assert r.status_code == 401
