@@ -1163,3 +1163,20 @@ class CrossBorderPayment(Base):
     reason: Mapped[str | None] = mapped_column(String(500))  # why the other bank rejected it
     notified: Mapped[str | None] = mapped_column(String(16))  # the last state told to the partner
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HtlcSwap(Base):
+    """A payment across two chains by hashed time-locks (`wallet.partners.htlc`): the secret (wrapped
+    under the KEK), the two locks' terms and ids, and how far the coordinator has taken it."""
+
+    __tablename__ = "htlc_swaps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)  # wrapped
+    secret_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    hashlock: Mapped[bytes] = mapped_column(LargeBinary)
+    first: Mapped[dict[str, Any]] = mapped_column(JSON)  # chain, contract and lock terms: payer's chain
+    second: Mapped[dict[str, Any]] = mapped_column(JSON)  # the same on the payee's chain
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

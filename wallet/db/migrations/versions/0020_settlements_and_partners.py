@@ -18,6 +18,21 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
+        "htlc_swaps",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("secret", sa.LargeBinary(), nullable=False),
+        sa.Column("secret_nonce", sa.LargeBinary(), nullable=False),
+        sa.Column("hashlock", sa.LargeBinary(), nullable=False),
+        sa.Column("first", sa.JSON(), nullable=False),
+        sa.Column("second", sa.JSON(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_htlc_swaps")),
+    )
+    with op.batch_alter_table("htlc_swaps", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_htlc_swaps_state"), ["state"], unique=False)
+    op.create_table(
         "http_signing_keys",
         sa.Column("key_id", sa.String(length=100), nullable=False),
         sa.Column("wrapped", sa.LargeBinary(), nullable=False),
@@ -192,6 +207,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("htlc_swaps", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_htlc_swaps_state"))
+    op.drop_table("htlc_swaps")
     with op.batch_alter_table("fx_quotes", schema=None) as batch_op:
         batch_op.drop_column("interbank_amount")
         batch_op.drop_column("partner_token")
