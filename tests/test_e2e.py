@@ -335,11 +335,13 @@ def test_ctrl_c_stops_everything_and_the_next_start_resumes(server: DevServer) -
         accounts = client.get("/v1/accounts", headers=headers).json()
         assert sorted(a["currency"] for a in accounts) == ["EUR", "USD"]
         usd = next(a for a in accounts if a["currency"] == "USD")
-        # The demo minted 1000.00 and seeded two payments: 12.50 to Bob, 250.00 from him.
+        # The demo minted 1000.00 and seeded two payments (12.50 to Bob, 250.00 from him), a conversion
+        # of 50.00 to EUR, 100.00 to Carol at Harbour Bank, and 63.90 from her (500.00 HKD, less 0.50%
+        # at Harbour and converted at the development rates less the interbank spread).
         wait_for(
             lambda: (
-                client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json()["balance"]
-                == "1237.50"
+                client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json().get("balance")
+                == "1151.40"
             ),
             what="the demo's mint and payments",
         )
@@ -527,3 +529,30 @@ def _serve_a_production_bank(
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_the_demo_pays_across_banks_and_converts(server: DevServer) -> None:
+    """`tdw dev` runs the partner bank and the central bank too: Alice's conversion, her payment to Carol
+    at Harbour Bank and Carol's to her are final, and the positions agree with the chain."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        logins = server.logins()
+        alice = _login(client, "alice", logins["alice"]["password"], logins["alice"]["totp_secret"])
+        admin = _login(client, "admin", logins["admin"]["password"], logins["admin"]["totp_secret"])
+
+        def settled() -> list[dict[str, Any]] | None:
+            payments = client.get("/v1/cross-border/payments", headers=alice).json()
+            done = [p for p in payments if p["state"] == "final"]
+            return payments if len(done) == 2 else None
+
+        payments = wait_for(settled, timeout=120, what="the demo's payments between the banks")
+        assert {p["direction"] for p in payments} == {"incoming", "outgoing"}
+        conversions = client.get("/v1/fx/conversions", headers=alice).json()
+        assert [c["state"] for c in conversions] == ["final"]
+        positions = client.get("/v1/bank/positions", headers=admin).json()
+        assert {b["currency"] for b in positions["bilateral"]} == {"USD", "HKD"}
+        wait_for(
+            lambda: all(
+                h["agrees"] for h in client.get("/v1/bank/positions", headers=admin).json()["holdings"]
+            ),
+            what="the settlement-token holdings in the mirror",
+        )

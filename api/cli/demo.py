@@ -55,6 +55,13 @@ DEMO_IDENTITIES = {
         "id_number": "C01X00T47",
         "expected_activity": "medium",
     },
+    "carol": {  # a customer of the partner bank
+        "birth_date": "1990-02-14",
+        "nationality": "HK",
+        "residence_country": "HK",
+        "address": "18 Harbour Road, Wan Chai, Hong Kong",
+        "id_number": "K1234567",
+    },
     "dave": {
         "birth_date": "1992-07-30",
         "nationality": "GB",

@@ -11,6 +11,8 @@ import shutil
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,17 +24,19 @@ from sqlalchemy import select
 from web3 import Web3
 
 from api.app import create_app
+from api.cli import network
 from api.cli.app import app, compile_project, fail, open_database, rpc_url
 from api.cli.chain import DEFAULT_MINTER_ALLOWANCE
 from api.cli.demo import deploy_dev, seed_demo
 from wallet.bank.recovery import incident_view
 from wallet.bank.runtime import Services, Workers, build_services
+from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, manifest_fits, verify_manifest
 from wallet.chain.node import AnvilNode, BlockTicker, StateSaver, anvil_available, connect
 from wallet.db import session_factory
 from wallet.db.models import Incident, Reorg
-from wallet.errors import DeepReorgError, ManifestError, NodeError
+from wallet.errors import DeepReorgError, ManifestError, NodeError, WalletError
 from wallet.keys import PrivateKeySigner, operational_signers
 from wallet.keys.keystore import Keystore
 from wallet.settings import Settings, get_settings
@@ -43,6 +47,12 @@ def dev(
     port: Annotated[int | None, typer.Option(help="API port (default: TDW_API_PORT, 8000)")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder for chain state, database and keys")] = None,
     anvil_port: Annotated[int | None, typer.Option(help="Port for the local anvil node")] = None,
+    partner: Annotated[
+        bool, typer.Option("--partner/--no-partner", help="Also run the partner bank and the central bank")
+    ] = True,
+    partner_port: Annotated[
+        int | None, typer.Option(help="The partner bank's API port (default: port + 1)")
+    ] = None,
 ) -> None:
     """Run the demo bank: anvil (or in-process eth-tester without Node), SQLite and an encrypted
     keystore in the data folder, the contracts, demo users with balances, the relayer, indexer, event
@@ -53,12 +63,18 @@ def dev(
     api_port = port or settings.api_port
     _configure_logging()
     with contextlib.ExitStack() as running:
-        _dev(running, settings, folder, api_port, anvil_port)
+        _dev(running, settings, folder, api_port, anvil_port, partner_port if partner else None, partner)
     typer.echo("stopped")
 
 
 def _dev(
-    running: contextlib.ExitStack, settings: Settings, folder: Path, api_port: int, anvil_port: int | None
+    running: contextlib.ExitStack,
+    settings: Settings,
+    folder: Path,
+    api_port: int,
+    anvil_port: int | None,
+    partner_port: int | None = None,
+    with_partner: bool = True,
 ) -> None:
     """`tdw dev`'s work; everything it starts is stopped by `running`, last started first."""
     durable_block = None
@@ -95,9 +111,13 @@ def _dev(
     signers = operational_signers(settings, Keystore(sessions, settings.kek))
     compilation = compile_project(settings)
     manifest_path = folder / "deployment.json"
+    central = network.central_bank(running, w3, compilation, folder, settings)
     manifest = _existing_manifest(w3, manifest_path, compilation)
     if manifest is not None and not manifest_fits(manifest, signers):
         typer.echo(f"{manifest_path} is a bank of other keys; deploying anew", err=True)
+        manifest = None
+    if manifest is not None and manifest.settlement is None:
+        typer.echo(f"{manifest_path} predates settlement contracts; deploying anew", err=True)
         manifest = None
     if manifest is None:
         manifest = deploy_dev(
@@ -113,6 +133,9 @@ def _dev(
         typer.echo(f"deployed the demo bank; manifest at {manifest_path}")
     else:
         typer.echo(f"resumed the demo bank from {manifest_path}")
+    manifest = network.admitted(
+        w3, compilation, central, manifest, signers["treasury"].address, manifest_path
+    )
     abis = {name: c.abi for name, c in compilation.contracts.items()}
     services = build_services(
         settings,
@@ -125,17 +148,75 @@ def _dev(
         automatic_recovery=True,
     )
     running.callback(services.close)
-    _catch_up(services)
-    running.callback(Workers(services).start().stop)
+    partner: Services | None = None
+    port_b = partner_port or api_port + 1
+    if with_partner:
+        assert manifest.settlement is not None
+        assert manifest.timelock is not None
+        partner = network.partner_bank(
+            running,
+            settings,
+            folder,
+            w3,
+            compilation,
+            central,
+            {"AtomicSettlement": manifest.settlement, "HashedTimelock": manifest.timelock},
+            durable_block=durable_block,
+            minter_allowance=DEFAULT_MINTER_ALLOWANCE,
+        )
+        network.link(services, partner, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{port_b}")
+    for bank in (services, partner):
+        if bank is not None:
+            _catch_up(bank)
+            running.callback(Workers(bank).start().stop)
     logins = seed_demo(services, folder / "demo-logins.json")
+    operator = services.users.by_username("operator")
+    assert operator is not None
+    network.fund_fx_book(services, Principal(operator.id, operator.username, operator.role))
+    extra: list[str] = []
+    if partner is not None:
+        partner_logins = network.seed_partner(partner, folder / "partner" / "demo-logins.json")
+        extra = network.summary(partner, port_b, partner_logins)
+        running.callback(_serve_in_background(partner, settings, settings.api_host, port_b))
     database = engine.url.render_as_string()
-    _serve_http(
-        services,
-        settings,
-        settings.api_host,
-        api_port,
-        on_ready=lambda: _print_dev_summary(manifest, chain_label, folder, database, api_port, logins),
+
+    def ready() -> None:
+        _print_dev_summary(manifest, chain_label, folder, database, api_port, logins, extra)
+        if partner is not None:
+            threading.Thread(
+                target=_seed_quietly, args=(services, partner), name="tdw-demo-cross-border", daemon=True
+            ).start()
+
+    _serve_http(services, settings, settings.api_host, api_port, on_ready=ready)
+
+
+def _seed_quietly(demo: Services, partner: Services) -> None:
+    """The demo's payments between the banks; a failure is logged, it does not stop the banks."""
+    try:
+        network.seed_cross_border(demo, partner)
+    except WalletError:
+        logging.getLogger(__name__).exception("the demo's cross-border payments were not seeded")
+
+
+def _serve_in_background(services: Services, settings: Settings, host: str, port: int) -> Callable[[], None]:
+    """Serves a second bank's API from a thread until the returned callable stops it."""
+    config = uvicorn.Config(
+        create_app(services, docs=settings.serves_docs), host=host, port=port, log_level="warning"
     )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"tdw-api-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise fail(f"the partner bank's API did not start on port {port}")
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return stop
 
 
 @app.command()
@@ -334,7 +415,13 @@ def _serve_http(
 
 
 def _print_dev_summary(
-    manifest: Manifest, chain: str, folder: Path, database: str, port: int, logins: list[dict[str, str]]
+    manifest: Manifest,
+    chain: str,
+    folder: Path,
+    database: str,
+    port: int,
+    logins: list[dict[str, str]],
+    extra: list[str] | None = None,
 ) -> None:
     lines = [
         "",
@@ -353,6 +440,8 @@ def _print_dev_summary(
             for x in logins
         ),
         "",
+        *(extra or []),
+        *([""] if extra else []),
         "Ctrl-C stops everything; the next start resumes from the data folder.",
     ]
     typer.echo("\n".join(lines))
