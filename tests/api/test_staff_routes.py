@@ -134,6 +134,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/compliance/held-transfers/{transfer_id}/reject"): {"reason": "no"},
     ("POST", "/v1/bank/mint"): {"currency": "USD", "amount": "1.00", "to_address": "0x" + "11" * 20},
     ("POST", "/v1/bank/burn"): {"currency": "USD", "amount": "1.00"},
+    ("POST", "/v1/bank/partners"): {
+        "id": "someone",
+        "name": "Some Bank",
+        "bic": "SOMEHKHH",
+        "key_id": "someone-1",
+        "public_key": "A" * 43 + "=",
+        "base_url": "https://partner.example",
+        "treasury": "0x" + "22" * 20,
+    },
     ("POST", "/v1/proposals"): {
         "action": "freeze",
         "params": {"address": "0x" + "11" * 20, "currency": "USD"},

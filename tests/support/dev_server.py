@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wallet.chain.node import free_port
+
 
 @dataclass
 class DevServer:
@@ -22,6 +24,8 @@ class DevServer:
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
     env: dict[str, str] | None = None
+    # The partner bank's API port (a free one: the default, port + 1, may be taken by another test).
+    partner_port: int = field(default_factory=lambda: free_port())
     # In a process group of its own (anvil inherits it), as a service manager runs it: `power_cut`
     # then kills the whole stack at once.
     own_process_group: bool = False
@@ -42,6 +46,8 @@ class DevServer:
             str(self.folder),
             "--anvil-port",
             str(self.anvil_port),
+            "--partner-port",
+            str(self.partner_port),
         ]
         self.process = subprocess.Popen(
             args,
