@@ -11,6 +11,7 @@ import contextlib
 import json
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,7 +158,7 @@ def test_alice_pays_carol_across_banks_and_currencies_in_one_transaction(
     assert quote["fee"] == {"currency": "USD", "amount": "0.50"}
     assert quote["interbank"] == {"currency": "USD", "amount": "99.50"}
     payment = _follow(demo, alice, r.json()["id"])
-    assert payment["state"] == "final", payment
+    assert payment["state"] == "final", (payment["error"], payment["reason"])
     bank_w3 = demo.services.bank.w3
     receipt = bank_w3.eth.get_transaction_receipt(payment["tx_hash"])
     contract = demo.services.bank.settlements.contract  # type: ignore[union-attr]
@@ -231,6 +232,11 @@ def test_a_rejected_offer_moves_nothing_and_releases_the_funds(banks: tuple[ApiB
     payment = _follow(demo, alice, r.json()["id"])
     assert payment["state"] == "failed"
     assert "rejected" in payment["reason"]
+    # Our signatures were good until the deadline: the settlement is cancelled on chain before the
+    # funds are released, so the partner cannot settle it after rejecting it.
+    contract = demo.services.bank.settlements.contract  # type: ignore[union-attr]
+    assert contract.functions.stateOf(bytes.fromhex(payment["settlement_id"][2:])).call() == 2
+    assert payment["error"]["name"] == "SettlementCancelled"
     assert demo.balance(alice, dollars) == "100.00"
     # The funds are available again: a second payment of 60.00 is accepted.
     carol = harbour.signup(full_name="Carol Chan")
@@ -308,3 +314,47 @@ def test_a_request_signed_by_an_independent_client_is_accepted(banks: tuple[ApiB
     # The same independent signature over a changed body is refused.
     r = demo.client.post(request["url"], content=body.replace("10.00", "99.00").encode(), headers=headers)
     assert r.status_code == 401
+
+
+def test_an_offer_delivered_twice_at_once_is_one_payment(banks: tuple[ApiBank, ApiBank]) -> None:
+    """The request that makes a payment and the worker may both deliver its offer: the payee bank
+    stores it once and answers the other with it, never with a rejection."""
+    demo, harbour = banks
+    alice, _ = _customer(demo, "USD", "100.00", "Alice Example")
+    carol = harbour.signup(full_name="Carol Chan")
+    hkd = harbour.open_account(carol, "HKD")
+    services = demo.services
+    offer = services.crossborder._offer
+    services.crossborder._offer = lambda _: None  # type: ignore[method-assign, assignment]
+    try:
+        _, r = _pay(demo, alice, "harbour", "USD", "HKD", "10.00", hkd, "Carol Chan")
+        assert r.status_code == 201, r.text
+    finally:
+        services.crossborder._offer = offer  # type: ignore[method-assign]
+    payment = services.crossborder._payment(r.json()["id"])
+    partner = services.partners.get("harbour")
+
+    def deliver() -> int:
+        return services.partners.call(
+            partner,
+            "POST",
+            "/v1/partner/payments",
+            raw=(payment.pacs008 or "").encode(),
+            content_type="application/xml",
+            idempotency_key=payment.end_to_end_id,
+        ).status_code
+
+    gate = threading.Barrier(2)
+    codes: list[int] = []
+
+    def race() -> None:
+        gate.wait()
+        codes.append(deliver())
+
+    threads = [threading.Thread(target=race) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200, 201]
+    assert _follow(demo, alice, payment.id)["state"] == "final"

@@ -53,7 +53,7 @@ from wallet.bank.users import Principal
 from wallet.chain.addresses import checksum
 from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.revert import ErrorDecoder
-from wallet.chain.settlement import Leg, Terms, settlement_id, sign_leg, signature_tuple
+from wallet.chain.settlement import Leg, Terms, settlement_id, sign_cancel, sign_leg, signature_tuple
 from wallet.chain.transact import revert_data, revert_errors
 from wallet.compliance.matching import Subject
 from wallet.compliance.policy import PolicyStore
@@ -72,6 +72,7 @@ from wallet.db.models import (
 )
 from wallet.errors import (
     AccountRestrictedError,
+    ContractRevertError,
     FxUnavailableError,
     InvalidRequestError,
     NotFoundError,
@@ -225,7 +226,14 @@ class CrossBorder:
         if existing is not None:
             return self._partner_view(replay(existing, body_hash, key)), False
         transfer = parse_pacs008(document)
-        offer = self._check_offer(partner, transfer)
+        try:
+            offer = self._check_offer(partner, transfer)
+        except WalletError:
+            # The same offer sent twice at once: the first stored it (and took the quote) meanwhile.
+            again = self._by_key(key)
+            if again is not None:
+                return self._partner_view(replay(again, body_hash, key)), False
+            raise
         signatures = list(offer.signatures)
         signatures[offer.our_leg] = sign_leg(
             self.bank.role_signers["treasury"],
@@ -293,10 +301,13 @@ class CrossBorder:
         try:
             with self.bank.sessions.begin() as session:
                 payment = insert(session)
-        except IntegrityError:
+        except (IntegrityError, QuoteUsedError) as exc:
+            # The same offer delivered twice at once: the other delivery stored it and took the quote.
             again = self._by_key(key)
             if again is not None:
                 return self._partner_view(replay(again, body_hash, key)), False
+            if isinstance(exc, QuoteUsedError):
+                raise
             raise InvalidRequestError(
                 f"a payment with end-to-end id {transfer.end_to_end_id} was received already"
             ) from None
@@ -758,8 +769,20 @@ class CrossBorder:
         )
 
     def _offer(self, payment_id: str) -> None:
-        """Sends an offered payment's pacs.008 to the partner; a refusal fails it (nothing moved, the
-        customer's funds are released); no answer leaves it for the next pass."""
+        """Sends an offered payment's pacs.008 to the partner, from one sender at a time (a conditional
+        claim: the request and the worker may both try). A refusal cancels it on chain; no answer
+        leaves it for the next pass."""
+        with self.bank.sessions.begin() as session:
+            claimed = session.execute(
+                update(CrossBorderPayment)
+                .where(
+                    CrossBorderPayment.id == payment_id,
+                    or_(CrossBorderPayment.notified.is_(None), CrossBorderPayment.notified == "unsent"),
+                )
+                .values(notified="sending")
+            ).rowcount  # type: ignore[attr-defined]
+        if claimed != 1:
+            return
         payment = self._payment(payment_id)
         partner = self.partners.get(payment.partner_id)
         try:
@@ -773,6 +796,7 @@ class CrossBorder:
             )
         except httpx.HTTPError as exc:
             log.warning("offer %s to %s not delivered: %s", payment.end_to_end_id, partner.id, exc)
+            self._mark(payment.id, notified="unsent")
             return
         if response.status_code in (200, 201):
             self._mark(payment.id, notified="accepted")
@@ -782,20 +806,32 @@ class CrossBorder:
             self._reject(payment, f"{partner.name} rejected the payment: {detail}")
             return
         log.warning("offer %s to %s answered %s", payment.end_to_end_id, partner.id, response.status_code)
+        self._mark(payment.id, notified="unsent")
 
     def _reject(self, payment: CrossBorderPayment, reason: str) -> None:
+        """The partner refused: our signatures are still good until the deadline, so the settlement is
+        cancelled on chain (our treasury pays leg 1 and signs the cancellation). It stays offered, with
+        the customer's funds reserved, until the watcher sees it cancelled; if it settled after all
+        (the partner signed anyway), the watcher records that instead."""
+        settlements = self._settlements()
         with self.bank.sessions.begin() as session:
             row = session.get(Settlement, payment.settlement_id)
-            if row is None or row.status != SettlementStatus.OFFERED:
-                return
-            row.status, row.error_name = SettlementStatus.FAILED, "RejectedByPartner"
-            row.error_args = {"reason": reason[:300]}
             session.execute(
                 update(CrossBorderPayment)
                 .where(CrossBorderPayment.id == payment.id)
                 .values(reason=reason[:500], notified="rejected")
             )
-            self._settlements()._notify(session, row)
+            if row is None or row.status != SettlementStatus.OFFERED:
+                return
+            terms = settlements.terms(session, row)
+            party = next(i for i, leg in enumerate(terms.legs) if leg.payer == self.treasury)
+            signature = sign_cancel(self.bank.role_signers["treasury"], settlements.domain, terms)
+            call = settlements.contract.functions.cancel(terms.as_tuple(), party, signature_tuple(signature))
+            try:
+                self.bank.enqueue(session, "relayer", call, kind="settlement-cancel")
+            except ContractRevertError as refused:
+                # Settled or cancelled already: the watcher reads which from the chain.
+                log.info("cancel of %s refused: %s", payment.end_to_end_id, refused.error_name)
 
     def partner_decision(
         self, partner: Partner, end_to_end_id: str, *, accepted: bool, reason: str | None
@@ -823,7 +859,12 @@ class CrossBorder:
                     .join(Settlement, Settlement.id == CrossBorderPayment.settlement_id)
                     .where(
                         CrossBorderPayment.direction == PaymentDirection.OUTGOING,
-                        CrossBorderPayment.notified.is_(None),
+                        # Not delivered; or never tried (the request that made it ended first).
+                        or_(
+                            CrossBorderPayment.notified == "unsent",
+                            CrossBorderPayment.notified.is_(None)
+                            & (CrossBorderPayment.created_at < self.clock() - timedelta(seconds=5)),
+                        ),
                         Settlement.status == SettlementStatus.OFFERED,
                     )
                 )
@@ -876,6 +917,7 @@ class CrossBorder:
                     )  # a reorg
                 elif fresh.status == SettlementStatus.OFFERED and state == 2:
                     fresh.status, fresh.error_name = SettlementStatus.FAILED, "SettlementCancelled"
+                    fresh.error_args = {}
                 elif fresh.status == SettlementStatus.OFFERED and int(head["timestamp"]) > fresh.deadline:
                     fresh.status, fresh.error_name = SettlementStatus.FAILED, "SettlementExpired"
                     fresh.error_args = {"deadline": fresh.deadline}
