@@ -168,6 +168,31 @@ class AccountService:
             raise NotFoundError("account", account_id)
         return account
 
+    def active_in(
+        self, principal: Principal, account_id: str | None, currency: str, *, field: str = "account"
+    ) -> WalletAccount:
+        """The caller's active account in `currency` that a settlement pays from or into: `account_id`
+        (named as `field` in a refusal), or by default their first account in that currency."""
+        if account_id is not None:
+            account = self.owned(principal, account_id)
+            if account.currency != currency:
+                raise InvalidRequestError(f"{field} {account_id} holds {account.currency}, not {currency}")
+        else:
+            with self.bank.readers() as session:
+                found = session.scalars(
+                    select(WalletAccount)
+                    .where(WalletAccount.user_id == principal.user_id, WalletAccount.currency == currency)
+                    .order_by(WalletAccount.created_at)
+                ).first()
+            if found is None:
+                raise InvalidRequestError(f"you have no {currency} account; open one first")
+            account = found
+        if not self.is_active(account):
+            raise InvalidRequestError(
+                f"the account {account.id} is not active yet: its registration on chain is pending"
+            )
+        return account
+
     def balance(self, principal: Principal, account_id: str) -> Balance:
         """The account's balance from the ledger mirror."""
         account = self.row(principal, account_id)

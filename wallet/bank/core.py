@@ -135,7 +135,7 @@ class Bank:
             w3,
             {
                 t.address: TokenInfo(
-                    domain=TokenDomain(name=t.name, chain_id=self.chain_id, address=t.address),
+                    domain=self.domain(t),
                     abi=abis["DepositToken"],
                 )
                 for t in self.tokens.values()
@@ -201,6 +201,10 @@ class Bank:
         if token is None:
             raise NotFoundError("token", address)
         return token
+
+    def domain(self, token: Token) -> TokenDomain:
+        """The EIP-712 domain `token`'s authorizations are signed in (ours or a wholesale token)."""
+        return TokenDomain(name=token.name, chain_id=self.chain_id, address=token.address)
 
     def role_address(self, role: str) -> ChecksumAddress:
         """The address of an operational key."""

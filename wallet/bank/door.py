@@ -186,6 +186,15 @@ def _settling(chain_id: int, token: str, payer: str, mirror_block: Any) -> Any:
     )
 
 
+def available_to(
+    session: Session, chain_id: int, token: str, holder: str, *, frozen: int = 0
+) -> tuple[int, int | None]:
+    """(what `holder` can still pay in `token` as `session` sees it, the mirror's block): the mirrored
+    balance less `frozen` and less everything of theirs accepted and not yet in the mirror."""
+    balance, spent, block = session.execute(available_query(chain_id, token, holder)).one()
+    return max(0, int(balance) - frozen - int(spent)), block
+
+
 class FundsGuard:
     """Checks, inside the transaction that stores a transfer, that its payer can afford it."""
 
@@ -198,9 +207,9 @@ class FundsGuard:
 
     def available(self, session: Session) -> tuple[int, int | None]:
         """(available minor units, the mirror's block), read in `session`."""
-        query = available_query(self.bank.chain_id, self.token.address, self.account.address)
-        balance, spent, block = session.execute(query).one()
-        return max(0, int(balance) - self.frozen - int(spent)), block
+        return available_to(
+            session, self.bank.chain_id, self.token.address, self.account.address, frozen=self.frozen
+        )
 
     def check(self, session: Session) -> int:
         """Raises `InsufficientFundsError` unless the payer can afford the transfer as `session` sees it
@@ -243,6 +252,7 @@ __all__ = [
     "MAX_TOKEN_AMOUNT",
     "ChainStanding",
     "FundsGuard",
+    "available_to",
     "chain_standing",
     "check_amount",
     "check_standing",

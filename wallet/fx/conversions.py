@@ -26,9 +26,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,23 +37,20 @@ from wallet.bank import door
 from wallet.bank.accounts import AccountService
 from wallet.bank.core import Bank, Token
 from wallet.bank.users import Principal
-from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.settlement import Leg, Terms, sign_leg
-from wallet.db.models import ChainTx, FxQuote, Settlement, WalletAccount, aware
+from wallet.db.models import ChainTx, FxQuote, Settlement, aware
 from wallet.errors import (
     AccountRestrictedError,
     FxUnavailableError,
-    InvalidRequestError,
     NotFoundError,
     PaymentsSuspendedError,
-    QuoteExpiredError,
     QuoteUsedError,
 )
-from wallet.fx.quotes import Quotes
+from wallet.fx.quotes import Quotes, quote_to_carry_out, take_quote
 from wallet.idempotency import insert_or_replay, replay, request_hash, scoped_key
 from wallet.money import format_amount
-from wallet.tx.settlements import SettlementService
-from wallet.vocabulary import QuoteState, Role, SettlementStatus, TxStatus
+from wallet.tx.settlements import SettlementService, settlement_state
+from wallet.vocabulary import Role, SettlementStatus
 
 KIND = "conversion"
 
@@ -76,7 +74,7 @@ class Conversions:
         self.clock = clock or (lambda: datetime.now(UTC))
 
     @property
-    def treasury(self) -> str:
+    def treasury(self) -> ChecksumAddress:
         """The address of the bank's FX book."""
         return self.bank.role_address("treasury")
 
@@ -100,10 +98,11 @@ class Conversions:
         if existing is not None:
             return self._view(replay(existing, body_hash, key)), False
 
-        quote = self._quote(principal, quote_id)
+        with self.bank.readers() as session:
+            quote = quote_to_carry_out(session, principal.user_id, quote_id, self.clock())
         sell, buy = self.bank.token(quote.sell_currency), self.bank.token(quote.buy_currency)
-        payer = self._account(principal, from_account, sell.currency, "from_account")
-        payee = self._account(principal, to_account, buy.currency, "to_account")
+        payer = self.accounts.active_in(principal, from_account, sell.currency, field="from_account")
+        payee = self.accounts.active_in(principal, to_account, buy.currency, field="to_account")
         frozen = self._check_chain(sell, buy, payer.address, payee.address)
         funds = door.FundsGuard(self.bank, sell, payer, quote.sell_amount, frozen)
         with self.bank.readers() as session:
@@ -111,7 +110,7 @@ class Conversions:
             self._check_book(session, buy, quote)
 
         deadline = int(time.time()) + self.validity_seconds
-        treasury = to_checksum_address(self.treasury)
+        treasury = self.treasury
         terms = Terms(
             ref=keccak(text=f"tdw:conversion:{quote.id}"),
             legs=(
@@ -122,8 +121,8 @@ class Conversions:
         )
         domain = settlements.domain
         signatures = [
-            sign_leg(self.bank.customer_signer(payer.address), _domain(self.bank, sell), domain, terms, 0),
-            sign_leg(self.bank.role_signers["treasury"], _domain(self.bank, buy), domain, terms, 1),
+            sign_leg(self.bank.customer_signer(payer.address), self.bank.domain(sell), domain, terms, 0),
+            sign_leg(self.bank.role_signers["treasury"], self.bank.domain(buy), domain, terms, 1),
         ]
         now = self.clock()
 
@@ -131,7 +130,7 @@ class Conversions:
             funds.check_locked(session)
             self._lock_book(session, buy)
             self._check_book(session, buy, quote)
-            self._take_quote(session, principal, quote, now)
+            take_quote(session, quote, now)
             return settlements.store(
                 session,
                 kind=KIND,
@@ -180,47 +179,12 @@ class Conversions:
             raise FxUnavailableError("the bank has no settlement contract configured for conversions")
         return self.bank.settlements
 
-    def _quote(self, principal: Principal, quote_id: str) -> FxQuote:
-        with self.bank.readers() as session:
-            quote = session.get(FxQuote, quote_id)
-            if quote is None or quote.user_id != principal.user_id:
-                raise NotFoundError("quote", quote_id)
-            taken = session.scalar(select(Settlement.id).where(Settlement.quote_id == quote_id))
-        if taken is not None or quote.state not in (QuoteState.OPEN, QuoteState.ACCEPTED):
-            raise QuoteUsedError(f"quote {quote_id} was carried out already; ask for a new one")
-        if quote.state == QuoteState.OPEN and aware(quote.expires_at) <= self.clock():
-            raise QuoteExpiredError(f"quote {quote_id} expired at {aware(quote.expires_at).isoformat()}")
-        return quote
-
-    def _account(
-        self, principal: Principal, account_id: str | None, currency: str, field: str
-    ) -> WalletAccount:
-        if account_id is not None:
-            account = self.accounts.owned(principal, account_id)
-            if account.currency != currency:
-                raise InvalidRequestError(f"{field} {account_id} holds {account.currency}, not {currency}")
-        else:
-            with self.bank.readers() as session:
-                found = session.scalars(
-                    select(WalletAccount)
-                    .where(WalletAccount.user_id == principal.user_id, WalletAccount.currency == currency)
-                    .order_by(WalletAccount.created_at)
-                ).first()
-            if found is None:
-                raise InvalidRequestError(f"you have no {currency} account; open one to convert into it")
-            account = found
-        if not self.accounts.is_active(account):
-            raise InvalidRequestError(
-                f"the account {account.id} is not active yet: its registration on chain is pending"
-            )
-        return account
-
     def _check_chain(self, sell: Token, buy: Token, payer: str, payee: str) -> int:
         """The tokens' view at the chain's head: the customer may send `sell` and receive `buy`; the
         FX book may receive `sell` and send `buy`; the settlement contract may hold both. Returns the
         customer's frozen amount of `sell`."""
         contract = self._settlements().contract.address
-        treasury = to_checksum_address(self.treasury)
+        treasury = self.treasury
         paying = door.chain_standing(sell, payer, contract)
         if paying.payee_allowed:
             door.check_standing(paying, sell.currency)
@@ -241,11 +205,8 @@ class Conversions:
 
     def _check_book(self, session: Session, buy: Token, quote: FxQuote) -> None:
         """The FX book holds the amount bought, counting every settlement it pays into on its way."""
-        treasury = to_checksum_address(self.treasury)
-        balance, spent, _ = session.execute(
-            door.available_query(self.bank.chain_id, buy.address, treasury)
-        ).one()
-        if int(balance) - int(spent) < quote.buy_amount:
+        available, _ = door.available_to(session, self.bank.chain_id, buy.address, self.treasury)
+        if available < quote.buy_amount:
             raise FxUnavailableError(
                 f"the bank cannot sell {format_amount(quote.buy_amount, buy.decimals)} {buy.currency} now; "
                 "try a smaller amount or later"
@@ -256,24 +217,6 @@ class Conversions:
         if session.get_bind().dialect.name == "postgresql":
             key = int.from_bytes(keccak(text=f"fx-book:{buy.address}")[:8], "big", signed=True)
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-    def _take_quote(self, session: Session, principal: Principal, quote: FxQuote, now: datetime) -> None:
-        """Accepts an open quote (or keeps the customer's accepted one) for this conversion, once."""
-        taken = session.execute(
-            update(FxQuote)
-            .where(
-                FxQuote.id == quote.id,
-                FxQuote.user_id == principal.user_id,
-                or_(
-                    (FxQuote.state == QuoteState.OPEN) & (FxQuote.expires_at > now),
-                    FxQuote.state == QuoteState.ACCEPTED,
-                ),
-            )
-            .values(state=QuoteState.ACCEPTED, accepted_at=quote.accepted_at or now)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if taken != 1:
-            raise QuoteExpiredError(f"quote {quote.id} expired or was used while it was being carried out")
 
     # -------------------------------------------------------------------------------- reading ---
 
@@ -289,7 +232,7 @@ class Conversions:
         mined = row.status == SettlementStatus.SETTLED and tx is not None
         return {
             "id": row.id,
-            "state": conversion_state(row.status, tx.status if tx else None),
+            "state": settlement_state(row.status, tx.status if tx else None),
             "quote_id": row.quote_id,
             "sell": {
                 "currency": quote.sell_currency,
@@ -312,18 +255,4 @@ class Conversions:
         return format_amount(units, self.bank.token(code).decimals)
 
 
-def conversion_state(status: SettlementStatus, tx_status: str | None) -> str:
-    """What a customer sees: pending (signed, waiting for the relayer), submitted (on its way), executed
-    (mined), confirmed, final, or failed (nothing moved)."""
-    if status == SettlementStatus.SETTLED:
-        if tx_status == TxStatus.FINAL:
-            return "final"
-        return "confirmed" if tx_status == TxStatus.CONFIRMED else "executed"
-    return status.value
-
-
-def _domain(bank: Bank, token: Token) -> TokenDomain:
-    return TokenDomain(name=token.name, chain_id=bank.chain_id, address=token.address)
-
-
-__all__ = ["Conversions", "conversion_state"]
+__all__ = ["Conversions"]

@@ -23,13 +23,13 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.bank.users import Principal
 from wallet.compliance.audit import AuditLog
 from wallet.compliance.policy import PolicyStore
-from wallet.db.models import FxQuote, User, aware
+from wallet.db.models import FxQuote, Settlement, User, aware
 from wallet.errors import InvalidRequestError, NotFoundError, QuoteExpiredError, QuoteUsedError
 from wallet.fx.rates import RATE_PLACES, RateProvider
 from wallet.money import currency as iso_currency
@@ -218,6 +218,50 @@ class Quotes:
         }
 
 
+def quote_to_carry_out(
+    session: Session,
+    user_id: str,
+    quote_id: str,
+    now: datetime,
+    *,
+    expires_once_accepted: bool = False,
+    require_partner: bool = False,
+) -> FxQuote:
+    """The customer's quote that a settlement is about to carry out: theirs (`require_partner`: one for
+    paying a partner bank's customer), open or accepted, carried out by no settlement yet, and not
+    past its time. An accepted quote holds after its time unless `expires_once_accepted` (a partner's
+    quote behind it expires regardless)."""
+    quote = session.get(FxQuote, quote_id)
+    if quote is None or quote.user_id != user_id or (require_partner and quote.partner_id is None):
+        raise NotFoundError("quote", quote_id)
+    taken = session.scalar(select(Settlement.id).where(Settlement.quote_id == quote_id))
+    if taken is not None or quote.state not in (QuoteState.OPEN, QuoteState.ACCEPTED):
+        raise QuoteUsedError(f"quote {quote_id} was carried out already; ask for a new one")
+    if (quote.state == QuoteState.OPEN or expires_once_accepted) and aware(quote.expires_at) <= now:
+        raise QuoteExpiredError(f"quote {quote_id} expired at {aware(quote.expires_at).isoformat()}")
+    return quote
+
+
+def take_quote(session: Session, quote: FxQuote, now: datetime) -> None:
+    """Accepts an open quote (or keeps its owner's accepted one) for the settlement being stored in
+    `session`: one conditional update, so it is taken once."""
+    taken = session.execute(
+        update(FxQuote)
+        .where(
+            FxQuote.id == quote.id,
+            FxQuote.user_id == quote.user_id,
+            or_(
+                (FxQuote.state == QuoteState.OPEN) & (FxQuote.expires_at > now),
+                FxQuote.state == QuoteState.ACCEPTED,
+            ),
+        )
+        .values(state=QuoteState.ACCEPTED, accepted_at=quote.accepted_at or now)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if taken != 1:
+        raise QuoteExpiredError(f"quote {quote.id} expired or was used while it was being carried out")
+
+
 def _money(units: int, code: str) -> str:
     return f"{format_amount(units, _exp(code))} {code}"
 
@@ -230,4 +274,4 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else aware(moment).isoformat()
 
 
-__all__ = ["Quotes"]
+__all__ = ["Quotes", "quote_to_carry_out", "take_quote"]

@@ -15,7 +15,7 @@ a float. Parsing refuses entities, DTDs and network access.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -368,11 +368,6 @@ def pacs002(
         envelope = _sub(data, PACS002, "Envlp")
         etree.SubElement(envelope, _q(TDW, "Settled"), {"txHash": tx_hash}, nsmap={"tdw": TDW})
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
-
-
-def legs_of(legs: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
-    """Settlement legs as messages carry them."""
-    return tuple(dict(leg) for leg in legs)
 
 
 __all__ = ["Agent", "CreditTransfer", "Party", "SettlementRef", "pacs002", "pacs008", "parse_pacs008"]

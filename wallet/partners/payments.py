@@ -30,7 +30,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
@@ -51,8 +51,6 @@ from wallet.bank.accounts import AccountService
 from wallet.bank.core import Bank, Token
 from wallet.bank.users import Principal
 from wallet.chain.addresses import checksum
-from wallet.chain.eip3009 import TokenDomain
-from wallet.chain.revert import ErrorDecoder
 from wallet.chain.settlement import Leg, Terms, settlement_id, sign_cancel, sign_leg, signature_tuple
 from wallet.chain.transact import revert_data, revert_errors
 from wallet.compliance.matching import Subject
@@ -82,6 +80,7 @@ from wallet.errors import (
     TransferRejectedError,
     WalletError,
 )
+from wallet.fx.quotes import quote_to_carry_out, take_quote
 from wallet.fx.rates import RATE_PLACES, RateProvider
 from wallet.idempotency import replay, request_hash, scoped_key
 from wallet.keys.base import Signature
@@ -98,8 +97,8 @@ from wallet.partners.iso20022 import (
 )
 from wallet.partners.registry import Partners
 from wallet.partners.signatures import b64
-from wallet.tx.settlements import SettlementService
-from wallet.vocabulary import KycStatus, PaymentDirection, QuoteState, Role, SettlementStatus, TxStatus
+from wallet.tx.settlements import SettlementService, settlement_state
+from wallet.vocabulary import KycStatus, PaymentDirection, QuoteState, Role, SettlementStatus
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ class CrossBorder:
 
     @property
     def treasury(self) -> ChecksumAddress:
-        return to_checksum_address(self.bank.role_address("treasury"))
+        return self.bank.role_address("treasury")
 
     def _settlements(self) -> SettlementService:
         if self.bank.settlements is None:
@@ -237,7 +236,7 @@ class CrossBorder:
         signatures = list(offer.signatures)
         signatures[offer.our_leg] = sign_leg(
             self.bank.role_signers["treasury"],
-            _domain(self.bank, offer.token),
+            self.bank.domain(offer.token),
             self._settlements().domain,
             offer.terms,
             offer.our_leg,
@@ -249,7 +248,13 @@ class CrossBorder:
             self.partners.check_limits(
                 session, partner, transfer.interbank_currency, transfer.interbank_amount
             )
-            self._check_book(session, offer.token, offer.credit)
+            self._treasury_covers(
+                session,
+                offer.token,
+                offer.credit,
+                f"the bank cannot pay {_major(offer.credit, offer.token.currency)} {offer.token.currency} "
+                "now; try later",
+            )
             taken = session.execute(
                 update(PartnerQuote)
                 .where(
@@ -448,22 +453,17 @@ class CrossBorder:
         try:
             call.call({"from": self.bank.role_address("relayer")})
         except revert_errors() as exc:
-            name, args = ErrorDecoder([contract.abi, *self._token_abis()]).decode(revert_data(exc))
+            name, args = self.bank.decoder.decode(revert_data(exc))
             raise InvalidRequestError(
                 f"the chain would refuse this settlement now: {name} {dict(args)}"
             ) from None
 
-    def _token_abis(self) -> list[Any]:
-        return [next(iter(self.bank.tokens.values())).contract.abi]
-
-    def _check_book(self, session: Session, token: Token, amount: int) -> None:
-        balance, spent, _ = session.execute(
-            door.available_query(self.bank.chain_id, token.address, self.treasury)
-        ).one()
-        if int(balance) - int(spent) < amount:
-            raise FxUnavailableError(
-                f"the bank cannot pay {_major(amount, token.currency)} {token.currency} now; try later"
-            )
+    def _treasury_covers(self, session: Session, token: Token, amount: int, problem: str) -> None:
+        """Raises `FxUnavailableError(problem)` unless our treasury can pay `amount` of `token`,
+        counting every settlement it pays into on its way."""
+        available, _ = door.available_to(session, self.bank.chain_id, token.address, self.treasury)
+        if available < amount:
+            raise FxUnavailableError(problem)
 
     # ======================================================================== the payer's side ===
 
@@ -480,8 +480,8 @@ class CrossBorder:
         units = parse_amount(sell_amount, sell)
         with self.bank.sessions() as session:
             user = session.get(User, principal.user_id)
-            document = self.policies.current(session).document
-            policy_version = self.policies.current(session).version
+            policy = self.policies.current(session)
+        document, policy_version = policy.document, policy.version
         assert user is not None
         tier = user.tier if user.tier in document.fx.spread_bps else document.default_tier
         bps = document.fx.spread_bps[tier]
@@ -572,19 +572,19 @@ class CrossBorder:
         if not creditor_name.strip():
             raise InvalidRequestError("the creditor's name is required (travel rule)")
         with self.bank.readers() as session:
-            quote = session.get(FxQuote, quote_id)
-            taken = session.scalar(select(Settlement.id).where(Settlement.quote_id == quote_id))
-        if quote is None or quote.user_id != principal.user_id or quote.partner_id is None:
-            raise NotFoundError("quote", quote_id)
-        if taken is not None or quote.state not in (QuoteState.OPEN, QuoteState.ACCEPTED):
-            raise QuoteUsedError(f"quote {quote_id} was carried out already; ask for a new one")
-        if aware(quote.expires_at) <= self.clock():
-            raise QuoteExpiredError(f"quote {quote_id} expired at {aware(quote.expires_at).isoformat()}")
-        partner = self.partners.get(quote.partner_id)
+            quote = quote_to_carry_out(
+                session,
+                principal.user_id,
+                quote_id,
+                self.clock(),
+                expires_once_accepted=True,
+                require_partner=True,
+            )
+        partner = self.partners.get(quote.partner_id or "")
         if quote.partner_token is None:
             raise NotFoundError("quote", quote_id)
         sell, wholesale = self.bank.token(quote.sell_currency), self._wholesale(quote.sell_currency)
-        account = self._account(principal, from_account, sell.currency)
+        account = self.accounts.active_in(principal, from_account, sell.currency, field="from_account")
         interbank = int(quote.interbank_amount or 0)
         matches = self.sanctions.screen(Subject(creditor_name))
         if matches:
@@ -619,14 +619,14 @@ class CrossBorder:
         signatures: list[Signature | None] = [
             sign_leg(
                 self.bank.customer_signer(account.address),
-                _domain(self.bank, sell),
+                self.bank.domain(sell),
                 settlements.domain,
                 terms,
                 0,
             ),
             sign_leg(
                 self.bank.role_signers["treasury"],
-                _domain(self.bank, wholesale),
+                self.bank.domain(wholesale),
                 settlements.domain,
                 terms,
                 1,
@@ -656,21 +656,14 @@ class CrossBorder:
             with self.bank.sessions.begin() as session:
                 funds.check_locked(session)
                 self.partners.check_limits(session, partner, sell.currency, interbank)
-                self._check_wholesale(session, wholesale, interbank)
-                took = session.execute(
-                    update(FxQuote)
-                    .where(
-                        FxQuote.id == quote.id,
-                        or_(
-                            (FxQuote.state == QuoteState.OPEN) & (FxQuote.expires_at > now),
-                            FxQuote.state == QuoteState.ACCEPTED,
-                        ),
-                    )
-                    .values(state=QuoteState.ACCEPTED, accepted_at=quote.accepted_at or now)
-                    .execution_options(synchronize_session=False)
-                ).rowcount  # type: ignore[attr-defined]
-                if took != 1:
-                    raise QuoteExpiredError(f"quote {quote.id} expired or was used meanwhile")
+                self._treasury_covers(
+                    session,
+                    wholesale,
+                    interbank,
+                    f"the bank's {wholesale.currency} settlement balance cannot cover this payment now; "
+                    "try later",
+                )
+                take_quote(session, quote, now)
                 settlement = settlements.store(
                     session,
                     kind=KIND,
@@ -923,7 +916,7 @@ class CrossBorder:
                     fresh.error_args = {"deadline": fresh.deadline}
                 else:
                     continue
-                self._settlements()._notify(session, fresh)
+                self._settlements().notify(session, fresh)
                 changed += 1
         return changed
 
@@ -1104,34 +1097,6 @@ class CrossBorder:
 
     # -------------------------------------------------------------------------------- helpers ---
 
-    def _account(self, principal: Principal, account_id: str | None, currency: str) -> WalletAccount:
-        if account_id is not None:
-            account = self.accounts.owned(principal, account_id)
-        else:
-            with self.bank.readers() as session:
-                found = session.scalars(
-                    select(WalletAccount)
-                    .where(WalletAccount.user_id == principal.user_id, WalletAccount.currency == currency)
-                    .order_by(WalletAccount.created_at)
-                ).first()
-            if found is None:
-                raise InvalidRequestError(f"you have no {currency} account to pay from")
-            account = found
-        if account.currency != currency:
-            raise InvalidRequestError(f"the account {account.id} holds {account.currency}, not {currency}")
-        if not self.accounts.is_active(account):
-            raise InvalidRequestError(f"the account {account.id} is not active yet")
-        return account
-
-    def _check_wholesale(self, session: Session, token: Token, amount: int) -> None:
-        balance, spent, _ = session.execute(
-            door.available_query(self.bank.chain_id, token.address, self.treasury)
-        ).one()
-        if int(balance) - int(spent) < amount:
-            raise FxUnavailableError(
-                f"the bank's {token.currency} settlement balance cannot cover this payment now; try later"
-            )
-
     def _call(self, partner: Partner, method: str, path: str, body: Any) -> dict[str, Any]:
         try:
             response = self.partners.call(partner, method, path, body)
@@ -1192,14 +1157,7 @@ class CrossBorder:
         if row.status == SettlementStatus.SETTLED:
             if row.chain_tx_id is not None:
                 tx = self.bank.chain_tx(row.chain_tx_id)
-                status = tx.status if tx else None
-                return (
-                    "final"
-                    if status == TxStatus.FINAL
-                    else "confirmed"
-                    if status == TxStatus.CONFIRMED
-                    else "executed"
-                )
+                return settlement_state(row.status, tx.status if tx else None)
             depth = self.bank.w3.eth.block_number - (row.block_number or 0) + 1
             return "final" if depth >= self.bank.config.confirmations + 1 else "executed"
         if row.status in (SettlementStatus.PENDING, SettlementStatus.SUBMITTED):
@@ -1276,20 +1234,12 @@ def _detail(response: httpx.Response) -> str:
         return response.text[:300]
 
 
-def _domain(bank: Bank, token: Token) -> TokenDomain:
-    return TokenDomain(name=token.name, chain_id=bank.chain_id, address=token.address)
-
-
 def _exp(code: str) -> int:
     return iso_currency(code).exponent
 
 
 def _major(units: int, code: str) -> str:
     return format_amount(units, _exp(code))
-
-
-def as_json(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(mapping)
 
 
 __all__ = ["CrossBorder"]

@@ -40,7 +40,7 @@ from wallet.db.engine import readonly
 from wallet.db.models import ChainTx, Event, FxQuote, Settlement, SettlementLeg
 from wallet.errors import ContractRevertError
 from wallet.keys.base import Signature
-from wallet.vocabulary import QuoteState, SettlementStatus
+from wallet.vocabulary import QuoteState, SettlementStatus, TxStatus
 
 log = logging.getLogger(__name__)
 
@@ -184,20 +184,12 @@ class SettlementService:
                 log.info("settlement %s refused before sending: %s", row.id, refused.error_name)
                 return self._fail(session, row, refused.error_name, _jsonable(dict(refused.error_args)))
             row.status, row.chain_tx_id = SettlementStatus.SUBMITTED, tx.id
-            self._notify(session, row)
+            self.notify(session, row)
             return 1
-
-    def sign_leg(self, session: Session, row: Settlement, index: int, signature: Signature) -> None:
-        """Stores a party's signature of leg `index` (a partner bank signing its legs)."""
-        session.execute(
-            update(SettlementLeg)
-            .where(SettlementLeg.settlement_id == row.id, SettlementLeg.idx == index)
-            .values(signature=signature.to_bytes())
-        )
 
     def _fail(self, session: Session, row: Settlement, name: str, args: dict[str, Any] | None) -> int:
         row.status, row.error_name, row.error_args = SettlementStatus.FAILED, name, args
-        self._notify(session, row)
+        self.notify(session, row)
         return 1
 
     # ------------------------------------------------------------------------ outbox listener ---
@@ -228,9 +220,9 @@ class SettlementService:
             row.status = status
             if status != SettlementStatus.FAILED:
                 row.error_name = row.error_args = None
-            self._notify(session, row, tx)
+            self.notify(session, row, tx)
 
-    def _notify(self, session: Session, row: Settlement, tx: ChainTx | None = None) -> None:
+    def notify(self, session: Session, row: Settlement, tx: ChainTx | None = None) -> None:
         """Moves the quote `row` carries out with it, and tells its owner."""
         if row.quote_id is not None and row.status in _QUOTE_STATE:
             session.execute(
@@ -259,8 +251,18 @@ class SettlementService:
         )
 
 
+def settlement_state(status: SettlementStatus, tx_status: str | None) -> str:
+    """What a customer sees of a settlement the bank sends: pending (signed, waiting for the relayer),
+    submitted (on its way), executed (mined), confirmed, final, or failed (nothing moved)."""
+    if status == SettlementStatus.SETTLED:
+        if tx_status == TxStatus.FINAL:
+            return "final"
+        return "confirmed" if tx_status == TxStatus.CONFIRMED else "executed"
+    return status.value
+
+
 def _jsonable(args: dict[str, Any] | None) -> dict[str, Any] | None:
     return jsonable_args(args) if args else None
 
 
-__all__ = ["EVENT", "KIND", "SettlementService"]
+__all__ = ["EVENT", "KIND", "SettlementService", "settlement_state"]
