@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +136,11 @@ def _write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
-def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) -> list[dict[str, str]]:
-    """Creates the demo users, opens the customers' accounts and mints them a balance; safe to run
-    again after an interruption (each step checks what exists; mints are idempotent). The background
-    workers must be running. Returns the logins, kept in `logins_path` (development only: demo
-    credentials)."""
+def demo_users(
+    services: Services, users: Sequence[tuple[str, Role, str]], logins_path: Path
+) -> tuple[list[dict[str, str]], dict[str, Principal]]:
+    """The demo users (username, role, full name), created on a fresh database with their logins kept
+    in `logins_path` (readable by its owner alone), or read back from there; and each as a principal."""
     if logins_path.exists():
         logins: list[dict[str, str]] = json.loads(logins_path.read_text())
     else:
@@ -150,7 +150,7 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
                     f"the database has users but {logins_path} is missing; use a new data folder"
                 )
         logins = []
-        for username, role, full_name in DEMO_USERS:
+        for username, role, full_name in users:
             password = f"{username}-demo-password"
             enrolment = services.users.create(username, password, role, full_name=full_name)
             logins.append(
@@ -170,6 +170,15 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
         if user is None:
             raise WalletError(f"{logins_path} names {login['username']!r}, who is not in the database")
         principals[login["username"]] = Principal(user.id, user.username, user.role)
+    return logins, principals
+
+
+def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) -> list[dict[str, str]]:
+    """Creates the demo users, opens the customers' accounts and mints them a balance; safe to run
+    again after an interruption (each step checks what exists; mints are idempotent). The background
+    workers must be running. Returns the logins, kept in `logins_path` (development only: demo
+    credentials)."""
+    logins, principals = demo_users(services, DEMO_USERS, logins_path)
     _load_sample_lists(services)
     # The demo customers submit their identity and a passport, and the demo compliance officer
     # verifies Alice and Bob; Dave waits in the KYC queue with a USD account that registers nothing

@@ -6,16 +6,16 @@ software in the same process. Each bank registers the other as its partner. Deve
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import typer
 from web3 import Web3
 
 from api.cli.app import open_database
-from api.cli.demo import _submit_identity, _write_private, deploy_dev
+from api.cli.demo import _submit_identity, demo_users, deploy_dev
 from wallet.bank.onboarding import OPEN
 from wallet.bank.runtime import Services, build_services
 from wallet.bank.users import Principal
@@ -162,29 +162,7 @@ def fund_fx_book(services: Services, operator: Principal) -> None:
 def seed_partner(services: Services, logins_path: Path, *, timeout: float = 120.0) -> list[dict[str, str]]:
     """Harbour Bank's demo users: Carol (verified, with HKD and USD accounts and 10,000.00 HKD), an
     operator and a compliance officer; its FX book funded. Safe to run again."""
-    if logins_path.exists():
-        logins: list[dict[str, str]] = json.loads(logins_path.read_text())
-    else:
-        logins = []
-        for username, role, full_name in PARTNER_USERS:
-            password = f"{username}-demo-password"
-            enrolment = services.users.create(username, password, role, full_name=full_name)
-            logins.append(
-                {
-                    "username": username,
-                    "password": password,
-                    "role": role.value,
-                    "totp_secret": enrolment.totp_secret,
-                    "totp_uri": enrolment.totp_uri,
-                }
-            )
-        _write_private(logins_path, json.dumps(logins, indent=2) + "\n")
-    principals = {}
-    for login in logins:
-        user = services.users.by_username(login["username"])
-        if user is None:
-            raise WalletError(f"{logins_path} names {login['username']!r}, who is not in the database")
-        principals[login["username"]] = Principal(user.id, user.username, user.role)
+    logins, principals = demo_users(services, PARTNER_USERS, logins_path)
     carol = principals["carol"]
     _submit_identity(services, carol)
     if services.users.get(carol.user_id).kyc_status in OPEN:
@@ -273,6 +251,7 @@ def existing_manifest(w3: Web3, path: Path, compilation: Compilation) -> Manifes
             return manifest
     except ManifestError:
         pass
+    typer.echo(f"{path} does not match the chain or the sources; deploying anew", err=True)
     return None
 
 

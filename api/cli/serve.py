@@ -21,7 +21,6 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from sqlalchemy import select
-from web3 import Web3
 
 from api.app import create_app
 from api.cli import network
@@ -31,12 +30,11 @@ from api.cli.demo import deploy_dev, seed_demo
 from wallet.bank.recovery import incident_view
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.users import Principal
-from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, manifest_fits, verify_manifest
 from wallet.chain.node import AnvilNode, BlockTicker, StateSaver, anvil_available, connect
 from wallet.db import session_factory
 from wallet.db.models import Incident, Reorg
-from wallet.errors import DeepReorgError, ManifestError, NodeError, WalletError
+from wallet.errors import DeepReorgError, NodeError, WalletError
 from wallet.keys import PrivateKeySigner, operational_signers
 from wallet.keys.keystore import Keystore
 from wallet.settings import Settings, get_settings
@@ -112,7 +110,7 @@ def _dev(
     compilation = compile_project(settings)
     manifest_path = folder / "deployment.json"
     central = network.central_bank(running, w3, compilation, folder, settings)
-    manifest = _existing_manifest(w3, manifest_path, compilation)
+    manifest = network.existing_manifest(w3, manifest_path, compilation)
     if manifest is not None and not manifest_fits(manifest, signers):
         typer.echo(f"{manifest_path} is a bank of other keys; deploying anew", err=True)
         manifest = None
@@ -446,17 +444,3 @@ def _print_dev_summary(
     ]
     typer.echo("\n".join(lines))
     sys.stdout.flush()
-
-
-def _existing_manifest(w3: Web3, path: Path, compilation: Compilation) -> Manifest | None:
-    """The data folder's manifest when its contracts are still on this chain and match the sources."""
-    if not path.exists():
-        return None
-    try:
-        manifest = Manifest.read(path)
-        if not verify_manifest(w3, manifest, compilation):
-            return manifest
-    except ManifestError:
-        pass
-    typer.echo(f"{path} does not match the chain or the sources; deploying anew", err=True)
-    return None
