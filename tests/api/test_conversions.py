@@ -335,3 +335,22 @@ def test_a_payer_frozen_after_acceptance_fails_the_conversion_and_nothing_moves(
     bank.chain_act("compliance", usd.functions.unfreeze(dollars["address"]))
     assert bank.balance(alice, dollars) == "100.00"
     assert bank.balance(alice, euros) == "0.00"
+
+
+@pytest.mark.usefixtures("book")
+def test_another_customers_conversion_and_accounts_are_not_there_for_them(
+    bank: ApiBank, operator: User
+) -> None:
+    alice, dollars, _ = _customer(bank, operator, "50.00")
+    mallory, _, euros = _customer(bank, operator, "50.00")
+    r = _convert(bank, alice, _quote(bank, alice, "10.00")["id"])
+    assert r.status_code == 201, r.text
+    conversion = r.json()["id"]
+    assert bank.client.get(f"/v1/fx/conversions/{conversion}", headers=mallory.headers).status_code == 404
+    assert bank.client.get("/v1/fx/conversions", headers=mallory.headers).json() == []
+    # Mallory's quote from Alice's account, or into Alice's: the account is not there for her.
+    quote = _quote(bank, mallory, "10.00")["id"]
+    assert _convert(bank, mallory, quote, from_account=dollars["id"]).status_code == 404
+    assert _convert(bank, alice, _quote(bank, alice, "1.00")["id"], to_account=euros["id"]).status_code == 404
+    assert _follow(bank, alice, conversion)["state"] == "final"
+    bank.wait_balance(alice, dollars, "40.00")

@@ -358,3 +358,35 @@ def test_an_offer_delivered_twice_at_once_is_one_payment(banks: tuple[ApiBank, A
         t.join()
     assert sorted(codes) == [200, 201]
     assert _follow(demo, alice, payment.id)["state"] == "final"
+
+
+def test_another_customers_payment_and_account_are_not_there_for_them(banks: tuple[ApiBank, ApiBank]) -> None:
+    demo, harbour = banks
+    alice, dollars = _customer(demo, "USD", "100.00", "Alice Example")
+    mallory, _ = _customer(demo, "USD", "100.00", "Mallory Example")
+    carol = harbour.signup(full_name="Carol Chan")
+    hkd = harbour.open_account(carol, "HKD")
+    _, r = _pay(demo, alice, "harbour", "USD", "HKD", "10.00", hkd, "Carol Chan")
+    assert r.status_code == 201, r.text
+    payment = r.json()["id"]
+    for path in (f"/v1/cross-border/payments/{payment}", f"/v1/cross-border/payments/{payment}/pacs.008"):
+        assert demo.client.get(path, headers=mallory.headers).status_code == 404
+    assert demo.client.get("/v1/cross-border/payments", headers=mallory.headers).json() == []
+    # Mallory cannot pay from Alice's account.
+    quote = demo.client.post(
+        "/v1/cross-border/quotes",
+        json={"partner": "harbour", "sell": "USD", "buy": "HKD", "sell_amount": "10.00"},
+        headers=mallory.headers,
+    ).json()
+    r = demo.client.post(
+        "/v1/cross-border/payments",
+        json={
+            "quote_id": quote["id"],
+            "from_account": dollars["id"],
+            "creditor": {"address": hkd["address"], "name": "Carol Chan"},
+        },
+        headers={**mallory.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status_code == 404, r.text
+    assert _follow(demo, alice, payment)["state"] == "final"
+    assert demo.balance(alice, dollars) == "90.00"
