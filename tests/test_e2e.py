@@ -48,7 +48,13 @@ PASSWORD = "e2e customer password"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    dev = DevServer(tmp_path_factory.mktemp("tdw-dev"), free_port(), free_port())
+    # Without rate limits, as the benchmarks ask (`tdw bench cross-border` below signs up and pays fast).
+    dev = DevServer(
+        tmp_path_factory.mktemp("tdw-dev"),
+        free_port(),
+        free_port(),
+        env={"TDW_RATE_LIMITS_ENABLED": "false"},
+    )
     out = dev.start()
     assert "deployed the demo bank" in out
     assert f"http://127.0.0.1:{dev.port}/docs" in out
@@ -556,3 +562,32 @@ def test_the_demo_pays_across_banks_and_converts(server: DevServer) -> None:
             ),
             what="the settlement-token holdings in the mirror",
         )
+
+
+def test_bench_cross_border_settles_every_payment_beside_plain_transfers(server: DevServer) -> None:
+    """`tdw bench cross-border` against the running banks: every payment it had accepted is final, and
+    the plain transfers measured beside it in the same run are too."""
+    result = tdw(
+        "bench",
+        "cross-border",
+        "--url",
+        server.url,
+        "--partner-url",
+        f"http://127.0.0.1:{server.partner_port}",
+        "--data-dir",
+        str(server.folder),
+        "--seconds",
+        "3",
+        "--clients",
+        "2",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    crossing, plain = report["cross_border"], report["reference"]
+    assert crossing["accepted"] > 0
+    assert crossing["refused"] == 0
+    assert (crossing["final"], crossing["failed"]) == (crossing["accepted"], 0), crossing["failed_reasons"]
+    assert plain["accepted"] > 0
+    assert (plain["final"], plain["failed"]) == (plain["accepted"], 0)
+    assert report["final_vs_reference"] == round(crossing["final_per_s"] / plain["final_per_s"], 3)

@@ -8,14 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from pydantic import SecretStr
 from web3 import Web3
 
 from api.cli.app import app, compile_project, fail, print_json
 from api.cli.demo import deploy_dev
+from api.cli.network import PARTNER_ID
 from wallet.bank.runtime import Workers, build_services
 from wallet.bench import api as api_bench
+from wallet.bench import crossborder as crossborder_bench
 from wallet.bench import gas as gas_bench
 from wallet.bench import index as index_bench
 from wallet.bench import monitoring as monitoring_bench
@@ -120,13 +123,54 @@ def bench_api(
     """POST /v1/transfers between many customer pairs against a running API: accepted and final per
     second and latency percentiles, against an authenticated GET measured in the same run."""
     settings = get_settings()
-    logins_path = (data_dir or settings.data_dir) / "demo-logins.json"
-    if not logins_path.exists():
-        raise fail(f"{logins_path} is missing; point --data-dir at the folder of the running `tdw dev`")
-    operator = next((x for x in json.loads(logins_path.read_text()) if x["role"] == "operator"), None)
-    if operator is None:
-        raise fail(f"{logins_path} has no operator login")
+    operator = _login_of((data_dir or settings.data_dir) / "demo-logins.json", "operator")
     print_json(api_bench.run(url, seconds=seconds, clients=clients, operator=operator), json_output)
+
+
+@bench_app.command("cross-border")
+def bench_cross_border(
+    url: Annotated[str, typer.Option(help="Base URL of a running `tdw dev` (the demo bank)")] = (
+        "http://127.0.0.1:8000"
+    ),
+    partner_url: Annotated[
+        str | None, typer.Option(help="Base URL of its partner bank (default: the demo bank's port + 1)")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="How long each phase sends", min=1)] = 30,
+    clients: Annotated[int, typer.Option(help="Concurrent customers", min=2)] = 8,
+    json_output: JsonOption = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The instance's data folder (its demo logins mint and pay)")
+    ] = None,
+) -> None:
+    """Cross-border payments (USD at the demo bank to Carol's HKD at Harbour Bank, each settled in one
+    transaction) end to end over HTTP, beside plain transfers by the same customers in the same run."""
+    settings = get_settings()
+    folder = data_dir or settings.data_dir
+    operator = _login_of(folder / "demo-logins.json", "operator")
+    payee = {**_login_of(folder / "partner" / "demo-logins.json", "carol"), "name": "Carol Chan"}
+    if partner_url is None:
+        base = httpx.URL(url)
+        partner_url = str(base.copy_with(port=(base.port or 80) + 1))
+    result = crossborder_bench.run(
+        url,
+        partner_url,
+        partner_id=PARTNER_ID,
+        seconds=seconds,
+        clients=clients,
+        operator=operator,
+        payee=payee,
+    )
+    print_json(result, json_output)
+
+
+def _login_of(path: Path, key: str) -> dict[str, str]:
+    """The demo login whose role or username is `key`, from a `demo-logins.json`."""
+    if not path.exists():
+        raise fail(f"{path} is missing; point --data-dir at the folder of the running `tdw dev`")
+    login = next((x for x in json.loads(path.read_text()) if key in (x["role"], x["username"])), None)
+    if login is None:
+        raise fail(f"{path} has no {key} login")
+    return dict(login)
 
 
 @bench_app.command("monitoring")
