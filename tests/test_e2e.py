@@ -34,6 +34,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from web3 import Web3
 
 from tests.support.cli import tdw
 from tests.support.dev_server import DevServer
@@ -562,6 +563,33 @@ def test_the_demo_pays_across_banks_and_converts(server: DevServer) -> None:
             ),
             what="the settlement-token holdings in the mirror",
         )
+
+        # Across two chains: the demo bank paid Harbour Bank 100.00 USD on this chain, and Harbour Bank
+        # paid Carol 778.10 HKD on the second chain, by hashed time-locks claimed on both.
+        def swapped() -> list[dict[str, Any]] | None:
+            found = client.get("/v1/bank/swaps", headers=admin).json()
+            return found if found and found[0]["state"] == "done" else None
+
+        [swap] = wait_for(swapped, timeout=60, what="the demo's payment across the chains")
+        assert [leg["on_chain"] for leg in swap["legs"]] == ["claimed", "claimed"]
+        assert [leg["chain_id"] for leg in swap["legs"]] == [31337, 31338]
+        assert client.get("/v1/bank/swaps", headers=alice).status_code == 403
+        # Read from the second chain's node itself: Carol holds the 778.10 HKD there.
+        second = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{server.second_anvil_port}"))
+        hkd = swap["legs"][1]
+        token = second.eth.contract(
+            address=hkd["token"],
+            abi=[
+                {
+                    "name": "balanceOf",
+                    "type": "function",
+                    "stateMutability": "view",
+                    "inputs": [{"name": "a", "type": "address"}],
+                    "outputs": [{"name": "", "type": "uint256"}],
+                }
+            ],
+        )
+        assert token.functions.balanceOf(hkd["receiver"]).call() == 778_10
 
 
 def test_bench_cross_border_settles_every_payment_beside_plain_transfers(server: DevServer) -> None:

@@ -12,25 +12,38 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 from api.cli.app import open_database
 from api.cli.demo import _submit_identity, demo_users, deploy_dev
+from wallet.bank.accounts import AccountView
 from wallet.bank.onboarding import OPEN
 from wallet.bank.runtime import Services, build_services
 from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
-from wallet.chain.deploy import DeployedContract, Manifest, manifest_fits, verify_manifest
+from wallet.chain.deploy import (
+    DeployedContract,
+    Manifest,
+    bank_contracts,
+    load_contract,
+    manifest_fits,
+    onboard,
+    verify_manifest,
+)
 from wallet.chain.network import admit_bank, deploy_central_bank
 from wallet.chain.node import fund_from_dev_account
+from wallet.chain.transact import Transactor
 from wallet.db import session_factory
 from wallet.errors import ManifestError, WalletError
 from wallet.keys import PrivateKeySigner, Signer, operational_signers
 from wallet.keys.keystore import Keystore
+from wallet.partners.htlc import Chain, HtlcCoordinator
 from wallet.settings import Settings
 from wallet.vocabulary import AccountStatus, Role
 
 PARTNER_ID, DEMO_ID = "harbour", "demo"
+SECOND_CHAIN_ID = 31338
 PARTNER_SETTINGS = {
     "bank_name": "Harbour Bank",
     "currencies": ["HKD", "USD"],
@@ -223,6 +236,104 @@ def seed_cross_border(demo: Services, partner: Services, *, timeout: float = 120
         creditor_name="Alice Example",
         reference="Concert tickets",
     )
+
+
+def second_chain(
+    w3: Web3,
+    compilation: Compilation,
+    settings: Settings,
+    folder: Path,
+    demo: Services,
+    partner: Services,
+    *,
+    minter_allowance: int,
+) -> HtlcCoordinator:
+    """Harbour Bank's HKD on a second chain `w3` (deployed once, its manifest in `folder`/partner): its
+    registry verifies Carol's HKD address and its treasury holds reserves there. Returns the coordinator
+    of payments across the two chains, kept in the demo bank's database, with its own gas key on both.
+    In dev the coordinator signs both banks' locks (one process hosts both banks); in production each
+    bank signs its own."""
+    signers = partner.bank.role_signers
+    abis = [c.abi for c in compilation.contracts.values()]
+    path = folder / "partner" / "second-chain.json"
+    manifest = existing_manifest(w3, path, compilation)
+    if manifest is None or not manifest_fits(manifest, signers):
+        manifest = deploy_dev(
+            w3,
+            compilation,
+            PrivateKeySigner(settings.deployer_key),
+            signers,
+            bank_name=str(PARTNER_SETTINGS["bank_name"]),
+            currencies=["HKD"],
+            minter_allowance=minter_allowance,
+        )
+        contracts = bank_contracts(w3, compilation, manifest)
+        onboard(Transactor(w3, signers["compliance"], abis), contracts, [_carol_hkd(partner).address])
+        token = contracts.tokens["HKD"]
+        Transactor(w3, signers["minter"], abis).send(
+            token.functions.mint(signers["treasury"].address, RESERVES["HKD"])
+        )
+        manifest.write(path)
+    gas = demo.keystore.get_or_create("htlc:gas")
+    for chain in (demo.bank.w3, w3):
+        if chain.eth.get_balance(gas.address) < 10**20:
+            fund_from_dev_account(chain, gas.address, 10**21)
+    wholesale = demo.bank.manifest.wholesale["USD"]
+    hkd = manifest.tokens["HKD"]
+    first_timelock = demo.bank.manifest.timelock
+    if first_timelock is None or manifest.timelock is None:
+        raise ManifestError("a payment across chains needs the time-lock contract on both chains")
+    treasury, their_treasury = demo.bank.role_signers["treasury"], signers["treasury"]
+    chains = {
+        demo.bank.manifest.chain_id: Chain(
+            w3=demo.bank.w3,
+            timelock=load_contract(demo.bank.w3, compilation, "HashedTimelock", first_timelock.address),
+            token_names={wholesale.address: wholesale.name},
+            gas=gas,
+            senders={treasury.address: treasury},
+            currencies={wholesale.address: "USD"},
+        ),
+        manifest.chain_id: Chain(
+            w3=w3,
+            timelock=load_contract(w3, compilation, "HashedTimelock", manifest.timelock.address),
+            token_names={hkd.address: hkd.name},
+            gas=gas,
+            senders={their_treasury.address: their_treasury},
+            currencies={hkd.address: "HKD"},
+        ),
+    }
+    return HtlcCoordinator(demo.bank.sessions, settings.kek, chains)
+
+
+def seed_swap(demo: Services, partner: Services, coordinator: HtlcCoordinator, second_chain_id: int) -> None:
+    """The demo's payment across the chains, once: the demo bank pays Harbour Bank 100.00 USD in
+    settlement tokens on the first chain, Harbour Bank pays Carol 778.10 HKD on the second."""
+    operator = _principal(demo, "operator")
+    if coordinator.list(operator):
+        return
+    first_chain = demo.bank.manifest.chain_id
+    coordinator.create(
+        first=(
+            first_chain,
+            demo.bank.manifest.wholesale["USD"].address,
+            demo.bank.role_address("treasury"),
+            partner.bank.role_address("treasury"),
+            100_00,
+        ),
+        second=(
+            second_chain_id,
+            next(a for a, code in coordinator.chains[second_chain_id].currencies.items() if code == "HKD"),
+            partner.bank.role_address("treasury"),
+            _carol_hkd(partner).address,
+            778_10,
+        ),
+        ref=keccak(text="tdw:demo-swap"),
+    )
+
+
+def _carol_hkd(partner: Services) -> AccountView:
+    carol = _principal(partner, "carol")
+    return next(a for a in partner.accounts.accounts_of(carol) if a.currency == "HKD")
 
 
 def _principal(services: Services, username: str) -> Principal:

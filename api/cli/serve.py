@@ -30,6 +30,7 @@ from api.cli.demo import deploy_dev, seed_demo
 from wallet.bank.recovery import incident_view
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.users import Principal
+from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, manifest_fits, verify_manifest
 from wallet.chain.node import AnvilNode, BlockTicker, StateSaver, anvil_available, connect
 from wallet.db import session_factory
@@ -51,6 +52,17 @@ def dev(
     partner_port: Annotated[
         int | None, typer.Option(help="The partner bank's API port (default: port + 1)")
     ] = None,
+    second_chain: Annotated[
+        bool,
+        typer.Option(
+            "--second-chain/--no-second-chain",
+            help="Also run a second anvil (chain 31338) with the partner bank's HKD, and pay across the "
+            "two chains by hashed time-locks (needs the partner bank and anvil)",
+        ),
+    ] = True,
+    second_anvil_port: Annotated[
+        int | None, typer.Option(help="Port of the second chain's anvil (default: the anvil port + 1)")
+    ] = None,
 ) -> None:
     """Run the demo bank: anvil (or in-process eth-tester without Node), SQLite and an encrypted
     keystore in the data folder, the contracts, demo users with balances, the relayer, indexer, event
@@ -61,7 +73,18 @@ def dev(
     api_port = port or settings.api_port
     _configure_logging()
     with contextlib.ExitStack() as running:
-        _dev(running, settings, folder, api_port, anvil_port, partner_port if partner else None, partner)
+        _dev(
+            running,
+            settings,
+            folder,
+            api_port,
+            anvil_port,
+            partner_port if partner else None,
+            partner,
+            second_anvil_port or (anvil_port or settings.anvil_port) + 1
+            if second_chain and partner
+            else None,
+        )
     typer.echo("stopped")
 
 
@@ -73,10 +96,12 @@ def _dev(
     anvil_port: int | None,
     partner_port: int | None = None,
     with_partner: bool = True,
+    second_anvil_port: int | None = None,
 ) -> None:
     """`tdw dev`'s work; everything it starts is stopped by `running`, last started first."""
     durable_block = None
-    if anvil_available(settings.project_root):
+    on_anvil = anvil_available(settings.project_root)
+    if on_anvil:
         node = AnvilNode(
             settings.project_root,
             port=anvil_port or settings.anvil_port,
@@ -175,6 +200,10 @@ def _dev(
     if partner is not None:
         partner_logins = network.seed_partner(partner, folder / "partner" / "demo-logins.json")
         extra = network.summary(partner, port_b, partner_logins)
+        if second_anvil_port is not None and on_anvil:
+            extra += _second_chain(
+                running, settings, folder, compilation, services, partner, second_anvil_port
+            )
         running.callback(_serve_in_background(partner, settings, settings.api_host, port_b))
     database = engine.url.render_as_string()
 
@@ -186,6 +215,42 @@ def _dev(
             ).start()
 
     _serve_http(services, settings, settings.api_host, api_port, on_ready=ready)
+
+
+def _second_chain(
+    running: contextlib.ExitStack,
+    settings: Settings,
+    folder: Path,
+    compilation: Compilation,
+    demo: Services,
+    partner: Services,
+    port: int,
+) -> list[str]:
+    """The second chain's anvil and Harbour Bank's HKD on it; the demo bank's coordinator of payments
+    across the chains (its worker steps them) and the demo's one payment; the summary's lines."""
+    node = AnvilNode(
+        settings.project_root,
+        port=port,
+        chain_id=network.SECOND_CHAIN_ID,
+        state_path=folder / "partner" / "second-chain-state.json",
+        block_time=1,
+        mixed_mining=True,
+    )
+    running.callback(node.stop)
+    try:
+        w3 = node.start()
+    except NodeError as exc:
+        raise fail(str(exc)) from exc
+    coordinator = network.second_chain(
+        w3, compilation, settings, folder, demo, partner, minter_allowance=DEFAULT_MINTER_ALLOWANCE
+    )
+    demo.htlc = coordinator
+    network.seed_swap(demo, partner, coordinator, network.SECOND_CHAIN_ID)
+    hkd = coordinator.chains[network.SECOND_CHAIN_ID].currencies
+    return [
+        f"second chain: anvil chain {network.SECOND_CHAIN_ID} on {node.url}, Harbour Bank HKD "
+        f"{next(iter(hkd))}; payments across the chains at /v1/bank/swaps"
+    ]
 
 
 def _seed_quietly(demo: Services, partner: Services) -> None:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from api.deps import CurrentPrincipal, IdempotencyKey, ServicesDep
 from api.schemas import Amount, Currency, Strict
+from wallet.partners import htlc
 from wallet.vocabulary import Role
 
 router = APIRouter(tags=["cross-border"])
@@ -134,3 +135,10 @@ def identity(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, An
     """What a partner bank registers us with: our BIC, key id and public key, treasury (staff)."""
     principal.require(Role.OPERATOR, Role.ADMIN)
     return services.crossborder.identity()
+
+
+@router.get("/v1/bank/swaps")
+def swaps(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
+    """Payments across two chains by hashed time-locks, newest first, each lock as its chain holds it
+    now (operators, administrators, compliance officers). Empty where the bank is on one chain only."""
+    return htlc.swaps(services.htlc, principal)

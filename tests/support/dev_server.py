@@ -26,6 +26,8 @@ class DevServer:
     env: dict[str, str] | None = None
     # The partner bank's API port (a free one: the default, port + 1, may be taken by another test).
     partner_port: int = field(default_factory=lambda: free_port())
+    # The second chain's anvil (the default, the anvil port + 1, may be taken too).
+    second_anvil_port: int = field(default_factory=lambda: free_port())
     # In a process group of its own (anvil inherits it), as a service manager runs it: `power_cut`
     # then kills the whole stack at once.
     own_process_group: bool = False
@@ -48,6 +50,8 @@ class DevServer:
             str(self.anvil_port),
             "--partner-port",
             str(self.partner_port),
+            "--second-anvil-port",
+            str(self.second_anvil_port),
         ]
         self.process = subprocess.Popen(
             args,

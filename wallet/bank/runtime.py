@@ -49,6 +49,7 @@ from wallet.fx.rates import DEV_RATES, NoRates, RateFile, RateProvider
 from wallet.keys import operational_signers
 from wallet.keys.base import Signer
 from wallet.keys.keystore import Keystore
+from wallet.partners.htlc import HtlcCoordinator
 from wallet.partners.payments import CrossBorder
 from wallet.partners.registry import Partners
 from wallet.partners.signatures import HttpKeys, PartnerAuthenticator
@@ -94,6 +95,9 @@ class Services:
     partners: Partners
     partner_auth: PartnerAuthenticator
     crossborder: CrossBorder
+    # Payments across two chains by hashed time-locks, where the bank is set up on a second chain
+    # (`tdw dev --second-chain`); None otherwise.
+    htlc: HtlcCoordinator | None = None
 
     def close(self) -> None:
         """Releases HTTP clients."""
@@ -311,6 +315,8 @@ class Workers:
             "monitoring": (services.monitor.step, 0.2, 0.0),
             "webhooks": (services.webhooks.step, 0.2, 0.0),
             "cross-border": (services.crossborder.step, 0.5, 0.2),
+            # Set up after the workers start, or never (a bank on one chain).
+            "swaps": (lambda: services.htlc.step_open() if services.htlc else 0, 1.0, 1.0),
         }
         self.threads = [
             threading.Thread(

@@ -39,6 +39,7 @@ from wallet.db.models import (
     RelayerNonce,
     TransferRequest,
 )
+from wallet.errors import NodeError
 from wallet.ledger.indexer import TRANSFER, ZERO_ADDRESS
 from wallet.tx.transfers import AUTHORIZATION_USED
 from wallet.vocabulary import OperationKind, RequestStatus, TxStatus
@@ -211,6 +212,8 @@ def _balances(
 
 def _call_uint(w3: Web3, to: str, data: bytes, block: int) -> int:
     response = rpc.request(w3, "eth_call", [{"to": to, "data": "0x" + data.hex()}, hex(block)])
+    if "result" not in response:  # e.g. a node that has not (yet) loaded the block: try again later
+        raise NodeError(f"eth_call to {to} at block {block} failed: {response.get('error')}")
     return int(response["result"], 16)
 
 

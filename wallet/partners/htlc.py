@@ -22,27 +22,36 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils.address import to_checksum_address
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import Web3Exception
 
+from wallet.bank.users import Principal
 from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.settlement import LockTerms, hashlock_of, lock_id, sign_lock, timelock_domain
 from wallet.chain.transact import Transactor
-from wallet.db.models import HtlcSwap
+from wallet.db.models import HtlcSwap, aware
 from wallet.errors import NotFoundError
 from wallet.keys.base import Signer
 from wallet.keys.keystore import KeyEncryptionKey
+from wallet.money import currency as currency_of
+from wallet.money import format_amount
+from wallet.vocabulary import Role
 
 log = logging.getLogger(__name__)
 
 TERMINAL = ("done", "refunded")
 NONE, LOCKED, CLAIMED, REFUNDED = 0, 1, 2, 3
+SWAP_READERS = (Role.OPERATOR, Role.ADMIN, Role.COMPLIANCE)
+LOCK_STATES = {NONE: "none", LOCKED: "locked", CLAIMED: "claimed", REFUNDED: "refunded"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class Chain:
     token_names: Mapping[str, str]  # token address -> its EIP-712 name
     gas: Signer
     senders: Mapping[str, Signer]
+    currencies: Mapping[str, str] = field(default_factory=dict)  # token address -> ISO 4217 code
 
 
 class HtlcCoordinator:
@@ -123,6 +133,65 @@ class HtlcCoordinator:
 
     def state(self, swap_id: str) -> str:
         return self._swap(swap_id).state
+
+    def step_open(self) -> int:
+        """The worker's step: moves every swap that is not finished; returns how many still are not.
+        A swap whose chain does not answer is left for the next step (and logged)."""
+        with self.sessions() as session:
+            ids = list(session.scalars(select(HtlcSwap.id).where(HtlcSwap.state.not_in(TERMINAL))))
+        still = 0
+        for swap_id in ids:
+            try:
+                still += self.step(swap_id) not in TERMINAL
+            except (OSError, ValueError, Web3Exception) as exc:
+                log.warning("swap %s: not stepped this time: %s", swap_id, exc)
+                still += 1
+        return still
+
+    def list(self, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest swaps (operators, administrators and compliance officers), each lock as its chain
+        holds it now."""
+        principal.require(*SWAP_READERS)
+        with self.sessions() as session:
+            rows = list(session.scalars(select(HtlcSwap).order_by(HtlcSwap.created_at.desc()).limit(limit)))
+        return [self.view(row) for row in rows]
+
+    def view(self, swap: HtlcSwap) -> dict[str, Any]:
+        legs = []
+        for leg in (swap.first, swap.second):
+            chain = self.chains.get(int(leg["chain_id"]))
+            code = chain.currencies.get(str(leg["token"])) if chain else None
+            try:
+                on_chain = LOCK_STATES[self._lock_state(leg, self._terms(leg))] if chain else "unknown"
+            except (OSError, ValueError, Web3Exception):
+                on_chain = "unknown"  # the chain did not answer: nothing is claimed for it
+            legs.append(
+                {
+                    "chain_id": int(leg["chain_id"]),
+                    "contract": leg["contract"],
+                    "token": leg["token"],
+                    "sender": leg["sender"],
+                    "receiver": leg["receiver"],
+                    "amount": (
+                        {
+                            "currency": code,
+                            "amount": format_amount(int(leg["value"]), currency_of(code).exponent),
+                        }
+                        if code
+                        else {"currency": None, "minor_units": leg["value"]}
+                    ),
+                    "expires_at": datetime.fromtimestamp(int(leg["timelock"]), UTC).isoformat(),
+                    "on_chain": on_chain,
+                }
+            )
+        return {
+            "id": swap.id,
+            "state": swap.state,
+            "hashlock": "0x" + bytes(swap.hashlock).hex(),
+            "created_at": aware(swap.created_at).isoformat(),
+            "updated_at": aware(swap.updated_at).isoformat(),
+            "legs": legs,
+        }
 
     def run(self, swap_id: str, *, timeout: float = 120.0, poll: float = 0.2) -> str:
         """Steps the swap until it is done or refunded; returns its final state."""
@@ -246,4 +315,13 @@ class HtlcCoordinator:
         Transactor(chain.w3, chain.gas, [chain.timelock.abi]).send(call)
 
 
-__all__ = ["Chain", "HtlcCoordinator"]
+def swaps(coordinator: HtlcCoordinator | None, principal: Principal) -> list[dict[str, Any]]:
+    """`coordinator.list(principal)`; for a bank on one chain only (no coordinator), none, after the
+    same check of who may ask."""
+    if coordinator is None:
+        principal.require(*SWAP_READERS)
+        return []
+    return coordinator.list(principal)
+
+
+__all__ = ["Chain", "HtlcCoordinator", "swaps"]

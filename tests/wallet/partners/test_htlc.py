@@ -12,14 +12,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.node import AnvilNode, fund_from_dev_account
 from wallet.chain.settlement import deploy_settlement
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
+from wallet.errors import PermissionDeniedError
 from wallet.keys import PrivateKeySigner
-from wallet.partners.htlc import Chain, HtlcCoordinator
+from wallet.partners.htlc import Chain, HtlcCoordinator, swaps
+from wallet.vocabulary import Role
 
 KEK = SecretStr("cd" * 32)
 
@@ -69,6 +72,7 @@ def chains(project_root: Path, compilation: Compilation) -> Iterator[dict[str, A
                 token_names={token.address: manifest.tokens[code].name},
                 gas=parties["gas"],
                 senders={parties[sender].address: parties[sender]},
+                currencies={token.address: code},
             )
             sides.append(Side(w3, token, contract, chain, admin))
         yield {"a": sides[0], "b": sides[1], "parties": parties}
@@ -168,3 +172,35 @@ def test_a_swap_stopped_before_the_claim_is_refunded_on_both_chains_after_their_
     again = _coordinator(tmp_path, chains)
     assert again.run(swap) == "refunded"
     assert _balances(chains) == before
+
+
+def test_the_worker_step_finishes_open_swaps_and_staff_see_each_lock_as_its_chain_holds_it(
+    tmp_path: Path, chains: dict[str, Any]
+) -> None:
+    def die(point: str) -> None:
+        if point == "locked1":
+            raise CrashError(point)
+
+    first = _coordinator(tmp_path, chains, fault=die)
+    swap = _swap(first, chains)
+    with pytest.raises(CrashError):
+        first.step(swap)
+    operator = Principal("op", "operator", Role.OPERATOR)
+    [view] = first.list(operator)
+    assert view["state"] == "locked1"
+    assert [leg["on_chain"] for leg in view["legs"]] == ["locked", "none"]
+    assert [leg["amount"] for leg in view["legs"]] == [
+        {"currency": "USD", "amount": "100.00"},
+        {"currency": "HKD", "amount": "778.10"},
+    ]
+    # The worker's step, on a coordinator started again, takes every open swap to its end.
+    again = _coordinator(tmp_path, chains)
+    assert again.step_open() == 0
+    [view] = again.list(operator)
+    assert view["state"] == "done"
+    assert [leg["on_chain"] for leg in view["legs"]] == ["claimed", "claimed"]
+    with pytest.raises(PermissionDeniedError):
+        again.list(Principal("c", "carol", Role.CUSTOMER))
+    assert swaps(None, operator) == []
+    with pytest.raises(PermissionDeniedError):
+        swaps(None, Principal("c", "carol", Role.CUSTOMER))
