@@ -14,6 +14,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,34 @@ def test_another_customers_payment_and_account_are_not_there_for_them(banks: tup
     assert r.status_code == 404, r.text
     assert _follow(demo, alice, payment)["state"] == "final"
     assert demo.balance(alice, dollars) == "90.00"
+
+
+def test_an_offer_whose_sender_died_mid_send_is_sent_again_after_the_lease(
+    banks: tuple[ApiBank, ApiBank],
+) -> None:
+    """A sender that claimed an offer's delivery and died leaves it `sending`: once the claim is older
+    than the lease, the worker sends it again, and the payment settles (not failed at its deadline)."""
+    demo, harbour = banks
+    alice, _ = _customer(demo, "USD", "100.00", "Alice Example")
+    carol = harbour.signup(full_name="Carol Chan")
+    hkd = harbour.open_account(carol, "HKD")
+    crossborder = demo.services.crossborder
+    offer, lease = crossborder._offer, crossborder.sending_lease
+
+    def claim_and_die(payment_id: str) -> None:
+        """The request's sender claims the delivery and dies before sending anything."""
+        crossborder._claim_offer(payment_id)
+
+    crossborder._offer = claim_and_die  # type: ignore[method-assign]
+    try:
+        _, r = _pay(demo, alice, "harbour", "USD", "HKD", "10.00", hkd, "Carol Chan")
+        assert r.status_code == 201, r.text
+    finally:
+        crossborder._offer = offer  # type: ignore[method-assign]
+    assert crossborder._payment(r.json()["id"]).notified == "sending"
+    crossborder.sending_lease = timedelta(seconds=2)
+    try:
+        assert _follow(demo, alice, r.json()["id"])["state"] == "final"
+    finally:
+        crossborder.sending_lease = lease
+    assert crossborder._payment(r.json()["id"]).notified == "accepted"

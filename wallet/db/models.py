@@ -1162,6 +1162,9 @@ class CrossBorderPayment(Base):
     pacs008: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(String(500))  # why the other bank rejected it
     notified: Mapped[str | None] = mapped_column(String(16))  # the last state told to the partner
+    # When a sender claimed the offer's delivery ("sending"); a claim older than the lease is a sender
+    # that died, and the offer is sent again (the partner stores an offer once by its end-to-end id).
+    sending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

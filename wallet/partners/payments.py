@@ -130,6 +130,8 @@ class CrossBorder:
         self.rates = rates
         self.sanctions = sanctions
         self.validity_seconds = validity_seconds
+        # How long a sender may take to deliver an offer before another sends it again.
+        self.sending_lease = timedelta(seconds=60)
         self.quote_ttl = timedelta(seconds=quote_ttl_seconds)
         self.clock = clock or (lambda: datetime.now(UTC))
 
@@ -765,16 +767,7 @@ class CrossBorder:
         """Sends an offered payment's pacs.008 to the partner, from one sender at a time (a conditional
         claim: the request and the worker may both try). A refusal cancels it on chain; no answer
         leaves it for the next pass."""
-        with self.bank.sessions.begin() as session:
-            claimed = session.execute(
-                update(CrossBorderPayment)
-                .where(
-                    CrossBorderPayment.id == payment_id,
-                    or_(CrossBorderPayment.notified.is_(None), CrossBorderPayment.notified == "unsent"),
-                )
-                .values(notified="sending")
-            ).rowcount  # type: ignore[attr-defined]
-        if claimed != 1:
+        if not self._claim_offer(payment_id):
             return
         payment = self._payment(payment_id)
         partner = self.partners.get(payment.partner_id)
@@ -800,6 +793,26 @@ class CrossBorder:
             return
         log.warning("offer %s to %s answered %s", payment.end_to_end_id, partner.id, response.status_code)
         self._mark(payment.id, notified="unsent")
+
+    def _claim_offer(self, payment_id: str) -> bool:
+        """Claims the delivery of an offer for this sender: one not sent yet, or one whose last sender
+        claimed it longer ago than the lease (it died mid-send)."""
+        now = self.clock()
+        with self.bank.sessions.begin() as session:
+            claimed = session.execute(
+                update(CrossBorderPayment)
+                .where(
+                    CrossBorderPayment.id == payment_id,
+                    or_(
+                        CrossBorderPayment.notified.is_(None),
+                        CrossBorderPayment.notified == "unsent",
+                        (CrossBorderPayment.notified == "sending")
+                        & (CrossBorderPayment.sending_since < now - self.sending_lease),
+                    ),
+                )
+                .values(notified="sending", sending_since=now)
+            ).rowcount  # type: ignore[attr-defined]
+        return bool(claimed == 1)
 
     def _reject(self, payment: CrossBorderPayment, reason: str) -> None:
         """The partner refused: our signatures are still good until the deadline, so the settlement is
@@ -852,11 +865,14 @@ class CrossBorder:
                     .join(Settlement, Settlement.id == CrossBorderPayment.settlement_id)
                     .where(
                         CrossBorderPayment.direction == PaymentDirection.OUTGOING,
-                        # Not delivered; or never tried (the request that made it ended first).
+                        # Not delivered; never tried (the request that made it ended first); or
+                        # its sender died mid-send.
                         or_(
                             CrossBorderPayment.notified == "unsent",
                             CrossBorderPayment.notified.is_(None)
                             & (CrossBorderPayment.created_at < self.clock() - timedelta(seconds=5)),
+                            (CrossBorderPayment.notified == "sending")
+                            & (CrossBorderPayment.sending_since < self.clock() - self.sending_lease),
                         ),
                         Settlement.status == SettlementStatus.OFFERED,
                     )
