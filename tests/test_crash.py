@@ -3,11 +3,16 @@ group) at a random point of a burst of transfers, five times over, and started a
 folder. Every accepted transfer must end executed exactly once on chain, nothing may be shown in a
 state the chain does not support, and reconciliation must pass.
 
+Conversions (USD to EUR) and payments to the partner bank's Carol (USD to HKD) run in the same bursts:
+each accepted one ends final, settled on chain once, and Alice's USD on chain moved by exactly what the
+final transfers, conversions and payments took.
+
 Before the fix, anvil wrote its state only every 60 s: the chain came back older than the database,
 with transfers shown final whose blocks no longer existed."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -58,14 +63,24 @@ def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path
                 timeout=120,
                 what="the demo's payments final",
             )
+            # And the demo's conversion and payments between the banks.
+            wait_for(
+                lambda: _settlements(client, alice) if _done(*_settlements(client, alice)) else None,
+                timeout=120,
+                what="the demo's conversion and payments between the banks final",
+            )
+            seeded_settlements = {x["id"] for rows in _settlements(client, alice) for x in rows}
+            carol = _carol(stack)
         seeded_ids = {t["id"] for t in seeded}
         w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{stack.anvil_port}"))
         token = source["token"]
         start_balance = _balance_of(w3, token, target["address"])
+        alice_start = _balance_of(w3, token, source["address"])
         accepted: list[str] = []
+        settling: list[str] = []
         for _ in range(RUNS):
             kill_after = rng.randrange(10, TRANSFERS - 10)
-            accepted += _burst_then_power_cut(stack, alice, source, target, kill_after)
+            accepted += _burst_then_power_cut(stack, alice, source, target, kill_after, carol, settling)
             stack.start()
             w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{stack.anvil_port}"))
         with httpx.Client(base_url=stack.url, timeout=30) as client:
@@ -76,6 +91,11 @@ def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path
                 return rows if all(t["state"] in ("final", "failed", "held") for t in rows) else None
 
             stored = wait_for(settled, timeout=180, what="every transfer final")
+            conversions, payments = wait_for(
+                lambda: rows if _done(*(rows := _settlements(client, alice))) else None,
+                timeout=180,
+                what="every conversion and payment between the banks final",
+            )
         by_id = {t["id"]: t for t in stored}
         # Every transfer the API accepted is there and final; the ones whose answer the power cut ate
         # may be there too, and count as much as any other.
@@ -85,8 +105,28 @@ def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path
         # Executed exactly once: the payee's balance on chain moved by exactly the final transfers.
         moved = sum(int(t["amount"].replace(".", "")) for t in final)
         assert _balance_of(w3, token, target["address"]) - start_balance == moved
+        # Every conversion and payment between the banks the API accepted is there and final, settled
+        # once; with the transfers, they took exactly what Alice's USD on chain lost.
+        settled_ids = {x["id"]: x for x in conversions + payments}
+        assert set(settling) <= set(settled_ids)
+        # A payment whose offer the power cut held back past the partner bank's quote is rejected by it
+        # (the customer is told, nothing moves); anything else ends final.
+        for x in (settled_ids[i] for i in settling):
+            assert x["state"] == "final" or "expired" in (x.get("reason") or ""), x
+        new_conversions = [
+            c for c in conversions if c["id"] not in seeded_settlements and c["state"] == "final"
+        ]
+        new_payments = [p for p in payments if p["id"] not in seeded_settlements and p["state"] == "final"]
+        assert len({x["tx_hash"] for x in new_conversions + new_payments}) == len(
+            new_conversions + new_payments
+        )
+        taken = moved + sum(
+            int(x["amount"].replace(".", ""))
+            for x in [c["sell"] for c in new_conversions] + [p["debit"] for p in new_payments]
+        )
+        assert alice_start - _balance_of(w3, token, source["address"]) == taken
         # Nothing shown final that the chain does not hold: each one's transaction is there.
-        for t in final:
+        for t in final + new_conversions + new_payments:
             receipt = w3.eth.get_transaction_receipt(t["tx_hash"])
             assert receipt["status"] == 1
             assert receipt["blockNumber"] == t["block_number"]
@@ -109,8 +149,16 @@ def test_sigkill_of_the_whole_stack_mid_burst_loses_and_doubles_nothing(tmp_path
 
 
 def _burst_then_power_cut(
-    stack: DevServer, payer: dict[str, str], source: dict[str, Any], target: dict[str, Any], kill_after: int
+    stack: DevServer,
+    payer: dict[str, str],
+    source: dict[str, Any],
+    target: dict[str, Any],
+    kill_after: int,
+    carol: dict[str, str],
+    settling: list[str],
 ) -> list[str]:
+    """Transfers from 8 threads until `kill_after` are accepted, then the power cut; every 20th request
+    is a conversion or a payment to Carol instead (their accepted ids are added to `settling`)."""
     accepted: list[str] = []
     lock = threading.Lock()
     cut = threading.Event()
@@ -120,6 +168,12 @@ def _burst_then_power_cut(
             return
         try:
             with httpx.Client(base_url=stack.url, timeout=10) as client:
+                if i % 20 == 7:
+                    made = _convert_or_pay_carol(client, payer, source, carol, i)
+                    if made:
+                        with lock:
+                            settling.append(made)
+                    return
                 r = client.post(
                     "/v1/transfers",
                     json={
@@ -144,6 +198,58 @@ def _burst_then_power_cut(
     if not cut.is_set():
         stack.power_cut()
     return accepted
+
+
+def _convert_or_pay_carol(
+    client: httpx.Client, payer: dict[str, str], source: dict[str, Any], carol: dict[str, str], i: int
+) -> str | None:
+    """1.00 USD converted to EUR, or paid to Carol in HKD at the partner bank; the id if accepted."""
+    to_carol = i % 40 == 7
+    quote = client.post(
+        "/v1/cross-border/quotes" if to_carol else "/v1/fx/quotes",
+        json={"sell": "USD", "buy": "HKD" if to_carol else "EUR", "sell_amount": "1.00"}
+        | ({"partner": "harbour"} if to_carol else {}),
+        headers=payer,
+    )
+    if quote.status_code != 201:
+        return None
+    body: dict[str, Any] = {"quote_id": quote.json()["id"], "from_account": source["id"]}
+    if to_carol:
+        body["creditor"] = carol
+    r = client.post(
+        "/v1/cross-border/payments" if to_carol else "/v1/fx/conversions",
+        json=body,
+        headers={**payer, "Idempotency-Key": f"crash-settle-{time.time_ns()}-{i}"},
+    )
+    return str(r.json()["id"]) if r.status_code == 201 else None
+
+
+def _settlements(client: httpx.Client, headers: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """The customer's conversions and payments between banks."""
+    conversions = client.get("/v1/fx/conversions", headers=headers)
+    payments = client.get("/v1/cross-border/payments", headers=headers)
+    assert conversions.status_code == payments.status_code == 200, conversions.text + payments.text
+    return [list(conversions.json()), list(payments.json())]
+
+
+def _done(conversions: list[dict[str, Any]], payments: list[dict[str, Any]]) -> bool:
+    return (
+        bool(conversions)
+        and len(payments) >= 2
+        and all(x["state"] in ("final", "failed") for x in conversions + payments)
+    )
+
+
+def _carol(stack: DevServer) -> dict[str, str]:
+    """Carol's HKD address at the partner bank, by her own login there."""
+    login = next(
+        x
+        for x in json.loads((stack.folder / "partner" / "demo-logins.json").read_text())
+        if x["username"] == "carol"
+    )
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack.partner_port}", timeout=30) as client:
+        accounts = client.get("/v1/accounts", headers=_login(client, login)).json()
+    return {"address": next(a["address"] for a in accounts if a["currency"] == "HKD"), "name": "Carol Chan"}
 
 
 def _allow_bursts(client: httpx.Client, maker: dict[str, str], checker: dict[str, str]) -> None:

@@ -130,8 +130,10 @@ class CrossBorder:
         self.rates = rates
         self.sanctions = sanctions
         self.validity_seconds = validity_seconds
-        # How long a sender may take to deliver an offer before another sends it again.
-        self.sending_lease = timedelta(seconds=60)
+        # How long a sender may take to deliver an offer before another sends it again: its request's
+        # timeout and a margin. Short, because the partner's quote expires meanwhile; a second delivery
+        # costs nothing (the partner stores an offer once by its end-to-end id).
+        self.sending_lease = timedelta(seconds=partners.timeout + 5)
         self.quote_ttl = timedelta(seconds=quote_ttl_seconds)
         self.clock = clock or (lambda: datetime.now(UTC))
 
