@@ -7,7 +7,6 @@ a registered key, replayed, or signed by a client we did not write are judged as
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import shutil
 import subprocess
@@ -18,19 +17,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import xmlschema
 from web3.logs import DISCARD
 
-from tests.support.api_bank import ApiBank, User, build_api_bank
+from tests.support.api_bank import ApiBank, User
+from tests.support.partner_banks import two_banks
 from tests.support.waiting import wait_for
-from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
-from wallet.chain.network import deploy_central_bank
-from wallet.chain.node import AnvilNode, connect, fund_from_dev_account
+from wallet.chain.node import AnvilNode
 from wallet.keys import PrivateKeySigner
-from wallet.vocabulary import Role
 
 DATA = Path(__file__).parents[1] / "data" / "iso20022"
 ROOT = Path(__file__).parents[2]
@@ -42,74 +38,7 @@ def banks(
 ) -> Iterator[tuple[ApiBank, ApiBank]]:
     """The demo bank (USD, EUR) and the partner bank (HKD, USD), admitted by one central bank with
     reserves, each registered as the other's partner, each FX book funded."""
-    w3 = connect(anvil.url)
-    central_key = PrivateKeySigner.generate()
-    fund_from_dev_account(w3, central_key.address, 10**21)
-    central = deploy_central_bank(w3, compilation, central_key)
-    clients: dict[str, httpx.Client] = {}
-    reserves = {"USD": 10**9, "HKD": 10**10, "EUR": 10**9}
-    with contextlib.ExitStack() as stack:
-        demo_gen = build_api_bank(
-            f"sqlite:///{tmp_path_factory.mktemp('demo') / 'tdw.db'}",
-            anvil,
-            compilation,
-            tmp_path_factory.mktemp("demo-data"),
-            bank_name="Demo Bank",
-            currencies=("USD", "EUR"),
-            bic="DEMOCHZZ",
-            central=(central, central_key),
-            reserves=reserves,
-            partner_transport=lambda p: clients[p.id],
-        )
-        demo = next(demo_gen)
-        stack.callback(lambda: next(demo_gen, None))
-        settlement = {
-            "AtomicSettlement": demo.services.bank.manifest.settlement,
-            "HashedTimelock": demo.services.bank.manifest.timelock,
-        }
-        harbour_gen = build_api_bank(
-            f"sqlite:///{tmp_path_factory.mktemp('harbour') / 'tdw.db'}",
-            anvil,
-            compilation,
-            tmp_path_factory.mktemp("harbour-data"),
-            bank_name="Harbour Bank",
-            currencies=("HKD", "USD"),
-            bic="HARBHKHH",
-            settlement=settlement,  # type: ignore[arg-type]
-            central=(central, central_key),
-            reserves=reserves,
-            partner_transport=lambda p: clients[p.id],
-        )
-        harbour = next(harbour_gen)
-        stack.callback(lambda: next(harbour_gen, None))
-        clients["harbour"], clients["demo"] = harbour.client, demo.client
-        for ours, theirs, their_id in ((demo, harbour, "harbour"), (harbour, demo, "demo")):
-            identity = theirs.services.crossborder.identity()
-            ours.services.partners.ensure(
-                id=their_id,
-                name=identity["name"],
-                bic=identity["bic"],
-                key_id=identity["key_id"],
-                public_key=identity["public_key"],
-                base_url="http://testserver",
-                treasury=identity["treasury"],
-                max_payment={"USD": 5_000_000, "HKD": 50_000_000},
-                max_open={"USD": 10_000_000, "HKD": 100_000_000},
-            )
-        for bank in (demo, harbour):
-            operator = bank.signup("operator")
-            staff = Principal(operator.user_id, operator.username, Role.OPERATOR)
-            treasury = bank.services.bank.role_address("treasury")
-            for code in bank.services.bank.tokens:
-                view, _ = bank.services.operations.mint(
-                    staff,
-                    idempotency_key=f"book-{code}",
-                    currency=code,
-                    amount="100000.00",
-                    to_address=treasury,
-                )
-                bank.settle_operation(operator, view.id)
-        yield demo, harbour
+    yield from two_banks(anvil, compilation, tmp_path_factory)
 
 
 def _customer(bank: ApiBank, currency: str, amount: str, name: str) -> tuple[User, dict[str, Any]]:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.anvil import anvil_fixture
 from tests.support.api_bank import ApiBank, User, build_api_bank
+from tests.support.partner_banks import two_banks
 from tests.support.waiting import wait_for
 from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
@@ -183,3 +184,76 @@ def test_a_conversion_dropped_after_it_was_final_settles_exactly_once(bank: ApiB
     assert "submitted" in told[2:]
     assert told[-1] == "settled"
     bank.wait_balance(alice, euros, quote["buy"]["amount"])
+
+
+@pytest.fixture
+def banks(
+    recovery_anvil: AnvilNode, compilation: Compilation, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ApiBank, ApiBank]]:
+    """The demo bank and Harbour Bank on this test's own anvil, each recovering on its own."""
+    yield from two_banks(recovery_anvil, compilation, tmp_path_factory, automatic_recovery=True)
+
+
+def test_a_payment_the_partner_bank_sent_dropped_after_it_was_final_settles_exactly_once(
+    banks: tuple[ApiBank, ApiBank],
+) -> None:
+    """Alice pays Carol across the banks; Harbour Bank signs last and sends the settlement, the demo bank
+    only watches for it. A reorg takes it away after both showed it final: the demo bank moves it back,
+    Harbour Bank sends it again from its signed bytes, and it settles once, where the chain now has it."""
+    demo, harbour = banks
+    operator, alice = demo.signup("operator"), demo.signup(full_name="Alice Example")
+    dollars = demo.open_account(alice, "USD")
+    demo.mint(operator, dollars, "100.00")
+    demo.wait_balance(alice, dollars, "100.00")
+    carol = harbour.signup(full_name="Carol Chan")
+    hkd = harbour.open_account(carol, "HKD")
+    snapshot = _rpc(demo, "evm_snapshot")
+    quote = demo.client.post(
+        "/v1/cross-border/quotes",
+        json={"partner": "harbour", "sell": "USD", "buy": "HKD", "sell_amount": "40.00"},
+        headers=alice.headers,
+    ).json()
+    r = demo.client.post(
+        "/v1/cross-border/payments",
+        json={"quote_id": quote["id"], "creditor": {"address": hkd["address"], "name": "Carol Chan"}},
+        headers={**alice.headers, "Idempotency-Key": "reorged"},
+    )
+    assert r.status_code == 201, r.text
+    path = f"/v1/cross-border/payments/{r.json()['id']}"
+
+    def final() -> dict[str, Any] | None:
+        view: dict[str, Any] = demo.client.get(path, headers=alice.headers).json()
+        return view if view["state"] == "final" else None
+
+    first = wait_for(final, what="the payment final")
+    settlement = bytes.fromhex(first["settlement_id"][2:])
+    contract = demo.services.bank.settlements.contract  # type: ignore[union-attr]
+
+    # The demo bank's watcher looks away while the chain loses the settlement and Harbour Bank sends it
+    # again, so that it next sees it settled, but in another block than the one it recorded.
+    crossborder = demo.services.crossborder
+    watch = crossborder._watch
+    crossborder._watch = lambda _: 0  # type: ignore[method-assign, assignment]
+    try:
+        assert _rpc(demo, "evm_revert", snapshot) is True
+        assert contract.functions.stateOf(settlement).call() == 0  # the chain no longer holds it
+        for _ in range(3):
+            _rpc(demo, "evm_mine")
+        wait_for(lambda: contract.functions.stateOf(settlement).call() == 1, what="the settlement again")
+    finally:
+        crossborder._watch = watch  # type: ignore[method-assign]
+    now = demo.services.bank.w3.eth.get_transaction_receipt(first["tx_hash"])
+    assert now["blockNumber"] != first["block_number"]
+
+    def where_the_chain_has_it() -> dict[str, Any] | None:
+        view = final()
+        return view if view and view["block_number"] == now["blockNumber"] else None
+
+    again = wait_for(where_the_chain_has_it, what="the payment shown where the chain has it now")
+    assert (again["tx_hash"], now["status"]) == (first["tx_hash"], 1)
+    usd = demo.services.bank.token("USD").contract
+    hkd_token = harbour.services.bank.token("HKD").contract
+    assert usd.functions.balanceOf(dollars["address"]).call() == 6_000
+    credit = int(quote["buy"]["amount"].replace(".", ""))
+    assert hkd_token.functions.balanceOf(hkd["address"]).call() == credit
+    harbour.wait_balance(carol, hkd, quote["buy"]["amount"])

@@ -22,6 +22,7 @@ from web3.contract import Contract
 from web3.exceptions import Web3RPCError
 
 from wallet.chain.addresses import checksum
+from wallet.chain.confirmations import confirmation_state
 from wallet.chain.deploy import Manifest
 from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.revert import ErrorDecoder
@@ -36,7 +37,7 @@ from wallet.money import currency as iso_currency
 from wallet.tx.outbox import Listeners, Outbox, OutboxConfig
 from wallet.tx.settlements import SettlementService
 from wallet.tx.transfers import TokenInfo, TransferService
-from wallet.vocabulary import TxStatus
+from wallet.vocabulary import EntryState, TxStatus
 
 REDEMPTION_KYC = "kyc-redemption"  # the outbox kind of the redemption address's registration
 
@@ -98,6 +99,7 @@ class Bank:
         self.readers = readonly(sessions)
         self.manifest = manifest
         self.config = config or BankConfig()
+        self.durable_block = durable_block
         self.chain_id = manifest.chain_id
         self.decoder = ErrorDecoder(abis.values())
         self.registry = w3.eth.contract(address=manifest.registry.address, abi=abis["ComplianceRegistry"])
@@ -183,6 +185,13 @@ class Bank:
             abis=abis.values(),
             durable_block=durable_block,
         )
+
+    def is_final(self, block_number: int, head: int) -> bool:
+        """Whether a transaction mined in `block_number` is final at `head`, as the outbox judges its
+        own: the configured confirmations, and in a chain state a crash cannot take back."""
+        if confirmation_state(head - block_number + 1, self.config.confirmations) != EntryState.FINAL:
+            return False
+        return self.durable_block is None or block_number <= self.durable_block(head)
 
     # ---------------------------------------------------------------------------------- tokens ---
 

@@ -38,13 +38,14 @@ from math import ceil, floor
 from typing import Any
 
 import httpx
-from eth_typing import ChecksumAddress
+from eth_typing import ChecksumAddress, HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from web3.exceptions import Web3Exception
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
 
 from wallet.bank import door
 from wallet.bank.accounts import AccountService
@@ -101,6 +102,8 @@ from wallet.tx.settlements import SettlementService, settlement_state
 from wallet.vocabulary import KycStatus, PaymentDirection, QuoteState, Role, SettlementStatus
 
 log = logging.getLogger(__name__)
+
+WATCH_AFTER_DEADLINE = 3600  # seconds a settlement the partner bank sent is watched past its deadline
 
 KIND = "cross-border"
 SETTLED_TOPIC = keccak(text="Settled(bytes32,bytes32,uint256,address)")
@@ -880,6 +883,9 @@ class CrossBorder:
                     )
                 )
             )
+            # Offered ones until they settle or fail; settled ones the partner bank sent, while a
+            # reorg could still take them away and they could settle again (up to an hour past their
+            # deadline; deeper, the chain's recovery and its incident take over).
             watched = list(
                 session.scalars(
                     select(Settlement).where(
@@ -887,7 +893,8 @@ class CrossBorder:
                             Settlement.status == SettlementStatus.OFFERED,
                             (Settlement.status == SettlementStatus.SETTLED)
                             & Settlement.chain_tx_id.is_(None)
-                            & Settlement.tx_hash.is_not(None),
+                            & Settlement.tx_hash.is_not(None)
+                            & (Settlement.deadline > int(self.clock().timestamp()) - WATCH_AFTER_DEADLINE),
                         )
                     )
                 )
@@ -910,6 +917,8 @@ class CrossBorder:
                         block_identifier=head["number"]
                     )
                 )
+                if state == 1 and row.status == SettlementStatus.SETTLED and self._still_where(w3, row):
+                    continue  # settled where we saw it
                 found = self._settled_log(row) if state == 1 else None
             except (Web3Exception, WalletError) as exc:
                 log.warning("could not follow settlement %s: %s", row.id, exc)
@@ -920,6 +929,10 @@ class CrossBorder:
                     continue
                 if found is not None and fresh.status == SettlementStatus.OFFERED:
                     fresh.status, (fresh.tx_hash, fresh.block_number) = SettlementStatus.SETTLED, found
+                elif found is not None and (fresh.tx_hash, fresh.block_number) != found:
+                    fresh.tx_hash, fresh.block_number = found  # a reorg mined it again elsewhere
+                    changed += 1
+                    continue
                 elif found is None and fresh.status == SettlementStatus.SETTLED:
                     fresh.status, fresh.tx_hash, fresh.block_number = (
                         SettlementStatus.OFFERED,
@@ -937,6 +950,15 @@ class CrossBorder:
                 self._settlements().notify(session, fresh)
                 changed += 1
         return changed
+
+    @staticmethod
+    def _still_where(w3: Web3, row: Settlement) -> bool:
+        """Whether the settled row's transaction is still mined in the block we recorded."""
+        try:
+            receipt = w3.eth.get_transaction_receipt(HexStr(row.tx_hash or ""))
+        except TransactionNotFound:
+            return False
+        return int(receipt["blockNumber"]) == row.block_number
 
     def _settled_log(self, row: Settlement) -> tuple[str, int] | None:
         contract = self._settlements().contract
@@ -1176,8 +1198,8 @@ class CrossBorder:
             if row.chain_tx_id is not None:
                 tx = self.bank.chain_tx(row.chain_tx_id)
                 return settlement_state(row.status, tx.status if tx else None)
-            depth = self.bank.w3.eth.block_number - (row.block_number or 0) + 1
-            return "final" if depth >= self.bank.config.confirmations + 1 else "executed"
+            final = self.bank.is_final(row.block_number or 0, self.bank.w3.eth.block_number)
+            return "final" if final else "executed"
         if row.status in (SettlementStatus.PENDING, SettlementStatus.SUBMITTED):
             return "submitted"
         return row.status.value
