@@ -89,7 +89,16 @@ def cross_border_payment(
     return services.crossborder.get(principal, payment_id)
 
 
-@router.get("/v1/cross-border/payments/{payment_id}/pacs.008", response_class=Response)
+@router.get(
+    "/v1/cross-border/payments/{payment_id}/pacs.008",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The payment's pacs.008.001.08, with the settlement transaction once it settled",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def cross_border_pacs008(payment_id: str, principal: CurrentPrincipal, services: ServicesDep) -> Response:
     """The payment's ISO 20022 pacs.008.001.08, with the settlement transaction once it settled."""
     return Response(services.crossborder.document(principal, payment_id), media_type="application/xml")

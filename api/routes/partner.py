@@ -50,7 +50,33 @@ def partner_quote(caller: SignedPartner, services: ServicesDep) -> dict[str, Any
     )
 
 
-@router.post("/payments", status_code=status.HTTP_201_CREATED)
+PACS008_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/xml": {
+                "schema": {
+                    "type": "string",
+                    "description": "A pacs.008.001.08 document",
+                }
+            }
+        },
+    }
+}
+PACS002_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The pacs.002.001.11 status report",
+        "content": {"application/xml": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post(
+    "/payments",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=PACS008_BODY,
+    responses={200: {"description": "A repeated request: the payment as first received"}},
+)
 def receive_payment(
     caller: SignedPartner, services: ServicesDep, request: Request, response: Response
 ) -> dict[str, Any]:
@@ -76,7 +102,7 @@ def payment_status(end_to_end_id: str, caller: SignedPartner, services: Services
     return services.crossborder.partner_status(caller[0], end_to_end_id)
 
 
-@router.get("/payments/{end_to_end_id}/pacs.002", response_class=Response)
+@router.get("/payments/{end_to_end_id}/pacs.002", response_class=Response, responses=PACS002_RESPONSE)
 def payment_status_report(end_to_end_id: str, caller: SignedPartner, services: ServicesDep) -> Response:
     """The pacs.002.001.11 status report of a payment you sent us (ACSP accepted, ACSC settled, RJCT)."""
     return Response(

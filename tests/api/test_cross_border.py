@@ -351,3 +351,16 @@ def test_an_offer_whose_sender_died_mid_send_is_sent_again_after_the_lease(
     finally:
         crossborder.sending_lease = lease
     assert crossborder._payment(r.json()["id"]).notified == "accepted"
+
+
+def test_the_openapi_document_describes_the_iso_20022_bodies(banks: tuple[ApiBank, ApiBank]) -> None:
+    demo, _ = banks
+    paths = demo.client.get("/openapi.json").json()["paths"]
+    body = paths["/v1/partner/payments"]["post"]["requestBody"]
+    assert list(body["content"]) == ["application/xml"]
+    assert body["required"] is True
+    for path, method in (
+        ("/v1/partner/payments/{end_to_end_id}/pacs.002", "get"),
+        ("/v1/cross-border/payments/{payment_id}/pacs.008", "get"),
+    ):
+        assert "application/xml" in paths[path][method]["responses"]["200"]["content"]
