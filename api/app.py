@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from api import problems
+from api import problems, web
 from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
 from api.routes import (
@@ -69,6 +69,7 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
         partner,
     ):
         app.include_router(module.router)
+    web.install(app)
 
     @app.get("/healthz", response_model=HealthOut, tags=["health"])
     def health(services: ServicesDep) -> HealthOut:

@@ -14,9 +14,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import web
 from wallet import errors
 from wallet.errors import WalletError
 
@@ -138,8 +140,10 @@ def install(app: FastAPI) -> None:
     """Registers the problem handlers on `app`."""
 
     @app.exception_handler(WalletError)
-    async def wallet_error(request: Request, exc: WalletError) -> JSONResponse:
+    async def wallet_error(request: Request, exc: WalletError) -> Response:
         status = status_of(type(exc))
+        if request.url.path.startswith("/app"):  # the screens answer with a page
+            return await run_in_threadpool(web.error_page, request, status, exc)
         if status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

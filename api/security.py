@@ -4,6 +4,9 @@ costs a task and a queue per request on the transfer path).
 - `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` everywhere;
 - `Cache-Control: no-store` on everything under `/v1` (tokens, balances, transfers: nothing a shared
   cache or the browser's history should keep), unless a route set its own;
+- on the browser screens (`/app`): a Content-Security-Policy that allows scripts, styles, fonts and
+  requests from this origin only (no inline script or style, no `eval`), images also from `data:` (QR
+  codes), no framing, forms posting only here; and `no-store` on every page (not on static files);
 - `Strict-Transport-Security` when the request came over HTTPS (directly, or through a TLS proxy whose
   forwarded scheme uvicorn trusts).
 """
@@ -15,6 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 NO_STORE = (b"cache-control", b"no-store")
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+)
 
 
 class SecurityHeaders:
@@ -28,8 +36,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = list(ALWAYS)
-        if scope["path"].startswith("/v1"):
+        path = scope["path"]
+        if path.startswith("/v1"):
             extra.append(NO_STORE)
+        elif path == "/app" or path.startswith("/app/"):
+            extra.append(CSP)
+            if not path.startswith("/app/static/"):
+                extra.append(NO_STORE)
         if scope.get("scheme") == "https":
             extra.append(HSTS)
 

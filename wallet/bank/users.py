@@ -379,6 +379,12 @@ class UserService:
         if not used:
             raise TotpRequiredError("this TOTP code was used already; wait for the next one")
 
+    def tag(self, purpose: str, value: str) -> str:
+        """An HMAC of `value` for `purpose` under the token secret: what the browser screens bind their
+        anti-forgery tokens to (a random cookie value), so that only this bank can make one."""
+        key = self._token_secret.get_secret_value().encode()
+        return hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+
     def totp_code(self, user_id: str, *, at: datetime | None = None) -> str:
         """The current TOTP code of a user. For the development seeding and tests only: in production
         the code comes from the user's authenticator."""

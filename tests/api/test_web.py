@@ -1,0 +1,224 @@
+"""The browser screens over HTTP (the journeys in a real Chromium are in tests/test_browser.py): the
+session cookies and their flags, the anti-forgery token, the Content-Security-Policy, a transfer sent
+from the screens that reaches final, another customer's pages not there, Chinese, the catalogue complete,
+and the vendored assets byte for byte their npm packages' files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from fastapi.testclient import TestClient
+
+from api.web.i18n import translations
+from tests.support.api_bank import ApiBank, User
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).parents[2]
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+class Browser:
+    """A cookie jar of its own on the bank's app, as one browser is."""
+
+    def __init__(self, bank: ApiBank) -> None:
+        self.client = TestClient(bank.client.app, base_url="http://testserver", follow_redirects=False)
+
+    def csrf(self, path: str = "/app/sign-in") -> str:
+        match = CSRF.search(self.client.get(path, follow_redirects=True).text)
+        assert match, f"no form token on {path}"
+        return match.group(1)
+
+    def sign_in(self, user: User) -> Any:
+        return self.client.post(
+            "/app/sign-in",
+            data={
+                "csrf": self.csrf(),
+                "username": user.username,
+                "password": user.password,
+                "totp": user.code(),
+                "next": "/app",
+            },
+        )
+
+
+def test_pages_have_a_strict_content_security_policy_and_the_root_opens_the_wallet(bank: ApiBank) -> None:
+    browser = Browser(bank)
+    assert browser.client.get("/").headers["location"] == "/app"
+    r = browser.client.get("/app")
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/app/sign-in?next=")
+    page = browser.client.get("/app/sign-in")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text  # no inline script
+    assert ' style="' not in page.text  # nor inline style
+    static = browser.client.get("/app/static/vendor/htmx.min.js")
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("cache-control", "")
+
+
+def test_signing_in_sets_http_only_strict_cookies_and_shows_the_balance(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    user, account = funded
+    browser = Browser(bank)
+    r = browser.sign_in(user)
+    assert r.status_code == 303, r.text
+    cookies = r.headers.get_list("set-cookie")
+    session = [c for c in cookies if c.startswith(("tdw_access=", "tdw_refresh="))]
+    assert len(session) == 2
+    for cookie in session:
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
+    home = browser.client.get("/app")
+    assert home.status_code == 200
+    assert "$5,000.00" in home.text
+    assert f'href="/app/accounts/{account["id"]}"' in home.text
+    # A wrong code is refused with the sign-in page again, and no session.
+    stranger = Browser(bank)
+    r = stranger.client.post(
+        "/app/sign-in",
+        data={"csrf": stranger.csrf(), "username": user.username, "password": "wrong", "totp": "000000"},
+    )
+    assert r.status_code == 401
+    assert not [c for c in r.headers.get_list("set-cookie") if c.startswith("tdw_access=ey")]
+
+
+def test_a_form_without_its_token_is_refused_and_nothing_moves(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    user, account = funded
+    browser = Browser(bank)
+    assert browser.sign_in(user).status_code == 303
+    before = bank.client.get("/v1/transfers", headers=user.headers).json()
+    form = {
+        "key": "forged",
+        "from_account": account["id"],
+        "amount": "1.00",
+        "payee_kind": "address",
+        "payee": "0x000000000000000000000000000000000000dEaD",
+    }
+    for token in (None, "0" * 64):
+        r = browser.client.post("/app/send", data=form | ({"csrf": token} if token else {}))
+        assert r.status_code == 403
+        assert "This form has expired" in r.text
+    assert bank.client.get("/v1/transfers", headers=user.headers).json() == before
+
+
+def test_a_customer_sends_money_from_the_screens_and_sees_it_final(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    user, account = funded
+    payee = bank.signup("customer")
+    target = bank.open_account(payee)
+    browser = Browser(bank)
+    assert browser.sign_in(user).status_code == 303
+    form = {
+        "csrf": browser.csrf("/app/send"),
+        "from_account": account["id"],
+        "amount": "12.50",
+        "payee_kind": "account",
+        "payee": target["id"],
+        "reference": "Lunch",
+    }
+    check = browser.client.post("/app/send/check", data=form)
+    assert check.status_code == 200, check.text
+    assert "The bank will send it." in check.text
+    key = re.search(r'name="key" value="([0-9a-f]{32})"', check.text)
+    assert key
+    confirm = form | {"key": key.group(1), "totp": ""}
+    sent = browser.client.post("/app/send", data=confirm)
+    assert sent.status_code == 303, sent.text
+    path = sent.headers["location"]
+    # Sent twice (a double click): the same transfer.
+    assert browser.client.post("/app/send", data=confirm).headers["location"] == path
+    wait_for(
+        lambda: 'data-state="final"' in browser.client.get(path + "?part=1").text, what="final on screen"
+    )
+    bank.wait_balance(payee, target, "12.50")
+    assert len(bank.client.get("/v1/transfers", headers=user.headers).json()) == 1
+    # The payee's account page shows it arrive, with the reference.
+    theirs = Browser(bank)
+    assert theirs.sign_in(payee).status_code == 303
+    page = theirs.client.get(f"/app/accounts/{target['id']}")
+    assert "$12.50" in page.text
+    assert "Lunch" in page.text
+    # And the statement downloads as a PDF.
+    pdf = theirs.client.get(
+        f"/app/accounts/{target['id']}/statement", params={"from": "2026-01-01", "to": "2026-12-31"}
+    )
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+
+
+def test_another_customers_pages_are_not_there(bank: ApiBank, funded: tuple[User, dict[str, Any]]) -> None:
+    _, account = funded
+    mallory = Browser(bank)
+    assert mallory.sign_in(bank.signup("customer")).status_code == 303
+    for path in (
+        f"/app/accounts/{account['id']}",
+        f"/app/accounts/{account['id']}/statement?from=2026-01-01&to=2026-01-02",
+    ):
+        r = mallory.client.get(path)
+        assert r.status_code == 404
+        assert "not yours to see" in r.text
+        assert account["address"] not in r.text
+
+
+def test_the_screens_speak_chinese_with_amounts_as_the_locale_writes_them(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    user, _ = funded
+    browser = Browser(bank)
+    assert browser.sign_in(user).status_code == 303
+    switched = browser.client.post(
+        "/app/language", data={"csrf": browser.csrf("/app"), "language": "zh-Hans"}
+    )
+    assert switched.status_code == 303
+    home = browser.client.get("/app")
+    assert '<html lang="zh-Hans">' in home.text
+    assert "我的账户" in home.text
+    assert "US$5,000.00" in home.text
+    # Without a choice, the browser's language decides.
+    fresh = Browser(bank)
+    assert "登录" in fresh.client.get("/app/sign-in", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).text
+
+
+def test_every_message_of_the_screens_has_its_chinese_translation() -> None:
+    catalogue = translations("zh-Hans")
+    messages = [
+        m[2]
+        for m in extract_from_dir(
+            str(ROOT / "api" / "web"),
+            method_map=[("templates/**.html", "jinja2")],
+            options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+        )
+    ]
+    assert len(messages) > 50
+    untranslated = [m for m in messages if isinstance(m, str) and catalogue.gettext(m) == m]
+    assert untranslated == []
+
+
+def test_the_vendored_assets_are_their_npm_packages_files() -> None:
+    vendor = ROOT / "api" / "web" / "static" / "vendor"
+    table = (vendor / "VENDOR.md").read_text()
+    for package, source, name in (
+        ("htmx.org", "dist/htmx.min.js", "htmx.min.js"),
+        ("@picocss/pico", "css/pico.min.css", "pico.min.css"),
+    ):
+        folder = ROOT / "node_modules" / package
+        if not folder.exists():
+            pytest.skip("node_modules is not installed")
+        version = json.loads((folder / "package.json").read_text())["version"]
+        assert f"| {package} | {version} | {name} |" in table
+        assert (vendor / name).read_bytes() == (folder / source).read_bytes()
+        assert (vendor / f"{name}.LICENSE").exists()
