@@ -7,7 +7,7 @@ NPM_STAMP := node_modules/.installed
 SLITHER := .venv-slither
 SLITHER_STAMP := $(SLITHER)/.installed
 
-.PHONY: setup dev test test-contracts test-python lint typecheck slither clean
+.PHONY: setup dev test browser test-contracts test-python lint typecheck slither clean
 
 # The exact versions come from requirements.lock (ranges are in pyproject.toml); the project itself is
 # installed on top without resolving again.
@@ -35,7 +35,11 @@ setup: $(PY_STAMP) $(NPM_STAMP)
 dev: setup
 	$(VENV)/bin/tdw dev
 
-test: setup test-contracts slither lint typecheck test-python
+test: setup browser test-contracts slither lint typecheck test-python
+
+# Chromium and a CJK font for the browser tests (tests/test_browser.py).
+browser:
+	scripts/bootstrap --browser
 
 test-contracts: setup
 	npx hardhat test

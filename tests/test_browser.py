@@ -1,0 +1,180 @@
+"""The wallet in a real Chromium (Debian's, installed by `scripts/bootstrap --browser`; Playwright drives
+it, it does not download one): a customer signs in with her TOTP code and sends money that reaches final
+on screen, a second customer sees it arrive and downloads a statement that opens, the pages fit a
+phone's width, and axe-core (4.12, shipped by axe-playwright-python) finds no serious or critical
+violation on any page of the journey. The pages' CSP stays on throughout: a violation would show in the
+console, and the test fails on any."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from pypdf import PdfReader
+
+from tests.support.dev_server import DevServer
+from wallet.chain.node import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    dev = DevServer(
+        tmp_path_factory.mktemp("tdw-browser"),
+        free_port(),
+        free_port(),
+        env={"TDW_RATE_LIMITS_ENABLED": "false"},
+    )
+    dev.start()
+    yield dev
+    if dev.process is not None:
+        dev.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+class Codes:
+    """TOTP codes, never the same step twice for a user (the bank refuses a used one)."""
+
+    def __init__(self) -> None:
+        self.used: dict[str, int] = {}
+
+    def next(self, login: dict[str, str]) -> str:
+        step = int(time.time() // 30)
+        if self.used.get(login["username"]) == step:
+            time.sleep(30 - time.time() % 30 + 0.5)
+            step = int(time.time() // 30)
+        self.used[login["username"]] = step
+        return pyotp.TOTP(login["totp_secret"]).now()
+
+
+def _axe(page: Page) -> None:
+    results = Axe().run(page)
+    bad = [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], f"{page.url}: {json.dumps(bad, indent=1)}"
+
+
+def _watch_console(page: Page) -> list[str]:
+    """The page's console errors (a CSP violation is one) and failed requests, as they come."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return errors
+
+
+def _sign_in(page: Page, base: str, login: dict[str, str], codes: Codes) -> None:
+    page.goto(base + "/app")
+    expect(page).to_have_url(re.compile(r"/app/sign-in\?next="))
+    _axe(page)
+    page.get_by_label("Username").fill(login["username"])
+    page.get_by_label("Password").fill(login["password"])
+    page.get_by_label("Code from your authenticator app").fill(codes.next(login))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your accounts")).to_be_visible()
+
+
+def test_alice_sends_bob_money_on_screen_and_bob_sees_it_and_downloads_his_statement(
+    server: DevServer, browser: Browser
+) -> None:
+    base, logins, codes = server.url, server.logins(), Codes()
+    # Bob's USD account, as a program would find it (his browser session comes later).
+    with httpx.Client(base_url=base, timeout=30) as api:
+        token = api.post(
+            "/v1/auth/token",
+            data={
+                "grant_type": "password",
+                "username": "bob",
+                "password": logins["bob"]["password"],
+                "totp": codes.next(logins["bob"]),
+            },
+        ).json()["access_token"]
+        accounts = api.get("/v1/accounts", headers={"Authorization": f"Bearer {token}"}).json()
+    bobs = next(a for a in accounts if a["currency"] == "USD")
+
+    alice = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = alice.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["alice"], codes)
+    expect(page.locator('.balance[data-currency="USD"]')).to_be_visible()
+    _axe(page)
+
+    page.get_by_role("link", name="Send money").click()
+    page.get_by_label("From").select_option(
+        label=next(o for o in page.locator("#from_account option").all_inner_texts() if o.startswith("USD"))
+    )
+    page.get_by_label("An account of this bank (its number)").check()
+    page.get_by_label("Account number, address or payee").fill(bobs["id"])
+    page.get_by_label("Amount").fill("1.25")
+    page.get_by_label("Reference (optional)").fill("Browser test")
+    _axe(page)
+    page.get_by_role("button", name="Check").click()
+    expect(page.get_by_role("heading", name="The bank will send it.")).to_be_visible()
+    _axe(page)
+    page.get_by_role("button", name="Confirm and send").click()
+    # The state updates on screen (htmx polling) until final.
+    expect(page.locator('#transfer-state [data-state="final"]')).to_be_visible(timeout=90_000)
+    _axe(page)
+    assert console == [], console
+    alice.close()
+
+    bob = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = bob.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["bob"], codes)
+    page.locator(f'a[href="/app/accounts/{bobs["id"]}"]').click()
+    row = page.locator("tbody tr", has_text="Browser test")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("$1.25")
+    _axe(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download").click()
+    pdf = Path(download.value.path()).read_bytes()
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Browser test" in text
+    assert console == [], console
+    bob.close()
+
+
+def test_the_pages_fit_a_phone_and_speak_chinese(server: DevServer, browser: Browser) -> None:
+    logins, codes = server.logins(), Codes()
+    phone = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True, locale="zh-CN")
+    page = phone.new_page()
+    console = _watch_console(page)
+    page.goto(server.url + "/app/sign-in")
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    _axe(page)
+    page.get_by_label("用户名").fill("dave")
+    page.get_by_label("密码").fill(logins["dave"]["password"])
+    page.get_by_label("身份验证器中的动态码").fill(codes.next(logins["dave"]))
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", name="我的账户")).to_be_visible()
+    _axe(page)
+    for path in ("/app", "/app/send", "/app/transfers"):
+        page.goto(server.url + path)
+        width: Any = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} is {width}px wide on a 375px phone"
+        _axe(page)
+    assert console == [], console
+    phone.close()
