@@ -7,7 +7,7 @@ NPM_STAMP := node_modules/.installed
 SLITHER := .venv-slither
 SLITHER_STAMP := $(SLITHER)/.installed
 
-.PHONY: setup dev test browser test-contracts test-python lint typecheck slither clean
+.PHONY: setup dev test browser screenshots test-contracts test-python lint typecheck slither clean
 
 # The exact versions come from requirements.lock (ranges are in pyproject.toml); the project itself is
 # installed on top without resolving again.
@@ -36,6 +36,10 @@ dev: setup
 	$(VENV)/bin/tdw dev
 
 test: setup browser test-contracts slither lint typecheck test-python
+
+# Pictures of the screens of a running `make dev` (in another terminal) for the README.
+screenshots: setup browser
+	$(PY) scripts/screenshots --data-dir data --out docs/screenshots
 
 # Chromium and a CJK font for the browser tests (tests/test_browser.py).
 browser:
