@@ -59,6 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     out = dev.start()
     assert "deployed the demo bank" in out
     assert f"http://127.0.0.1:{dev.port}/docs" in out
+    assert f"wallet    http://127.0.0.1:{dev.port}/app" in out
     for name in ("admin", "operator", "compliance", "alice", "bob", "dave"):
         assert f"  {name} " in out
     yield dev

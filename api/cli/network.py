@@ -372,6 +372,7 @@ def summary(services: Services, port: int, logins: list[dict[str, str]]) -> list
     return [
         f"partner bank: {manifest.bank_name} (BIC {PARTNER_SETTINGS['bank_bic']})",
         *(f"  token     {code} {t.address}" for code, t in manifest.tokens.items()),
+        f"  wallet    http://127.0.0.1:{port}/app   (open it in a browser)",
         f"  API       http://127.0.0.1:{port}/v1   docs http://127.0.0.1:{port}/docs",
         *(
             f"  {x['username']:<18} {x['role']:<10} {x['password']:<33} TOTP {x['totp_secret']}"

@@ -495,6 +495,7 @@ def _print_dev_summary(
         f"  database  {database}",
         f"  data      {folder}",
         "  workers   relayer, indexer, event pump, webhooks",
+        f"  wallet    http://127.0.0.1:{port}/app   (open it in a browser)",
         f"  API       http://127.0.0.1:{port}/v1   docs http://127.0.0.1:{port}/docs",
         "",
         "demo logins (password, then a TOTP code: `tdw totp SECRET` prints the current one):",
