@@ -66,6 +66,11 @@ class Codes:
         return pyotp.TOTP(login["totp_secret"]).now()
 
 
+@pytest.fixture(scope="module")
+def codes() -> Codes:
+    return Codes()
+
+
 def _axe(page: Page) -> None:
     results = Axe().run(page)
     bad = [
@@ -84,7 +89,9 @@ def _watch_console(page: Page) -> list[str]:
     return errors
 
 
-def _sign_in(page: Page, base: str, login: dict[str, str], codes: Codes) -> None:
+def _sign_in(
+    page: Page, base: str, login: dict[str, str], codes: Codes, landing: str = "Your accounts"
+) -> None:
     page.goto(base + "/app")
     expect(page).to_have_url(re.compile(r"/app/sign-in\?next="))
     _axe(page)
@@ -92,13 +99,16 @@ def _sign_in(page: Page, base: str, login: dict[str, str], codes: Codes) -> None
     page.get_by_label("Password").fill(login["password"])
     page.get_by_label("Code from your authenticator app").fill(codes.next(login))
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your accounts")).to_be_visible()
+    if landing == "Your accounts":
+        expect(page.get_by_role("heading", name=landing)).to_be_visible()
+    else:
+        expect(page.get_by_role("link", name=landing).first).to_be_visible()
 
 
 def test_alice_sends_bob_money_on_screen_and_bob_sees_it_and_downloads_his_statement(
-    server: DevServer, browser: Browser
+    server: DevServer, browser: Browser, codes: Codes
 ) -> None:
-    base, logins, codes = server.url, server.logins(), Codes()
+    base, logins = server.url, server.logins()
     # Bob's USD account, as a program would find it (his browser session comes later).
     with httpx.Client(base_url=base, timeout=30) as api:
         token = api.post(
@@ -157,8 +167,8 @@ def test_alice_sends_bob_money_on_screen_and_bob_sees_it_and_downloads_his_state
     bob.close()
 
 
-def test_the_pages_fit_a_phone_and_speak_chinese(server: DevServer, browser: Browser) -> None:
-    logins, codes = server.logins(), Codes()
+def test_the_pages_fit_a_phone_and_speak_chinese(server: DevServer, browser: Browser, codes: Codes) -> None:
+    logins = server.logins()
     phone = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True, locale="zh-CN")
     page = phone.new_page()
     console = _watch_console(page)
@@ -178,3 +188,80 @@ def test_the_pages_fit_a_phone_and_speak_chinese(server: DevServer, browser: Bro
         _axe(page)
     assert console == [], console
     phone.close()
+
+
+def test_a_freeze_proposed_by_one_officer_is_carried_out_when_a_second_approves(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    base, logins = server.url, server.logins()
+    with httpx.Client(base_url=base, timeout=30) as api:
+        bob = _api_login(api, logins["bob"], codes)
+        euros = next(a for a in api.get("/v1/accounts", headers=bob).json() if a["currency"] == "EUR")
+
+        maker = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = maker.new_page()
+        console = _watch_console(page)
+        _sign_in(page, base, logins["compliance"], codes, landing="Approvals")
+        page.get_by_role("link", name="Approvals").first.click()
+        _axe(page)
+        page.get_by_label("Act").select_option("freeze")
+        page.get_by_label("Address on chain").fill(euros["address"])
+        page.get_by_label("Token (freeze and unfreeze)").select_option("EUR")
+        page.get_by_label("Reason", exact=True).fill("Browser test: court order 2026-77")
+        page.get_by_role("button", name="Propose").click()
+        mine = page.locator("article.proposal", has_text="Browser test: court order 2026-77")
+        expect(mine).to_contain_text("Your proposal: another officer decides it.")
+        expect(mine.get_by_role("button", name="Approve")).to_have_count(0)
+        proposal = mine.get_attribute("data-proposal")
+        _axe(page)
+        assert console == [], console
+        maker.close()
+
+        checker = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = checker.new_page()
+        console = _watch_console(page)
+        _sign_in(page, base, logins["checker"], codes, landing="Approvals")
+        page.goto(base + "/app/proposals")
+        theirs = page.locator(f'article.proposal[data-proposal="{proposal}"]')
+        expect(theirs).to_contain_text("Browser test: court order 2026-77")
+        theirs.get_by_role("button", name="Approve").click()
+        expect(page.locator(f'tr[data-proposal="{proposal}"]')).to_have_attribute("data-state", "executed")
+        _axe(page)
+        assert console == [], console
+        checker.close()
+
+        # Carried out on chain: the EUR token holds Bob's address frozen, so his transfer is refused.
+        officer = _api_login(api, logins["checker"], codes)
+        assert api.get(f"/v1/proposals/{proposal}", headers=officer).json()["state"] == "executed"
+
+        def refused() -> bool:
+            r = api.post(
+                "/v1/transfers/check",
+                json={
+                    "from_account": euros["id"],
+                    "to_address": "0x000000000000000000000000000000000000dEaD",
+                    "amount": "1.00",
+                    "currency": "EUR",
+                },
+                headers=bob,
+            )
+            return r.status_code == 200 and r.json()["outcome"] == "reject"
+
+        deadline = time.monotonic() + 60
+        while not refused():
+            assert time.monotonic() < deadline, "the freeze did not reach the chain"
+            time.sleep(1)
+
+
+def _api_login(api: httpx.Client, login: dict[str, str], codes: Codes) -> dict[str, str]:
+    r = api.post(
+        "/v1/auth/token",
+        data={
+            "grant_type": "password",
+            "username": login["username"],
+            "password": login["password"],
+            "totp": codes.next(login),
+        },
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": "Bearer " + r.json()["access_token"]}

@@ -327,6 +327,72 @@ def transfer(current: PageDep, transfer_id: str, part: bool = False) -> Response
     return current.render("_transfer_state.html" if part else "transfer.html", context)
 
 
+# ------------------------------------------------------------------------ staff: maker-checker ---
+
+STAFF_ACTIONS = ("freeze", "unfreeze", "block", "unblock", "revoke_kyc")
+
+
+@router.get("/app/proposals")
+def proposals(current: PageDep) -> Response:
+    """The maker-checker queue of the officer's role (and their own proposals), and a form to propose
+    a freeze, a block or a KYC revocation."""
+    me = signed_in(current)
+    services = current.services
+    return current.render(
+        "proposals.html",
+        {
+            "pending": services.approvals.queue(me),
+            "decided": [
+                p for p in services.approvals.queue(me, state=None, limit=30) if p.state.value != "pending"
+            ],
+            "currencies": list(services.bank.tokens),
+            "actions": STAFF_ACTIONS,
+            "key": uuid.uuid4().hex,
+        },
+    )
+
+
+@router.post("/app/proposals")
+def propose(
+    current: PostDep,
+    key: Annotated[str, Form(max_length=64)],
+    action: Annotated[str, Form()],
+    address: Annotated[str, Form(max_length=64)],
+    reason: Annotated[str, Form(max_length=500)],
+    currency: Annotated[str, Form()] = "",
+) -> Response:
+    me = signed_in(current)
+    if action not in STAFF_ACTIONS:
+        raise InvalidRequestError(f"the action must be one of {', '.join(STAFF_ACTIONS)}")
+    params: dict[str, Any] = {"address": address.strip()}
+    if action in ("freeze", "unfreeze"):
+        params["currency"] = currency
+    current.services.approvals.propose(
+        me, action=action, params=params, reason=reason, idempotency_key=f"web-{key}"
+    )
+    return current.redirect("/app/proposals")
+
+
+@router.post("/app/proposals/{proposal_id}/{decision}")
+def decide(
+    current: PostDep,
+    proposal_id: str,
+    decision: str,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    me = signed_in(current)
+    approvals = current.services.approvals
+    if decision == "approve":
+        approvals.approve(me, proposal_id, reason=reason or None)
+    elif decision == "reject":
+        approvals.reject(me, proposal_id, reason=reason)
+    elif decision == "withdraw":
+        approvals.withdraw(me, proposal_id)
+    else:
+        raise NotFoundError("decision", decision)
+    return current.redirect("/app/proposals")
+
+
 # ---------------------------------------------------------------------------------- helpers ---
 
 

@@ -222,3 +222,46 @@ def test_the_vendored_assets_are_their_npm_packages_files() -> None:
         assert f"| {package} | {version} | {name} |" in table
         assert (vendor / name).read_bytes() == (folder / source).read_bytes()
         assert (vendor / f"{name}.LICENSE").exists()
+
+
+def test_an_officer_cannot_approve_their_own_proposal_and_a_customer_sees_no_queue(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    user, account = funded
+    maker, checker = bank.signup("compliance"), bank.signup("compliance")
+    browser = Browser(bank)
+    assert browser.sign_in(maker).status_code == 303
+    page = browser.client.get("/app/proposals")
+    key = re.search(r'name="key" value="([0-9a-f]{32})"', page.text)
+    assert key
+    form = {
+        "csrf": browser.csrf("/app/proposals"),
+        "key": key.group(1),
+        "action": "freeze",
+        "address": account["address"],
+        "currency": "USD",
+        "reason": "test",
+    }
+    assert browser.client.post("/app/proposals", data=form).status_code == 303
+    pending = bank.client.get("/v1/proposals", headers=maker.headers).json()
+    [proposal] = [p for p in pending if p["params"]["address"] == account["address"]]
+    own = browser.client.post(f"/app/proposals/{proposal['id']}/approve", data={"csrf": browser.csrf("/app")})
+    assert own.status_code == 403
+    assert (
+        bank.client.get(f"/v1/proposals/{proposal['id']}", headers=maker.headers).json()["state"] == "pending"
+    )
+    # A customer has no queue to see.
+    customer = Browser(bank)
+    assert customer.sign_in(user).status_code == 303
+    assert customer.client.get("/app/proposals").status_code == 403
+    # The second officer rejects it, from the screens.
+    second = Browser(bank)
+    assert second.sign_in(checker).status_code == 303
+    r = second.client.post(
+        f"/app/proposals/{proposal['id']}/reject", data={"csrf": second.csrf("/app"), "reason": "no order"}
+    )
+    assert r.status_code == 303
+    assert (
+        bank.client.get(f"/v1/proposals/{proposal['id']}", headers=maker.headers).json()["state"]
+        == "rejected"
+    )
