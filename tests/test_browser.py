@@ -227,6 +227,13 @@ def test_a_freeze_proposed_by_one_officer_is_carried_out_when_a_second_approves(
         theirs.get_by_role("button", name="Approve").click()
         expect(page.locator(f'tr[data-proposal="{proposal}"]')).to_have_attribute("data-state", "executed")
         _axe(page)
+        # The demo's other queues, filled: Dave waits for KYC, Alice's payment to a listed name is held.
+        page.get_by_role("link", name="KYC queue").click()
+        expect(page.locator('[data-applicant="dave"]')).to_be_visible()
+        _axe(page)
+        page.get_by_role("link", name="Held transfers").click()
+        expect(page.locator("article.proposal").first).to_contain_text("screening")
+        _axe(page)
         assert console == [], console
         checker.close()
 

@@ -393,6 +393,62 @@ def decide(
     return current.redirect("/app/proposals")
 
 
+# ------------------------------------------------------------------ staff: KYC and held transfers ---
+
+
+@router.get("/app/kyc")
+def kyc_queue(current: PageDep) -> Response:
+    """Customers waiting for their identity decision, oldest first."""
+    me = signed_in(current)
+    return current.render("kyc.html", {"applicants": current.services.onboarding.queue(me)})
+
+
+@router.post("/app/kyc/{user_id}")
+def kyc_decide(
+    current: PostDep,
+    user_id: str,
+    decision: Annotated[str, Form()],
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    me = signed_in(current)
+    if decision not in ("verify", "reject"):
+        raise InvalidRequestError("the decision is verify or reject")
+    current.services.onboarding.decide(
+        me, user_id, verified=decision == "verify", reason=reason.strip() or None
+    )
+    return current.redirect("/app/kyc")
+
+
+@router.get("/app/held")
+def held(current: PageDep) -> Response:
+    """Transfers the policy held for review, with the rules that fired."""
+    me = signed_in(current)
+    return current.render(
+        "held.html", {"transfers": current.services.holds.queue(me), "key": uuid.uuid4().hex}
+    )
+
+
+@router.post("/app/held/{transfer_id}")
+def held_decide(
+    current: PostDep,
+    transfer_id: str,
+    decision: Annotated[str, Form()],
+    reason: Annotated[str, Form(max_length=500)],
+    key: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    me = signed_in(current)
+    holds = current.services.holds
+    if decision == "release":
+        holds.propose_release(
+            me, transfer_id, reason=reason, idempotency_key=f"web-{key or uuid.uuid4().hex}"
+        )
+        return current.redirect("/app/proposals")
+    if decision != "reject":
+        raise InvalidRequestError("the decision is release or reject")
+    holds.reject(me, transfer_id, reason=reason)
+    return current.redirect("/app/held")
+
+
 # ---------------------------------------------------------------------------------- helpers ---
 
 

@@ -265,3 +265,26 @@ def test_an_officer_cannot_approve_their_own_proposal_and_a_customer_sees_no_que
         bank.client.get(f"/v1/proposals/{proposal['id']}", headers=maker.headers).json()["state"]
         == "rejected"
     )
+
+
+def test_an_officer_works_the_kyc_queue_and_sees_the_held_transfers(bank: ApiBank) -> None:
+    applicant = bank.signup("customer", verified=False)
+    officer = Browser(bank)
+    assert officer.sign_in(bank.signup("compliance")).status_code == 303
+    queue = officer.client.get("/app/kyc")
+    assert queue.status_code == 200
+    assert f'data-applicant="{applicant.username}"' in queue.text
+    r = officer.client.post(
+        f"/app/kyc/{applicant.user_id}",
+        data={"csrf": officer.csrf("/app/kyc"), "decision": "reject", "reason": "documents do not match"},
+    )
+    assert r.status_code == 303
+    assert applicant.username not in officer.client.get("/app/kyc").text
+    me = bank.client.get("/v1/me", headers=applicant.headers).json()
+    assert me["kyc_status"] == "rejected"
+    assert officer.client.get("/app/held").status_code == 200
+    # An operator decides KYC too, but has no held-transfer queue (compliance's alone).
+    operator = Browser(bank)
+    assert operator.sign_in(bank.signup("operator")).status_code == 303
+    assert operator.client.get("/app/kyc").status_code == 200
+    assert operator.client.get("/app/held").status_code == 403
