@@ -15,11 +15,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pyotp
 import pytest
+import zxingcpp
 from axe_playwright_python.sync_playwright import Axe
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pypdf import PdfReader
 
@@ -272,3 +275,38 @@ def _api_login(api: httpx.Client, login: dict[str, str], codes: Codes) -> dict[s
     )
     assert r.status_code == 200, r.text
     return {"Authorization": "Bearer " + r.json()["access_token"]}
+
+
+def test_a_new_customer_enrols_her_authenticator_from_the_qr_code_and_signs_in(
+    server: DevServer, browser: Browser
+) -> None:
+    """The QR code is read by zxing-cpp, a decoder that is not our encoder, from the pixels Chromium
+    drew; the code of the key it holds signs her in."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = _watch_console(page)
+    page.goto(server.url + "/app/sign-up")
+    _axe(page)
+    username = f"erin{int(time.time())}"
+    page.get_by_label("Full name").fill("Erin Example")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("a long and unusual passphrase 42")
+    page.get_by_role("button", name="Continue").click()
+    qr = page.get_by_role("img", name="QR code of your authenticator key")
+    expect(qr).to_be_visible()
+    _axe(page)
+    [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
+    uri = found.text
+    assert uri.startswith("otpauth://totp/")
+    secret = parse_qs(urlparse(uri).query)["secret"][0]
+    assert page.locator("code.secret").inner_text() == secret
+    page.get_by_role("button", name="I have added it: sign in").click()
+    expect(page.get_by_label("Username")).to_have_value(username)
+    page.get_by_label("Password").fill("a long and unusual passphrase 42")
+    page.get_by_label("Code from your authenticator app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Hello, Erin Example")).to_be_visible()
+    expect(page.locator(".notice")).to_contain_text("not verified")
+    _axe(page)
+    assert console == [], console
+    context.close()
