@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Response, status
 from api.deps import CurrentPrincipal, ServicesDep
 from api.schemas import AccountCreate, AccountOut, BalanceOut, PayeeCreate, PayeeOut, money
 from wallet.bank.accounts import AccountView
+from wallet.bank.runtime import Services
+from wallet.bank.users import Principal
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -90,6 +92,13 @@ def get_statement(
 ) -> Response:
     """The account's statement: opening balance, entries with counterparty and reference, closing
     balance, as JSON, CSV, PDF or ISO 20022 camt.053."""
+    return statement_download(services, principal, account_id, from_, to, format)
+
+
+def statement_download(
+    services: Services, principal: Principal, account_id: str, from_: date, to: date, format: str
+) -> Response:
+    """The statement as a file to save (the API's and the screens' downloads alike)."""
     _, body = services.accounts.statement(principal, account_id, from_, to, format)
     filename = f"statement-{account_id}-{from_}-{to}.{EXTENSIONS[format]}"
     return Response(

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api.deps import client_address
+from api.routes.accounts import statement_download
 from api.web.core import LANGUAGE, YEAR, Page, page, signed_in
 from api.web.i18n import LANGUAGES
 from api.web.qr import svg_data_uri
 from wallet.bank.accounts import AccountView
-from wallet.bank.payments import TransferView
 from wallet.errors import (
     AuthError,
     InvalidRequestError,
@@ -34,13 +35,6 @@ OPEN_STATES = {
     TransferState.CONFIRMED,
 }
 STATEMENT_FORMATS = {"pdf": "PDF", "csv": "CSV", "camt053": "ISO 20022 camt.053", "json": "JSON"}
-MEDIA = {
-    "pdf": "application/pdf",
-    "csv": "text/csv; charset=utf-8",
-    "camt053": "application/xml",
-    "json": "application/json",
-}
-EXTENSIONS = {"pdf": "pdf", "csv": "csv", "camt053": "xml", "json": "json"}
 
 
 class ForgedFormError(Exception):
@@ -84,9 +78,9 @@ def sign_in(
     totp: Annotated[str, Form(max_length=10)],
     next: Annotated[str, Form(max_length=500)] = "/app",
 ) -> Response:
-    client = request.client.host if request.client else "unknown"
     try:
-        current.sign_in(current.services.users.login(username, password, totp.strip(), client=client))
+        login = current.services.users.login(username, password, totp.strip(), client=client_address(request))
+        current.sign_in(login)
     except AuthError as refused:
         return current.render(
             "sign_in.html", {"next": _safe(next), "username": username, "error": refused}, status=401
@@ -115,7 +109,7 @@ def sign_up(
 ) -> Response:
     services = current.services
     try:
-        services.limits.hit("signup", request.client.host if request.client else "unknown")
+        services.limits.hit("signup", client_address(request))
         enrolment = services.users.create(username, password, Role.CUSTOMER, full_name=full_name)
     except WalletError as refused:
         form = {"username": username, "full_name": full_name}
@@ -195,15 +189,7 @@ def statement(
     format: Annotated[str, Query()] = "pdf",
 ) -> Response:
     me = signed_in(current)
-    if format not in STATEMENT_FORMATS:
-        raise InvalidRequestError(f"the format must be one of {', '.join(STATEMENT_FORMATS)}")
-    _, body = current.services.accounts.statement(me, account_id, from_, to, format)
-    name = f"statement-{account_id}-{from_}-{to}.{EXTENSIONS[format]}"
-    return current.apply(
-        Response(
-            body, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
-    )
+    return current.apply(statement_download(current.services, me, account_id, from_, to, format))
 
 
 @router.get("/app/send")
@@ -483,10 +469,6 @@ def _send_context(
         "form": form,
         "error": error,
     }
-
-
-def transfer_state_class(view: TransferView) -> str:
-    return {"final": "ok", "failed": "bad", "held": "warn"}.get(view.state.value, "busy")
 
 
 __all__ = ["ForgedFormError", "router"]
