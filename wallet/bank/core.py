@@ -22,7 +22,7 @@ from web3.contract import Contract
 from web3.exceptions import Web3RPCError
 
 from wallet.chain.addresses import checksum
-from wallet.chain.confirmations import confirmation_state
+from wallet.chain.confirmations import mined_state
 from wallet.chain.deploy import Manifest
 from wallet.chain.eip3009 import TokenDomain
 from wallet.chain.revert import ErrorDecoder
@@ -189,9 +189,8 @@ class Bank:
     def is_final(self, block_number: int, head: int) -> bool:
         """Whether a transaction mined in `block_number` is final at `head`, as the outbox judges its
         own: the configured confirmations, and in a chain state a crash cannot take back."""
-        if confirmation_state(head - block_number + 1, self.config.confirmations) != EntryState.FINAL:
-            return False
-        return self.durable_block is None or block_number <= self.durable_block(head)
+        state = mined_state(block_number, head, self.config.confirmations, self.durable_block)
+        return state == EntryState.FINAL
 
     # ---------------------------------------------------------------------------------- tokens ---
 

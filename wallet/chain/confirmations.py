@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from wallet.chain import rpc
@@ -13,6 +14,18 @@ def confirmation_state(confirmations: int, required: int) -> EntryState:
     if confirmations >= required:
         return EntryState.FINAL
     return EntryState.INCLUDED if confirmations <= 1 else EntryState.CONFIRMED
+
+
+def mined_state(
+    block_number: int, head: int, required: int, durable_block: Callable[[int], int] | None = None
+) -> EntryState:
+    """`confirmation_state` of a transaction mined in `block_number` at `head`, never `final` above
+    `durable_block(head)` (the last block a crash cannot take back, where the node's state is saved):
+    deep enough but not yet durable is `confirmed`."""
+    state = confirmation_state(head - block_number + 1, required)
+    if state == EntryState.FINAL and durable_block is not None and block_number > durable_block(head):
+        return EntryState.CONFIRMED
+    return state
 
 
 # Confirmations after which a transaction is final, per chain id, when `TDW_CONFIRMATIONS` is not set.

@@ -31,7 +31,7 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import TxReceipt
 
-from wallet.chain.confirmations import confirmation_state
+from wallet.chain.confirmations import mined_state
 from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.chain.transact import base_fee, replay_revert
 from wallet.db.engine import readonly
@@ -403,7 +403,7 @@ class Outbox:
         return int(
             self._move(
                 row,
-                status=self._status(confirmations, receipt["blockNumber"], head),
+                status=self._status(receipt["blockNumber"], head),
                 tx_hash=mined_hash,
                 block_number=receipt["blockNumber"],
                 block_hash="0x" + bytes(receipt["blockHash"]).hex(),
@@ -444,20 +444,14 @@ class Outbox:
                 )
             )
         confirmations = head - row.block_number + 1
-        status = self._status(confirmations, row.block_number, head)
+        status = self._status(row.block_number, head)
         if status == row.status and confirmations == row.confirmations:
             return 0
         return int(self._move(row, status=status, confirmations=confirmations))
 
-    def _status(self, confirmations: int, block_number: int, head: int) -> TxStatus:
-        status = TxStatus(confirmation_state(confirmations, self.config.confirmations))
-        if (
-            status == TxStatus.FINAL
-            and self.durable_block is not None
-            and block_number > self.durable_block(head)
-        ):
-            return TxStatus.CONFIRMED  # deep enough, but not yet in a state a crash cannot take back
-        return status
+    def _status(self, block_number: int, head: int) -> TxStatus:
+        """Final once deep enough and in a chain state a crash cannot take back (`mined_state`)."""
+        return TxStatus(mined_state(block_number, head, self.config.confirmations, self.durable_block))
 
     # ------------------------------------------------------------------------------- recovery ---
 
