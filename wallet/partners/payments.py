@@ -41,7 +41,7 @@ import httpx
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
@@ -808,16 +808,24 @@ class CrossBorder:
                 update(CrossBorderPayment)
                 .where(
                     CrossBorderPayment.id == payment_id,
-                    or_(
-                        CrossBorderPayment.notified.is_(None),
-                        CrossBorderPayment.notified == "unsent",
-                        (CrossBorderPayment.notified == "sending")
-                        & (CrossBorderPayment.sending_since < now - self.sending_lease),
-                    ),
+                    self._deliverable(now),
                 )
                 .values(notified="sending", sending_since=now)
             ).rowcount  # type: ignore[attr-defined]
         return bool(claimed == 1)
+
+    def _deliverable(self, now: datetime, *, untried_after: timedelta | None = None) -> ColumnElement[bool]:
+        """An offer to (re)send: not delivered; never tried (`untried_after` old, when given); or its
+        sender claimed it longer ago than the lease (it died mid-send)."""
+        untried: ColumnElement[bool] = CrossBorderPayment.notified.is_(None)
+        if untried_after is not None:
+            untried = untried & (CrossBorderPayment.created_at < now - untried_after)
+        return or_(
+            CrossBorderPayment.notified == "unsent",
+            untried,
+            (CrossBorderPayment.notified == "sending")
+            & (CrossBorderPayment.sending_since < now - self.sending_lease),
+        )
 
     def _reject(self, payment: CrossBorderPayment, reason: str) -> None:
         """The partner refused: our signatures are still good until the deadline, so the settlement is
@@ -870,15 +878,8 @@ class CrossBorder:
                     .join(Settlement, Settlement.id == CrossBorderPayment.settlement_id)
                     .where(
                         CrossBorderPayment.direction == PaymentDirection.OUTGOING,
-                        # Not delivered; never tried (the request that made it ended first); or
-                        # its sender died mid-send.
-                        or_(
-                            CrossBorderPayment.notified == "unsent",
-                            CrossBorderPayment.notified.is_(None)
-                            & (CrossBorderPayment.created_at < self.clock() - timedelta(seconds=5)),
-                            (CrossBorderPayment.notified == "sending")
-                            & (CrossBorderPayment.sending_since < self.clock() - self.sending_lease),
-                        ),
+                        # Untried ones after 5 s only: the request that made one sends it first.
+                        self._deliverable(self.clock(), untried_after=timedelta(seconds=5)),
                         Settlement.status == SettlementStatus.OFFERED,
                     )
                 )
