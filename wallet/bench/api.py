@@ -17,6 +17,7 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -112,11 +113,17 @@ async def _setup(client: httpx.AsyncClient, clients: int, operator: dict[str, st
     return list(customers)
 
 
-async def _load(
-    client: httpx.AsyncClient, customers: list[dict[str, Any]], seconds: float, transfer: bool
+# One pass of a customer's loop: the last answer, and the id of what it made when it was accepted ("" for
+# an accepted read); None when refused.
+Attempt = Callable[[int], Awaitable[tuple[httpx.Response, str | None]]]
+
+
+async def run_loops(
+    count: int, seconds: float, attempt: Attempt
 ) -> tuple[list[float], list[tuple[int, str]], int]:
-    """Runs one request loop per customer for `seconds`; returns latencies (s), accepted
-    (customer index, transfer id) and the number of refused requests."""
+    """Runs one loop per customer (index 0 to `count` - 1) for `seconds`, each calling `attempt` as fast
+    as the answers come; returns latencies (s), accepted (customer index, id) and the number refused.
+    A 429 stops the run: the server limits requests."""
     latencies: list[float] = []
     accepted: list[tuple[int, str]] = []
     refused = 0
@@ -124,34 +131,46 @@ async def _load(
 
     async def worker(i: int) -> None:
         nonlocal refused
-        me, payee = customers[i], customers[(i + 1) % len(customers)]
         while time.monotonic() < end:
             started = time.monotonic()
-            if transfer:
-                r = await client.post(
-                    "/v1/transfers",
-                    json={
-                        "from_account": me["account"],
-                        "to_account": payee["account"],
-                        "amount": "0.01",
-                        "currency": CURRENCY,
-                    },
-                    headers={**me["headers"], "Idempotency-Key": uuid.uuid4().hex},
-                )
-                ok = r.status_code == 201
-                if ok:
-                    accepted.append((i, r.json()["id"]))
-            else:
-                r = await client.get("/v1/me", headers=me["headers"])
-                ok = r.status_code == 200
+            r, made = await attempt(i)
             latencies.append(time.monotonic() - started)
             if r.status_code == 429:
                 raise BenchError(LIMITED)
-            if not ok:
+            if made is None:
                 refused += 1
+            else:
+                accepted.append((i, made))
 
-    await asyncio.gather(*(worker(i) for i in range(len(customers))))
+    await asyncio.gather(*(worker(i) for i in range(count)))
     return latencies, accepted, refused
+
+
+async def _load(
+    client: httpx.AsyncClient, customers: list[dict[str, Any]], seconds: float, transfer: bool
+) -> tuple[list[float], list[tuple[int, str]], int]:
+    """Transfers to the next customer in the ring (or, the reference, GET /v1/me) from every customer
+    for `seconds` (`run_loops`)."""
+
+    async def pay(i: int) -> tuple[httpx.Response, str | None]:
+        me, payee = customers[i], customers[(i + 1) % len(customers)]
+        r = await client.post(
+            "/v1/transfers",
+            json={
+                "from_account": me["account"],
+                "to_account": payee["account"],
+                "amount": "0.01",
+                "currency": CURRENCY,
+            },
+            headers={**me["headers"], "Idempotency-Key": uuid.uuid4().hex},
+        )
+        return r, r.json()["id"] if r.status_code == 201 else None
+
+    async def read(i: int) -> tuple[httpx.Response, str | None]:
+        r = await client.get("/v1/me", headers=customers[i]["headers"])
+        return r, "" if r.status_code == 200 else None
+
+    return await run_loops(len(customers), seconds, pay if transfer else read)
 
 
 async def _wait_final(

@@ -45,49 +45,31 @@ async def _pay_loop(
     partner_id: str,
     seconds: float,
 ) -> tuple[list[float], list[tuple[int, str]], int]:
-    """One quote-and-pay loop per customer for `seconds`; returns latencies (s, quote and payment
-    together), accepted (customer index, payment id) and the number of refused requests."""
-    latencies: list[float] = []
-    accepted: list[tuple[int, str]] = []
-    refused = 0
-    end = time.monotonic() + seconds
+    """One quote-and-pay loop per customer for `seconds` (`run_loops`; a latency is the quote and the
+    payment together)."""
 
-    async def worker(i: int) -> None:
-        nonlocal refused
+    async def pay(i: int) -> tuple[httpx.Response, str | None]:
         me = customers[i]
-        while time.monotonic() < end:
-            started = time.monotonic()
-            quote = await client.post(
-                "/v1/cross-border/quotes",
-                json={"partner": partner_id, "sell": SELL, "buy": BUY, "sell_amount": AMOUNT},
-                headers=me["headers"],
-            )
-            if quote.status_code == 429:
-                raise BenchError(api_bench.LIMITED)
-            if quote.status_code != 201:
-                refused += 1
-                latencies.append(time.monotonic() - started)
-                continue
-            r = await client.post(
-                "/v1/cross-border/payments",
-                json={
-                    "quote_id": quote.json()["id"],
-                    "creditor": payee,
-                    "from_account": me["account"],
-                    "reference": "bench",
-                },
-                headers={**me["headers"], "Idempotency-Key": uuid.uuid4().hex},
-            )
-            latencies.append(time.monotonic() - started)
-            if r.status_code == 429:
-                raise BenchError(api_bench.LIMITED)
-            if r.status_code == 201:
-                accepted.append((i, r.json()["id"]))
-            else:
-                refused += 1
+        quote = await client.post(
+            "/v1/cross-border/quotes",
+            json={"partner": partner_id, "sell": SELL, "buy": BUY, "sell_amount": AMOUNT},
+            headers=me["headers"],
+        )
+        if quote.status_code != 201:
+            return quote, None
+        r = await client.post(
+            "/v1/cross-border/payments",
+            json={
+                "quote_id": quote.json()["id"],
+                "creditor": payee,
+                "from_account": me["account"],
+                "reference": "bench",
+            },
+            headers={**me["headers"], "Idempotency-Key": uuid.uuid4().hex},
+        )
+        return r, r.json()["id"] if r.status_code == 201 else None
 
-    await asyncio.gather(*(worker(i) for i in range(len(customers))))
-    return latencies, accepted, refused
+    return await api_bench.run_loops(len(customers), seconds, pay)
 
 
 async def _follow(
