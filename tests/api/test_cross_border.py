@@ -22,6 +22,8 @@ import xmlschema
 from web3.logs import DISCARD
 
 from tests.support.api_bank import ApiBank, User
+from tests.support.partner_banks import customer as _customer
+from tests.support.partner_banks import pay as _pay
 from tests.support.partner_banks import two_banks
 from tests.support.waiting import wait_for
 from wallet.chain.compiler import Compilation
@@ -41,38 +43,12 @@ def banks(
     yield from two_banks(anvil, compilation, tmp_path_factory)
 
 
-def _customer(bank: ApiBank, currency: str, amount: str, name: str) -> tuple[User, dict[str, Any]]:
-    user = bank.signup(full_name=name)
-    account = bank.open_account(user, currency)
-    operator = bank.signup("operator")
-    bank.mint(operator, account, amount)
-    bank.wait_balance(user, account, amount)
-    return user, account
-
-
 def _follow(bank: ApiBank, user: User, payment_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         p = bank.client.get(f"/v1/cross-border/payments/{payment_id}", headers=user.headers).json()
         return p if p["state"] in ("final", "failed") else None
 
     return wait_for(done, timeout=60)
-
-
-def _pay(
-    bank: ApiBank, user: User, partner: str, sell: str, buy: str, amount: str, to: dict[str, Any], name: str
-) -> Any:
-    quote = bank.client.post(
-        "/v1/cross-border/quotes",
-        json={"partner": partner, "sell": sell, "buy": buy, "sell_amount": amount},
-        headers=user.headers,
-    )
-    assert quote.status_code == 201, quote.text
-    r = bank.client.post(
-        "/v1/cross-border/payments",
-        json={"quote_id": quote.json()["id"], "creditor": {"address": to["address"], "name": name}},
-        headers={**user.headers, "Idempotency-Key": uuid.uuid4().hex},
-    )
-    return quote.json(), r
 
 
 def test_alice_pays_carol_across_banks_and_currencies_in_one_transaction(

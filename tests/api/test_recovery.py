@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.anvil import anvil_fixture
 from tests.support.api_bank import ApiBank, User, build_api_bank
-from tests.support.partner_banks import two_banks
+from tests.support.partner_banks import customer, pay, two_banks
 from tests.support.waiting import wait_for
 from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
@@ -201,23 +201,11 @@ def test_a_payment_the_partner_bank_sent_dropped_after_it_was_final_settles_exac
     only watches for it. A reorg takes it away after both showed it final: the demo bank moves it back,
     Harbour Bank sends it again from its signed bytes, and it settles once, where the chain now has it."""
     demo, harbour = banks
-    operator, alice = demo.signup("operator"), demo.signup(full_name="Alice Example")
-    dollars = demo.open_account(alice, "USD")
-    demo.mint(operator, dollars, "100.00")
-    demo.wait_balance(alice, dollars, "100.00")
+    alice, dollars = customer(demo, "USD", "100.00", "Alice Example")
     carol = harbour.signup(full_name="Carol Chan")
     hkd = harbour.open_account(carol, "HKD")
     snapshot = _rpc(demo, "evm_snapshot")
-    quote = demo.client.post(
-        "/v1/cross-border/quotes",
-        json={"partner": "harbour", "sell": "USD", "buy": "HKD", "sell_amount": "40.00"},
-        headers=alice.headers,
-    ).json()
-    r = demo.client.post(
-        "/v1/cross-border/payments",
-        json={"quote_id": quote["id"], "creditor": {"address": hkd["address"], "name": "Carol Chan"}},
-        headers={**alice.headers, "Idempotency-Key": "reorged"},
-    )
+    quote, r = pay(demo, alice, "harbour", "USD", "HKD", "40.00", hkd, "Carol Chan")
     assert r.status_code == 201, r.text
     path = f"/v1/cross-border/payments/{r.json()['id']}"
 

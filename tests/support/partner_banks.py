@@ -4,12 +4,14 @@ Harbour Bank, each the other's partner, talking through each other's API in proc
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.api_bank import ApiBank, build_api_bank
+from tests.support.api_bank import ApiBank, User, build_api_bank
 from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
 from wallet.chain.network import deploy_central_bank
@@ -98,3 +100,32 @@ def two_banks(
                 )
                 bank.settle_operation(operator, view.id)
         yield demo, harbour
+
+
+def customer(bank: ApiBank, currency: str, amount: str, name: str) -> tuple[User, dict[str, Any]]:
+    """A verified customer of `bank` named `name`, with an account in `currency` holding `amount`."""
+    user = bank.signup(full_name=name)
+    account = bank.open_account(user, currency)
+    operator = bank.signup("operator")
+    bank.mint(operator, account, amount)
+    bank.wait_balance(user, account, amount)
+    return user, account
+
+
+def pay(
+    bank: ApiBank, user: User, partner: str, sell: str, buy: str, amount: str, to: dict[str, Any], name: str
+) -> Any:
+    """`user` pays `to` (an account at the partner bank, by its address) through the API: a quote
+    selling `amount` of `sell` for `buy`, then the payment; (the quote, the payment's answer)."""
+    quote = bank.client.post(
+        "/v1/cross-border/quotes",
+        json={"partner": partner, "sell": sell, "buy": buy, "sell_amount": amount},
+        headers=user.headers,
+    )
+    assert quote.status_code == 201, quote.text
+    r = bank.client.post(
+        "/v1/cross-border/payments",
+        json={"quote_id": quote.json()["id"], "creditor": {"address": to["address"], "name": name}},
+        headers={**user.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    return quote.json(), r
