@@ -135,8 +135,7 @@ def register_partner(
 def positions(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, Any]:
     """Today's bilateral positions with each partner bank, the netting per currency, and the treasury's
     settlement-token holdings by the ledger mirror and by the chain (staff)."""
-    principal.require(Role.OPERATOR, Role.ADMIN, Role.COMPLIANCE)
-    return services.crossborder.positions()
+    return services.crossborder.position_report(principal)
 
 
 @router.get("/v1/bank/identity")

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -196,4 +196,41 @@ def sign_in_url(request: Request) -> str:
     return "/app/sign-in?next=" + quote(target, safe="")
 
 
-__all__ = ["Page", "SignInRequiredError", "page", "sign_in_url", "signed_in"]
+PageDep = Annotated[Page, Depends(page)]
+
+
+class ForgedFormError(Exception):
+    """A request whose anti-forgery token does not match: refused before anything is done."""
+
+
+async def checked(request: Request, current: PageDep) -> Page:
+    """The page of an unsafe request, after its anti-forgery token (form field `csrf`, or the
+    `X-CSRF-Token` header htmx sends) matched."""
+    form = await request.form()
+    token = request.headers.get("X-CSRF-Token") or form.get("csrf")
+    if not current.csrf_ok(token if isinstance(token, str) else None):
+        raise ForgedFormError
+    return current
+
+
+PostDep = Annotated[Page, Depends(checked)]
+
+
+def safe_path(target: str) -> str:
+    """Only a path of this site (no scheme, no host): a sign-in never sends anyone elsewhere."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/app"
+    return target
+
+
+__all__ = [
+    "ForgedFormError",
+    "Page",
+    "PageDep",
+    "PostDep",
+    "SignInRequiredError",
+    "page",
+    "safe_path",
+    "sign_in_url",
+    "signed_in",
+]

@@ -71,9 +71,20 @@ class Formats:
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.locale)
 
-    def when(self, moment: datetime | None) -> str:
-        if moment is None:
+    def amount(self, text: str | None) -> str:
+        """A decimal amount with its currency as the services write it ("1250.00 USD")."""
+        if not text:
             return ""
+        figure, _, currency = text.partition(" ")
+        if not currency:
+            return format_decimal(Decimal(figure), locale=self.locale, decimal_quantization=False)
+        return format_currency(Decimal(figure), currency, locale=self.locale, decimal_quantization=False)
+
+    def when(self, moment: datetime | str | None) -> str:
+        if not moment:
+            return ""
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return format_datetime(moment, "medium", tzinfo=UTC, locale=self.locale)

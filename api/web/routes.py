@@ -7,12 +7,12 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import client_address
 from api.routes.accounts import statement_download
-from api.web.core import LANGUAGE, YEAR, Page, page, signed_in
+from api.web.core import LANGUAGE, YEAR, Page, PageDep, PostDep, safe_path, signed_in
 from api.web.i18n import LANGUAGES
 from api.web.qr import svg_data_uri
 from wallet.bank.accounts import AccountView
@@ -27,7 +27,6 @@ from wallet.errors import (
 from wallet.vocabulary import AccountStatus, Role, TransferState
 
 router = APIRouter(include_in_schema=False)
-PageDep = Annotated[Page, Depends(page)]
 OPEN_STATES = {
     TransferState.PENDING,
     TransferState.SUBMITTED,
@@ -35,23 +34,6 @@ OPEN_STATES = {
     TransferState.CONFIRMED,
 }
 STATEMENT_FORMATS = {"pdf": "PDF", "csv": "CSV", "camt053": "ISO 20022 camt.053", "json": "JSON"}
-
-
-class ForgedFormError(Exception):
-    """A request whose anti-forgery token does not match: refused before anything is done."""
-
-
-async def checked(request: Request, current: PageDep) -> Page:
-    """The page of an unsafe request, after its anti-forgery token (form field `csrf`, or the
-    `X-CSRF-Token` header htmx sends) matched."""
-    form = await request.form()
-    token = request.headers.get("X-CSRF-Token") or form.get("csrf")
-    if not current.csrf_ok(token if isinstance(token, str) else None):
-        raise ForgedFormError
-    return current
-
-
-PostDep = Annotated[Page, Depends(checked)]
 
 
 # ------------------------------------------------------------------------------------ session ---
@@ -65,8 +47,8 @@ def root() -> Response:
 @router.get("/app/sign-in")
 def sign_in_form(current: PageDep, next: str = "/app", username: str = "") -> Response:
     if current.principal is not None:
-        return current.redirect(_safe(next))
-    return current.render("sign_in.html", {"next": _safe(next), "username": username})
+        return current.redirect(safe_path(next))
+    return current.render("sign_in.html", {"next": safe_path(next), "username": username})
 
 
 @router.post("/app/sign-in")
@@ -83,9 +65,9 @@ def sign_in(
         current.sign_in(login)
     except AuthError as refused:
         return current.render(
-            "sign_in.html", {"next": _safe(next), "username": username, "error": refused}, status=401
+            "sign_in.html", {"next": safe_path(next), "username": username, "error": refused}, status=401
         )
-    return current.redirect(_safe(next))
+    return current.redirect(safe_path(next))
 
 
 @router.post("/app/sign-out")
@@ -126,7 +108,7 @@ def language(
 ) -> Response:
     if language in LANGUAGES:
         current.cookies[LANGUAGE] = (language, YEAR)
-    return current.redirect(_safe(back))
+    return current.redirect(safe_path(back))
 
 
 # ----------------------------------------------------------------------------------- customer ---
@@ -313,136 +295,7 @@ def transfer(current: PageDep, transfer_id: str, part: bool = False) -> Response
     return current.render("_transfer_state.html" if part else "transfer.html", context)
 
 
-# ------------------------------------------------------------------------ staff: maker-checker ---
-
-STAFF_ACTIONS = ("freeze", "unfreeze", "block", "unblock", "revoke_kyc")
-
-
-@router.get("/app/proposals")
-def proposals(current: PageDep) -> Response:
-    """The maker-checker queue of the officer's role (and their own proposals), and a form to propose
-    a freeze, a block or a KYC revocation."""
-    me = signed_in(current)
-    services = current.services
-    return current.render(
-        "proposals.html",
-        {
-            "pending": services.approvals.queue(me),
-            "decided": [
-                p for p in services.approvals.queue(me, state=None, limit=30) if p.state.value != "pending"
-            ],
-            "currencies": list(services.bank.tokens),
-            "actions": STAFF_ACTIONS,
-            "key": uuid.uuid4().hex,
-        },
-    )
-
-
-@router.post("/app/proposals")
-def propose(
-    current: PostDep,
-    key: Annotated[str, Form(max_length=64)],
-    action: Annotated[str, Form()],
-    address: Annotated[str, Form(max_length=64)],
-    reason: Annotated[str, Form(max_length=500)],
-    currency: Annotated[str, Form()] = "",
-) -> Response:
-    me = signed_in(current)
-    if action not in STAFF_ACTIONS:
-        raise InvalidRequestError(f"the action must be one of {', '.join(STAFF_ACTIONS)}")
-    params: dict[str, Any] = {"address": address.strip()}
-    if action in ("freeze", "unfreeze"):
-        params["currency"] = currency
-    current.services.approvals.propose(
-        me, action=action, params=params, reason=reason, idempotency_key=f"web-{key}"
-    )
-    return current.redirect("/app/proposals")
-
-
-@router.post("/app/proposals/{proposal_id}/{decision}")
-def decide(
-    current: PostDep,
-    proposal_id: str,
-    decision: str,
-    reason: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    me = signed_in(current)
-    approvals = current.services.approvals
-    if decision == "approve":
-        approvals.approve(me, proposal_id, reason=reason or None)
-    elif decision == "reject":
-        approvals.reject(me, proposal_id, reason=reason)
-    elif decision == "withdraw":
-        approvals.withdraw(me, proposal_id)
-    else:
-        raise NotFoundError("decision", decision)
-    return current.redirect("/app/proposals")
-
-
-# ------------------------------------------------------------------ staff: KYC and held transfers ---
-
-
-@router.get("/app/kyc")
-def kyc_queue(current: PageDep) -> Response:
-    """Customers waiting for their identity decision, oldest first."""
-    me = signed_in(current)
-    return current.render("kyc.html", {"applicants": current.services.onboarding.queue(me)})
-
-
-@router.post("/app/kyc/{user_id}")
-def kyc_decide(
-    current: PostDep,
-    user_id: str,
-    decision: Annotated[str, Form()],
-    reason: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    me = signed_in(current)
-    if decision not in ("verify", "reject"):
-        raise InvalidRequestError("the decision is verify or reject")
-    current.services.onboarding.decide(
-        me, user_id, verified=decision == "verify", reason=reason.strip() or None
-    )
-    return current.redirect("/app/kyc")
-
-
-@router.get("/app/held")
-def held(current: PageDep) -> Response:
-    """Transfers the policy held for review, with the rules that fired."""
-    me = signed_in(current)
-    return current.render(
-        "held.html", {"transfers": current.services.holds.queue(me), "key": uuid.uuid4().hex}
-    )
-
-
-@router.post("/app/held/{transfer_id}")
-def held_decide(
-    current: PostDep,
-    transfer_id: str,
-    decision: Annotated[str, Form()],
-    reason: Annotated[str, Form(max_length=500)],
-    key: Annotated[str, Form(max_length=64)] = "",
-) -> Response:
-    me = signed_in(current)
-    holds = current.services.holds
-    if decision == "release":
-        holds.propose_release(
-            me, transfer_id, reason=reason, idempotency_key=f"web-{key or uuid.uuid4().hex}"
-        )
-        return current.redirect("/app/proposals")
-    if decision != "reject":
-        raise InvalidRequestError("the decision is release or reject")
-    holds.reject(me, transfer_id, reason=reason)
-    return current.redirect("/app/held")
-
-
 # ---------------------------------------------------------------------------------- helpers ---
-
-
-def _safe(target: str) -> str:
-    """Only a path of this site (no scheme, no host): a sign-in never sends anyone elsewhere."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/app"
-    return target
 
 
 def _target(kind: str, value: str) -> dict[str, str | None]:
@@ -471,4 +324,4 @@ def _send_context(
     }
 
 
-__all__ = ["ForgedFormError", "router"]
+__all__ = ["router"]

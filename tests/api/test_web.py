@@ -12,38 +12,13 @@ from typing import Any
 
 import pytest
 from babel.messages.extract import extract_from_dir
-from fastapi.testclient import TestClient
 
 from api.web.i18n import translations
 from tests.support.api_bank import ApiBank, User
 from tests.support.waiting import wait_for
+from tests.support.web import Browser
 
 ROOT = Path(__file__).parents[2]
-CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
-
-
-class Browser:
-    """A cookie jar of its own on the bank's app, as one browser is."""
-
-    def __init__(self, bank: ApiBank) -> None:
-        self.client = TestClient(bank.client.app, base_url="http://testserver", follow_redirects=False)
-
-    def csrf(self, path: str = "/app/sign-in") -> str:
-        match = CSRF.search(self.client.get(path, follow_redirects=True).text)
-        assert match, f"no form token on {path}"
-        return match.group(1)
-
-    def sign_in(self, user: User) -> Any:
-        return self.client.post(
-            "/app/sign-in",
-            data={
-                "csrf": self.csrf(),
-                "username": user.username,
-                "password": user.password,
-                "totp": user.code(),
-                "next": "/app",
-            },
-        )
 
 
 def test_pages_have_a_strict_content_security_policy_and_the_root_opens_the_wallet(bank: ApiBank) -> None:

@@ -21,6 +21,7 @@ from web3 import Web3
 from wallet.bank.accounts import AccountService
 from wallet.bank.core import SENDING_ROLES, Bank, BankConfig
 from wallet.bank.events import EventFeed, EventPump
+from wallet.bank.health import HealthService
 from wallet.bank.onboarding import Onboarding
 from wallet.bank.operations import OperationsService
 from wallet.bank.payments import PaymentService
@@ -78,6 +79,7 @@ class Services:
     incidents: Incidents
     recovery: Recovery
     reconciler: Reconciler
+    health: HealthService
     audit: AuditLog
     anchorer: Anchorer
     approvals: Approvals
@@ -189,6 +191,7 @@ def build_services(
         incidents=incidents,
         recovery=Recovery(bank, incidents, automatic=automatic_recovery),
         reconciler=Reconciler(bank, interval=settings.reconcile_interval_seconds),
+        health=HealthService(bank),
         audit=audit,
         anchorer=Anchorer(
             sessions,

@@ -238,15 +238,21 @@ class AuditLog:
         limit: int = 100,
         action: str | None = None,
         subject: str | None = None,
+        before: int | None = None,
+        newest: bool = False,
     ) -> list[Entry]:
-        """Records after sequence number `after`, oldest first."""
+        """Records after sequence number `after` (and before `before`), oldest first; with `newest`,
+        the newest `limit` of them, newest first."""
         query = select(AuditRecord).where(AuditRecord.seq > after)
+        if before is not None:
+            query = query.where(AuditRecord.seq < before)
         if action is not None:
             query = query.where(AuditRecord.action == action)
         if subject is not None:
             query = query.where(AuditRecord.subject == subject)
         with self.sessions() as session:
-            return [Entry.of(r) for r in session.scalars(query.order_by(AuditRecord.seq).limit(limit))]
+            order = AuditRecord.seq.desc() if newest else AuditRecord.seq
+            return [Entry.of(r) for r in session.scalars(query.order_by(order).limit(limit))]
 
     def head(self) -> tuple[int, str]:
         """(sequence number, hash) of the newest record; (0, 64 zeros) for an empty log."""

@@ -250,6 +250,11 @@ class Inspector:
             "last_activity": self._stamp(last),
         }
 
+    @staticmethod
+    def require_reader(principal: Principal) -> None:
+        """Raises unless `principal` may inspect the chain (compliance)."""
+        principal.require(Role.COMPLIANCE)
+
     # ------------------------------------------------------------------------------- holders ---
 
     def holders(
@@ -647,6 +652,8 @@ class Inspector:
 
     def _balance_of(self, token: str, holder: str, at: int) -> int:
         contract = self.bank.token_at(token).contract
+        if not self.bank.w3.eth.get_code(contract.address, block_identifier=at):
+            return 0  # before the token was deployed nobody held any
         return int(contract.functions.balanceOf(holder).call(block_identifier=at))
 
     def _money(self, token: str, units: int) -> str:

@@ -106,6 +106,7 @@ log = logging.getLogger(__name__)
 WATCH_AFTER_DEADLINE = 3600  # seconds a settlement the partner bank sent is watched past its deadline
 
 KIND = "cross-border"
+STAFF_VIEWERS = (Role.OPERATOR, Role.COMPLIANCE, Role.ADMIN)  # who sees every payment and the positions
 SETTLED_TOPIC = keccak(text="Settled(bytes32,bytes32,uint256,address)")
 INTERBANK_TIER = "institutional"  # the policy tier whose spread partner banks pay on our quotes
 
@@ -1003,6 +1004,22 @@ class CrossBorder:
                 )
             )
         return [self.view(r) for r in rows]
+
+    def book(self, principal: Principal, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Every cross-border payment, both directions, newest first (operators, compliance, admins)."""
+        principal.require(*STAFF_VIEWERS)
+        with self.bank.readers() as session:
+            rows = list(
+                session.scalars(
+                    select(CrossBorderPayment).order_by(CrossBorderPayment.created_at.desc()).limit(limit)
+                )
+            )
+        return [self.view(r) for r in rows]
+
+    def position_report(self, principal: Principal, *, day: date | None = None) -> dict[str, Any]:
+        """`positions`, for operators, compliance and admins."""
+        principal.require(*STAFF_VIEWERS)
+        return self.positions(day=day)
 
     def document(self, principal: Principal, payment_id: str) -> bytes:
         """The payment's pacs.008, with the settlement's transaction once it settled."""
