@@ -13,6 +13,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -231,9 +232,12 @@ def test_a_freeze_proposed_by_one_officer_is_carried_out_when_a_second_approves(
         expect(page.locator(f'tr[data-proposal="{proposal}"]')).to_have_attribute("data-state", "executed")
         _axe(page)
         # The demo's other queues, filled: Dave waits for KYC, Alice's payment to a listed name is held.
+        page.get_by_role("link", name="Console").click()
+        _axe(page)
         page.get_by_role("link", name="KYC queue").click()
         expect(page.locator('[data-applicant="dave"]')).to_be_visible()
         _axe(page)
+        page.get_by_role("link", name="Console").click()
         page.get_by_role("link", name="Held transfers").click()
         expect(page.locator("article.proposal").first).to_contain_text("screening")
         _axe(page)
@@ -310,3 +314,105 @@ def test_a_new_customer_enrols_her_authenticator_from_the_qr_code_and_signs_in(
     _axe(page)
     assert console == [], console
     context.close()
+
+
+def test_an_officer_works_an_alerts_case_inspects_the_address_and_verifies_the_audit_log(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    """The demo's planted activity has raised alerts; the officer opens one's case, files a note,
+    follows the subject into the inspector (the node agrees with the mirror, the trace picture is
+    drawn) and verifies the audit log; axe checks every page, at a desktop's and a phone's width."""
+    base, logins = server.url, server.logins()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["compliance"], codes, landing="Approvals")
+    _axe(page)
+    page.get_by_role("link", name="Alerts", exact=True).click()
+    deadline = time.monotonic() + 90
+    while page.locator("article[data-alert] a[href^='/app/cases/']").count() == 0:
+        assert time.monotonic() < deadline, "the demo raised no alert with a case"
+        time.sleep(2)
+        page.reload()
+    _axe(page)
+    page.locator("article[data-alert] a[href^='/app/cases/']").first.click()
+    expect(page.locator("[data-case-state]")).to_be_visible()
+    _axe(page)
+    page.get_by_label("Note").fill("Browser test: asked the customer for the source of funds")
+    page.get_by_role("button", name="Add the note").click()
+    expect(page.locator("ol.file")).to_contain_text(
+        "Browser test: asked the customer for the source of funds"
+    )
+    page.locator("dd a[href^='/app/inspect']").first.click()
+    expect(page.locator('[data-verified="yes"]')).to_be_visible()
+    picture = page.locator("img.trace")
+    expect(picture).to_be_visible()
+    drawn: Any = picture.evaluate("img => img.complete ? img.naturalWidth : 0")
+    assert drawn > 0, "the trace picture did not load"
+    expect(page.locator("table.timeline tbody tr").first).to_be_visible()
+    _axe(page)
+    page.get_by_role("link", name="Console").click()
+    page.get_by_role("link", name="Audit log").click()
+    _axe(page)
+    page.get_by_role("button", name="Verify the whole log").click()
+    expect(page.locator('[data-verification="ok"]')).to_contain_text("intact")
+    _axe(page)
+    for path in ("/app/hits", "/app/cases", "/app/held", "/app/kyc", "/app/partners", "/app/operations"):
+        page.goto(base + path)
+        _axe(page)
+    assert console == [], console
+    context.close()
+    # At a phone's width the console's pages fit.
+    phone = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True)
+    page = phone.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["checker"], codes, landing="Approvals")
+    for path in ("/app", "/app/alerts", "/app/cases", "/app/audit"):
+        page.goto(base + path)
+        width: Any = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} is {width}px wide on a 375px phone"
+        _axe(page)
+    assert console == [], console
+    phone.close()
+
+
+def test_an_operator_mints_reconciles_and_sees_the_partner_banks(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    base, logins = server.url, server.logins()
+    with httpx.Client(base_url=base, timeout=30) as api:
+        bob = _api_login(api, logins["bob"], codes)
+        dollars = next(a for a in api.get("/v1/accounts", headers=bob).json() if a["currency"] == "USD")
+        before = api.get(f"/v1/accounts/{dollars['id']}/balance", headers=bob).json()["balance"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["operator"], codes, landing="Operations")
+    page.get_by_role("link", name="Operations").first.click()
+    expect(page.locator('[data-health="outbox"]')).to_be_visible()
+    expect(page.locator("tr[data-sender]").first).to_be_visible()
+    _axe(page)
+    page.get_by_label("To account").fill(dollars["id"])
+    page.get_by_label("Currency").first.select_option("USD")
+    page.get_by_label("Amount").first.fill("10.00")
+    page.get_by_role("button", name="Mint", exact=True).click()
+    expect(page.locator('tr[data-operation="mint"]').first).to_be_visible()
+    page.get_by_role("button", name="Reconcile now").click()
+    expect(page.locator("[data-reconciliation]")).to_be_visible()
+    _axe(page)
+    page.get_by_role("link", name="Partner banks").first.click()
+    expect(page.locator("tr[data-partner]").first).to_be_visible()
+    expect(page.locator("tr[data-payment]").first).to_be_visible()  # the demo's payment to Carol
+    expect(page.locator("tr[data-holding]").first).to_be_visible()
+    _axe(page)
+    assert console == [], console
+    context.close()
+    with httpx.Client(base_url=base, timeout=30) as api:
+        bob = _api_login(api, logins["bob"], codes)
+        deadline = time.monotonic() + 60
+        while True:
+            now = api.get(f"/v1/accounts/{dollars['id']}/balance", headers=bob).json()["balance"]
+            if Decimal(now) == Decimal(before) + Decimal("10.00"):
+                break
+            assert time.monotonic() < deadline, (before, now)
+            time.sleep(0.5)
