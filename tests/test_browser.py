@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pypdf import PdfReader
 
 from tests.support.dev_server import DevServer
+from tests.support.kyc import PASSPORT_PDF
 from wallet.chain.node import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -285,7 +286,8 @@ def test_a_new_customer_enrols_her_authenticator_from_the_qr_code_and_signs_in(
     server: DevServer, browser: Browser
 ) -> None:
     """The QR code is read by zxing-cpp, a decoder that is not our encoder, from the pixels Chromium
-    drew; the code of the key it holds signs her in."""
+    drew; the code of the key it holds signs her in. She sends her identity for review and saves a
+    payee."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     console = _watch_console(page)
@@ -311,6 +313,33 @@ def test_a_new_customer_enrols_her_authenticator_from_the_qr_code_and_signs_in(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Hello, Erin Example")).to_be_visible()
     expect(page.locator(".notice")).to_contain_text("not verified")
+    _axe(page)
+    # She gives her identity and a passport scan, and sends them for review.
+    page.get_by_role("link", name="Verify your identity").click()
+    _axe(page)
+    page.get_by_label("Legal name").fill("Erin Example")
+    page.get_by_label("Date of birth").first.fill("1990-05-17")
+    page.get_by_label("Nationality (country code)").fill("IE")
+    page.get_by_label("Country of residence or registration").fill("IE")
+    page.get_by_label("Identity document").select_option("passport")
+    page.get_by_label("Its number").fill("PX1234567")
+    page.get_by_label("Address", exact=True).fill("1 Merrion Square, Dublin 2")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_label("Legal name")).to_have_value("Erin Example")
+    page.get_by_label("File (PDF, PNG or JPEG, at most 5 MiB)").set_input_files(
+        files=[{"name": "passport.pdf", "mimeType": "application/pdf", "buffer": PASSPORT_PDF}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator('[data-document="passport"]')).to_be_visible()
+    page.get_by_role("button", name="Send for review").click()
+    expect(page.locator("[data-kyc-status]")).to_have_attribute("data-kyc-status", "in_review")
+    _axe(page)
+    # And saves a payee.
+    page.get_by_role("link", name="Payees").click()
+    page.get_by_label("Name", exact=True).fill("Erin's landlord")
+    page.get_by_label("Address on chain").fill("0x000000000000000000000000000000000000bEEF")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("tr[data-payee]")).to_contain_text("Erin's landlord")
     _axe(page)
     assert console == [], console
     context.close()

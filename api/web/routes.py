@@ -132,6 +132,7 @@ def home(current: PageDep) -> Response:
             "balances": balances,
             "recent": recent,
             "user": services.users.get(me.user_id),
+            "can_open": [c for c in services.bank.tokens if c not in {a.currency for a in accounts}],
         },
     )
 
@@ -175,9 +176,12 @@ def statement(
 
 
 @router.get("/app/send")
-def send_form(current: PageDep, from_account: str | None = None) -> Response:
+def send_form(current: PageDep, from_account: str | None = None, payee: str | None = None) -> Response:
     me = signed_in(current)
-    return current.render("send.html", _send_context(current, me, {"from_account": from_account or ""}))
+    form = {"from_account": from_account or ""}
+    if payee:
+        form |= {"payee_kind": "payee", "payee": payee}
+    return current.render("send.html", _send_context(current, me, form))
 
 
 @router.post("/app/send/check")

@@ -15,6 +15,7 @@ from babel.messages.extract import extract_from_dir
 
 from api.web.i18n import translations
 from tests.support.api_bank import ApiBank, User
+from tests.support.kyc import PASSPORT_PDF, identity
 from tests.support.waiting import wait_for
 from tests.support.web import Browser
 
@@ -263,3 +264,64 @@ def test_an_officer_works_the_kyc_queue_and_sees_the_held_transfers(bank: ApiBan
     assert operator.sign_in(bank.signup("operator")).status_code == 303
     assert operator.client.get("/app/kyc").status_code == 200
     assert operator.client.get("/app/held").status_code == 403
+
+
+def test_a_new_customer_verifies_her_identity_and_opens_an_account_from_the_screens(bank: ApiBank) -> None:
+    newcomer = bank.signup(verified=False)
+    browser = Browser(bank)
+    assert browser.sign_in(newcomer).status_code == 303
+    assert 'href="/app/verify"' in browser.client.get("/app").text
+    # Bad data is refused in words, and what she typed stays on the form.
+    profile = identity("Nora Newcomer") | {"residence_country": "Atlantis"}
+    refused = browser.form("/app/verify/profile", {k: str(v) for k, v in profile.items()})
+    assert refused.status_code == 400
+    assert "residence_country" in refused.text
+    assert 'value="Nora Newcomer"' in refused.text
+    profile["residence_country"] = "DE"
+    assert browser.form("/app/verify/profile", {k: str(v) for k, v in profile.items()}).status_code == 303
+    not_a_pdf = browser.form(
+        "/app/verify/documents", {"kind": "passport"}, files={"file": ("p.pdf", b"hello", "application/pdf")}
+    )
+    assert not_a_pdf.status_code == 400
+    uploaded = browser.form(
+        "/app/verify/documents",
+        {"kind": "passport"},
+        files={"file": ("p.pdf", PASSPORT_PDF, "application/pdf")},
+    )
+    assert uploaded.status_code == 303
+    assert browser.form("/app/verify/submit").status_code == 303
+    page = browser.client.get("/app/verify")
+    assert 'data-kyc-status="in_review"' in page.text
+    mine = bank.client.get("/v1/kyc", headers=newcomer.headers).json()
+    assert (mine["status"], mine["profile"]["legal_name"], len(mine["documents"])) == (
+        "in_review",
+        "Nora Newcomer",
+        1,
+    )
+    # She opens a EUR account; it waits for her verification.
+    assert browser.form("/app/accounts", {"currency": "EUR"}).status_code == 303
+    accounts = bank.client.get("/v1/accounts", headers=newcomer.headers).json()
+    assert [(a["currency"], a["status"]) for a in accounts] == [("EUR", "pending_kyc")]
+
+
+def test_a_customer_saves_pays_and_deletes_a_payee_from_the_screens(
+    bank: ApiBank, funded: tuple[User, dict[str, Any]]
+) -> None:
+    user, _ = funded
+    target = bank.open_account(bank.signup())
+    browser = Browser(bank)
+    assert browser.sign_in(user).status_code == 303
+    bad = browser.form("/app/payees", {"name": "Landlord", "address": "0x1234"})
+    assert bad.status_code == 400
+    assert 'value="Landlord"' in bad.text
+    assert browser.form("/app/payees", {"name": "Landlord", "address": target["address"]}).status_code == 303
+    [payee] = [
+        p for p in bank.client.get("/v1/payees", headers=user.headers).json() if p["name"] == "Landlord"
+    ]
+    page = browser.client.get("/app/payees")
+    assert 'data-payee="Landlord"' in page.text
+    send = browser.client.get(f"/app/send?payee={payee['id']}")
+    assert f'value="{payee["id"]}"' in send.text
+    assert browser.form(f"/app/payees/{payee['id']}/delete").status_code == 303
+    assert 'data-payee="Landlord"' not in browser.client.get("/app/payees").text
+    assert payee["id"] not in {p["id"] for p in bank.client.get("/v1/payees", headers=user.headers).json()}
