@@ -24,7 +24,7 @@ import pytest
 import zxingcpp
 from axe_playwright_python.sync_playwright import Axe
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 from pypdf import PdfReader
 
 from tests.support.dev_server import DevServer
@@ -326,9 +326,8 @@ def test_a_new_customer_enrols_her_authenticator_from_the_qr_code_and_signs_in(
     page.get_by_label("Address", exact=True).fill("1 Merrion Square, Dublin 2")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_label("Legal name")).to_have_value("Erin Example")
-    page.get_by_label("File (PDF, PNG or JPEG, at most 5 MiB)").set_input_files(
-        files=[{"name": "passport.pdf", "mimeType": "application/pdf", "buffer": PASSPORT_PDF}]
-    )
+    scan: FilePayload = {"name": "passport.pdf", "mimeType": "application/pdf", "buffer": PASSPORT_PDF}
+    page.get_by_label("File (PDF, PNG or JPEG, at most 5 MiB)").set_input_files(files=scan)
     page.get_by_role("button", name="Upload").click()
     expect(page.locator('[data-document="passport"]')).to_be_visible()
     page.get_by_role("button", name="Send for review").click()
