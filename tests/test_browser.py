@@ -114,7 +114,7 @@ def test_alice_sends_bob_money_on_screen_and_bob_sees_it_and_downloads_his_state
     server: DevServer, browser: Browser, codes: Codes
 ) -> None:
     base, logins = server.url, server.logins()
-    # Bob's USD account, as a program would find it (his browser session comes later).
+    # Bob's USD account, as a program would find it.
     with httpx.Client(base_url=base, timeout=30) as api:
         token = api.post(
             "/v1/auth/token",
@@ -127,6 +127,16 @@ def test_alice_sends_bob_money_on_screen_and_bob_sees_it_and_downloads_his_state
         ).json()["access_token"]
         accounts = api.get("/v1/accounts", headers={"Authorization": f"Bearer {token}"}).json()
     bobs = next(a for a in accounts if a["currency"] == "USD")
+    # Bob has his account page open before Alice sends: the payment arrives on it by the event stream.
+    bob = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    bobs_page = bob.new_page()
+    bobs_console = _watch_console(bobs_page)
+    streams: list[str] = []
+    bobs_page.on("request", lambda r: streams.append(r.url) if r.url.endswith("/app/events") else None)
+    _sign_in(bobs_page, base, logins["bob"], codes)
+    bobs_page.locator(f'a[href="/app/accounts/{bobs["id"]}"]').click()
+    expect(bobs_page.locator("#account-live")).to_be_visible()
+    assert streams, "the account page listens to the event stream"
 
     alice = browser.new_context(viewport={"width": 1280, "height": 900})
     page = alice.new_page()
@@ -148,27 +158,24 @@ def test_alice_sends_bob_money_on_screen_and_bob_sees_it_and_downloads_his_state
     expect(page.get_by_role("heading", name="The bank will send it.")).to_be_visible()
     _axe(page)
     page.get_by_role("button", name="Confirm and send").click()
-    # The state updates on screen (htmx polling) until final.
-    expect(page.locator('#transfer-state [data-state="final"]')).to_be_visible(timeout=90_000)
+    # The state follows the event stream until final (the fallback poll is every 30 s: slower than this).
+    expect(page.locator('#transfer-state [data-state="final"]')).to_be_visible(timeout=25_000)
     _axe(page)
     assert console == [], console
     alice.close()
 
-    bob = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = bob.new_page()
-    console = _watch_console(page)
-    _sign_in(page, base, logins["bob"], codes)
-    page.locator(f'a[href="/app/accounts/{bobs["id"]}"]').click()
-    row = page.locator("tbody tr", has_text="Browser test")
-    expect(row).to_be_visible()
-    expect(row).to_contain_text("$1.25")
-    _axe(page)
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download").click()
+    # On Bob's page, without a reload: it arrives (not final yet, or final already), then is final.
+    row = bobs_page.locator("#account-live tbody tr", has_text="Browser test")
+    expect(row.first).to_be_visible(timeout=25_000)
+    expect(row.first).to_contain_text("$1.25")
+    expect(bobs_page.locator('tr[data-final="yes"]', has_text="Browser test")).to_be_visible(timeout=25_000)
+    _axe(bobs_page)
+    with bobs_page.expect_download() as download:
+        bobs_page.get_by_role("button", name="Download").click()
     pdf = Path(download.value.path()).read_bytes()
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert "Browser test" in text
-    assert console == [], console
+    assert bobs_console == [], bobs_console
     bob.close()
 
 

@@ -4,11 +4,13 @@ the API with the signed-in principal; the services decide who may do what, as th
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from api.deps import client_address
 from api.routes.accounts import statement_download
@@ -33,6 +35,8 @@ OPEN_STATES = {
     TransferState.EXECUTED,
     TransferState.CONFIRMED,
 }
+EVENT_POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15.0
 STATEMENT_FORMATS = {"pdf": "PDF", "csv": "CSV", "camt053": "ISO 20022 camt.053", "json": "JSON"}
 
 
@@ -138,23 +142,26 @@ def home(current: PageDep) -> Response:
 
 
 @router.get("/app/accounts/{account_id}")
-def account(current: PageDep, account_id: str) -> Response:
+def account(current: PageDep, account_id: str, part: bool = False) -> Response:
     me = signed_in(current)
     services = current.services
     view = services.accounts.get(me, account_id)
     today = datetime.now(UTC).date()
     lines: list[Any] = []
+    arriving: list[Any] = []
     balance = None
     if view.status == AccountStatus.ACTIVE:
         balance = services.accounts.balance(me, account_id)
+        arriving = services.accounts.arriving(me, account_id)
         statement, _ = services.accounts.statement(me, account_id, today - timedelta(days=30), today, "json")
         lines = list(reversed(statement.lines))[:50]
     return current.render(
-        "account.html",
+        "_account_live.html" if part else "account.html",
         {
             "account": view,
             "balance": balance,
             "lines": lines,
+            "arriving": arriving,
             "exponent": services.bank.token(view.currency).decimals,
             "formats": STATEMENT_FORMATS,
             "first_day": (today - timedelta(days=30)).isoformat(),
@@ -281,6 +288,40 @@ def send(
     except WalletError as refused:
         return current.render("send.html", _send_context(current, me, form, error=refused), status=400)
     return current.redirect(f"/app/transfers/{view.id}")
+
+
+@router.get("/app/events")
+def events(current: PageDep, request: Request) -> Response:
+    """The screens' event stream: the signed-in customer's transfer states and incoming funds, as
+    server-sent events named `transfer-state` and `funds-received` (htmx's SSE extension refreshes
+    the parts of a page that listen). Starts at the newest event; a reconnect resumes after the last
+    one seen (`Last-Event-ID`)."""
+    me = signed_in(current)
+    feed = current.services.feed
+    user = None if me.is_staff else me.user_id
+    resume = request.headers.get("last-event-id", "")
+    start = int(resume) if resume.isascii() and resume.isdigit() and len(resume) < 19 else feed.latest_id()
+
+    async def stream() -> AsyncIterator[str]:
+        position, idle = start, 0.0
+        while not await request.is_disconnected():
+            batch = await anyio.to_thread.run_sync(feed.since, user, position)
+            for event in batch:
+                position = event.id
+                yield f"id: {event.id}\nevent: {event.type.replace('.', '-')}\ndata: {event.id}\n\n"
+            if batch:
+                idle = 0.0
+                continue
+            await anyio.sleep(EVENT_POLL_SECONDS)
+            idle += EVENT_POLL_SECONDS
+            if idle >= KEEPALIVE_SECONDS:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+
+    # The page's cookies go on the stream's answer: a refreshed session must reach the browser.
+    return current.apply(
+        StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    )
 
 
 @router.get("/app/transfers")

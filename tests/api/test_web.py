@@ -189,6 +189,7 @@ def test_the_vendored_assets_are_their_npm_packages_files() -> None:
     table = (vendor / "VENDOR.md").read_text()
     for package, source, name in (
         ("htmx.org", "dist/htmx.min.js", "htmx.min.js"),
+        ("htmx-ext-sse", "dist/sse.min.js", "htmx-sse.min.js"),
         ("@picocss/pico", "css/pico.min.css", "pico.min.css"),
     ):
         folder = ROOT / "node_modules" / package

@@ -16,13 +16,14 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
 from wallet.chain.rpc import BlockTimes
 from wallet.compliance.matching import Subject
 from wallet.compliance.screening import SanctionsLists
-from wallet.db.models import ChainTx, Payee, User, WalletAccount
+from wallet.db.models import ChainTx, JournalEntry, JournalLeg, LedgerAccount, Payee, User, WalletAccount
 from wallet.errors import (
     BlockedAddressError,
     ConflictError,
@@ -32,9 +33,23 @@ from wallet.errors import (
 )
 from wallet.keys.keystore import Keystore, customer_key
 from wallet.ledger.statements import FORMATS, Issuer, Statement, build_statement, render
-from wallet.vocabulary import AccountStatus, KycStatus, Role, TxStatus
+from wallet.references import reference_text
+from wallet.vocabulary import AccountStatus, EntryState, KycStatus, Role, TxStatus
 
 MAX_STATEMENT_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A movement on an account as the mirror holds it, with how settled it is."""
+
+    time: datetime
+    block_number: int
+    state: EntryState
+    amount: int  # minor units, signed: positive credits the account
+    counterparty: str
+    counterparty_name: str | None
+    reference: str | None
 
 
 @dataclass(frozen=True)
@@ -248,6 +263,59 @@ class AccountService:
             bank=Issuer(self.bank.manifest.bank_name, self.bank.config.address, self.bank.config.bic),
         )
         return statement, render(statement, fmt)
+
+    def arriving(self, principal: Principal, account_id: str, *, limit: int = 50) -> list[Movement]:
+        """What moved on the account that the chain has not settled past the finality depth yet
+        (statements hold final movements only), newest first, each with how settled it is."""
+        account = self.row(principal, account_id)
+        token = self.bank.token(account.currency)
+        other_leg, other_account = aliased(JournalLeg), aliased(LedgerAccount)
+        names = self.bank.names()
+        with self.bank.readers() as session:
+            rows = session.execute(
+                select(
+                    JournalEntry.block_time,
+                    JournalEntry.block_number,
+                    JournalEntry.state,
+                    JournalEntry.payment_reference,
+                    JournalLeg.amount,
+                    other_account.holder,
+                )
+                .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+                .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+                .join(
+                    other_leg, (other_leg.entry_id == JournalLeg.entry_id) & (other_leg.id != JournalLeg.id)
+                )
+                .join(other_account, other_account.id == other_leg.account_id)
+                .where(
+                    LedgerAccount.chain_id == self.bank.chain_id,
+                    LedgerAccount.token == token.address,
+                    LedgerAccount.holder == account.address,
+                    JournalEntry.posted.is_(True),
+                    JournalEntry.state != EntryState.FINAL,
+                )
+                .order_by(JournalEntry.block_number.desc(), JournalEntry.log_index.desc())
+                .limit(limit)
+            ).all()
+            customers = dict(
+                session.execute(
+                    select(WalletAccount.address, User.full_name)
+                    .join(User, User.id == WalletAccount.user_id)
+                    .where(WalletAccount.address.in_({row[5] for row in rows}))
+                ).all()
+            )
+        return [
+            Movement(
+                time=datetime.fromtimestamp(block_time, UTC),
+                block_number=number,
+                state=state,
+                amount=int(amount),
+                counterparty=holder,
+                counterparty_name=names.get(holder) or customers.get(holder),
+                reference=reference_text(reference),
+            )
+            for block_time, number, state, reference, amount, holder in rows
+        ]
 
     def by_address(self, address: str, currency: str) -> WalletAccount | None:
         """The account on `address` in `currency`, if a customer of this bank has one."""
