@@ -451,3 +451,43 @@ def test_an_operator_mints_reconciles_and_sees_the_partner_banks(
                 break
             assert time.monotonic() < deadline, (before, now)
             time.sleep(0.5)
+
+
+def test_alice_converts_and_pays_carol_abroad_on_screen(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    """A conversion between her own accounts and a payment to Carol at Harbour Bank, each quoted first,
+    each followed on screen until final."""
+    base, logins = server.url, server.logins()
+    with httpx.Client(base_url=server.partner_url, timeout=30) as partner:
+        carol = _api_login(partner, server.partner_logins()["carol"], codes)
+        hkd = next(a for a in partner.get("/v1/accounts", headers=carol).json() if a["currency"] == "HKD")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["alice"], codes)
+    page.get_by_role("link", name="Exchange").click()
+    expect(page.locator('tr[data-conversion][data-state="final"]').first).to_be_visible()  # the demo's
+    _axe(page)
+    page.get_by_label("Sell", exact=True).select_option("USD")
+    page.get_by_label("Buy", exact=True).select_option("EUR")
+    page.get_by_label("Amount to sell").fill("20.00")
+    page.get_by_role("button", name="Get a quote").click()
+    expect(page.locator("article[data-quote]")).to_contain_text("€")
+    _axe(page)
+    page.get_by_role("button", name="Convert").click()
+    expect(page.locator("tr[data-conversion]").first).to_have_attribute("data-state", "final", timeout=25_000)
+    page.get_by_role("link", name="Pay abroad").click()
+    _axe(page)
+    page.get_by_label("Payee's name").fill("Carol Chan")
+    page.get_by_label("Payee's address at their bank").fill(hkd["address"])
+    page.get_by_label("Amount", exact=True).fill("10.00")
+    page.get_by_label("They receive (currency code)").fill("HKD")
+    page.get_by_role("button", name="Get a quote").click()
+    expect(page.locator("article[data-quote]")).to_contain_text("HK$")
+    _axe(page)
+    page.get_by_role("button", name="Pay", exact=True).click()
+    expect(page.locator("tr[data-payment]").first).to_have_attribute("data-state", "final", timeout=60_000)
+    _axe(page)
+    assert console == [], console
+    context.close()

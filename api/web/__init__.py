@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api.web import compliance, operations, profile, staff
+from api.web import compliance, exchange, operations, profile, staff
 from api.web.core import ForgedFormError, Page, SignInRequiredError, page, sign_in_url
 from api.web.routes import router
 from wallet.errors import WalletError
@@ -22,7 +22,14 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     """Adds the screens, their static files and their error pages to `app`."""
-    for screens in (router, profile.router, staff.router, compliance.router, operations.router):
+    for screens in (
+        router,
+        profile.router,
+        exchange.router,
+        staff.router,
+        compliance.router,
+        operations.router,
+    ):
         app.include_router(screens)
     app.mount("/app/static", StaticFiles(directory=STATIC), name="static")
 

@@ -5,6 +5,7 @@ way and released when it fails."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from web3.logs import DISCARD
 
 from tests.support.api_bank import ApiBank, User
 from tests.support.waiting import wait_for
+from tests.support.web import Browser
 from wallet.bank.users import Principal
 from wallet.chain.settlement import Leg, Terms, settlement_id
 from wallet.db.models import Settlement
@@ -354,3 +356,34 @@ def test_another_customers_conversion_and_accounts_are_not_there_for_them(
     assert _convert(bank, alice, _quote(bank, alice, "1.00")["id"], to_account=euros["id"]).status_code == 404
     assert _follow(bank, alice, conversion)["state"] == "final"
     bank.wait_balance(alice, dollars, "40.00")
+
+
+@pytest.mark.usefixtures("book")
+def test_a_customer_converts_from_the_screens(bank: ApiBank, operator: User) -> None:
+    """Quote, then convert, on screen: the quote is shown with its rate and expiry, a second press of
+    the same form makes no second conversion, and the conversion reaches final in the list."""
+    alice, dollars, euros = _customer(bank, operator)
+    screens = Browser(bank)
+    assert screens.sign_in(alice).status_code == 303
+    refused = screens.form("/app/exchange/quote", {"sell": "USD", "buy": "EUR", "sell_amount": "1.001"})
+    assert refused.status_code == 400
+    assert 'value="1.001"' in refused.text
+    quoted = screens.form("/app/exchange/quote", {"sell": "USD", "buy": "EUR", "sell_amount": "100.00"})
+    assert quoted.status_code == 200, quoted.text
+    quote_id = re.search(r'name="quote_id" value="([0-9a-f]+)"', quoted.text)
+    key = re.search(r'name="key" value="([0-9a-f]{32})"', quoted.text)
+    assert quote_id
+    assert key
+    assert "€91.68" in quoted.text
+    form = {"key": key.group(1), "quote_id": quote_id.group(1)}
+    assert screens.form("/app/exchange/convert", form).status_code == 303
+    assert screens.form("/app/exchange/convert", form).status_code == 303  # the same press: one conversion
+    [conversion] = bank.client.get("/v1/fx/conversions", headers=alice.headers).json()
+    bank.wait_balance(alice, euros, "91.68")
+    bank.wait_balance(alice, dollars, "400.00")
+    wait_for(
+        lambda: (
+            f'data-conversion="{conversion["id"]}" data-state="final"'
+            in screens.client.get("/app/exchange?rows=1").text
+        )
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -26,6 +27,7 @@ from tests.support.partner_banks import customer as _customer
 from tests.support.partner_banks import pay as _pay
 from tests.support.partner_banks import two_banks
 from tests.support.waiting import wait_for
+from tests.support.web import Browser
 from wallet.chain.compiler import Compilation
 from wallet.chain.node import AnvilNode
 from wallet.keys import PrivateKeySigner
@@ -340,3 +342,51 @@ def test_the_openapi_document_describes_the_iso_20022_bodies(banks: tuple[ApiBan
         ("/v1/cross-border/payments/{payment_id}/pacs.008", "get"),
     ):
         assert "application/xml" in paths[path][method]["responses"]["200"]["content"]
+
+
+def test_alice_pays_carol_from_the_screens_and_staff_see_it(banks: tuple[ApiBank, ApiBank]) -> None:
+    demo, harbour = banks
+    _, carols = _customer(harbour, "HKD", "1.00", "Carol Chan")
+    alice, _ = _customer(demo, "USD", "300.00", "Alice Example")
+    screens = Browser(demo)
+    assert screens.sign_in(alice).status_code == 303
+    form = {
+        "partner": "harbour",
+        "sell": "USD",
+        "buy": "HKD",
+        "sell_amount": "100.00",
+        "creditor_name": "Carol Chan",
+        "creditor_address": carols["address"],
+        "reference": "Screens test",
+    }
+    quoted = screens.form("/app/abroad/quote", form)
+    assert quoted.status_code == 200, quoted.text
+    assert "HK$" in quoted.text
+    fields = dict(
+        re.findall(
+            r'name="(key|quote_id|creditor_name|creditor_address|reference)" value="([^"]*)"', quoted.text
+        )
+    )
+    assert fields["creditor_address"] == carols["address"]
+    assert screens.form("/app/abroad/pay", fields).status_code == 303
+    [payment] = demo.client.get("/v1/cross-border/payments", headers=alice.headers).json()
+    wait_for(
+        lambda: (
+            f'data-payment="{payment["id"]}" data-state="final"'
+            in screens.client.get("/app/abroad?rows=1").text
+        ),
+        timeout=120,
+    )
+    pacs = screens.client.get(f"/app/abroad/{payment['id']}/pacs.008")
+    assert pacs.status_code == 200
+    assert b"pacs.008" in pacs.content
+    # The operator's partner view lists it, with today's position with Harbour Bank.
+    staff = Browser(demo)
+    assert staff.sign_in(demo.signup("operator")).status_code == 303
+    view = staff.client.get("/app/partners")
+    assert f'data-payment="{payment["id"]}"' in view.text
+    assert 'data-position="harbour-USD"' in view.text
+    # An unknown partner is refused in words, with the form kept.
+    refused = screens.form("/app/abroad/quote", form | {"partner": "nowhere"})
+    assert refused.status_code in (400, 404)
+    assert 'value="Carol Chan"' in refused.text

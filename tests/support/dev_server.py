@@ -98,3 +98,13 @@ class DevServer:
     def logins(self) -> dict[str, dict[str, str]]:
         folder = self.folder / "eth-tester" if "eth-tester chain" in "".join(self.output) else self.folder
         return {x["username"]: x for x in json.loads((folder / "demo-logins.json").read_text())}
+
+    def partner_logins(self) -> dict[str, dict[str, str]]:
+        """The partner bank's demo logins (Carol's among them)."""
+        return {
+            x["username"]: x for x in json.loads((self.folder / "partner" / "demo-logins.json").read_text())
+        }
+
+    @property
+    def partner_url(self) -> str:
+        return f"http://127.0.0.1:{self.partner_port}"
