@@ -674,6 +674,24 @@ def _iso(time: int | None) -> str | None:
     return None if time is None else datetime.fromtimestamp(time, UTC).isoformat()
 
 
+def _plain_rows(session: Session, query: Any) -> list[tuple[Any, ...]]:
+    """`query`'s rows as the database driver gives them, plain tuples: a trace reads tens of thousands
+    of movements, and SQLAlchemy's rows and result processing cost as much as the query (the columns
+    read here, `movements()`'s, need none: amounts are integers, or Decimals `movement_of` makes int)."""
+    compiled = query.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args = tuple(params[name] for name in compiled.positiontup) if compiled.positional else params
+    driver = session.connection().connection.driver_connection
+    assert driver is not None  # the session's connection is open: it was just checked out
+    cursor = driver.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+    finally:
+        cursor.close()
+
+
 class _HubError(Exception):
     """An account with too many movements to replay."""
 
@@ -701,9 +719,10 @@ class _Tracer:
         self.flows: dict[int, Movement] = {}
 
     def _flow(self, row: Any) -> Movement:
-        flow = self.flows.get(row.entry_id)
+        """The movement of a `movements()` row (read by position: a plain tuple or a SQLAlchemy row)."""
+        flow = self.flows.get(row[1])
         if flow is None:
-            flow = self.flows[row.entry_id] = movement_of(row, self.currencies.get(row.token, ""))
+            flow = self.flows[row[1]] = movement_of(row, self.currencies.get(row[2], ""))
         return flow
 
     def flows_of_tx(self, tx_hash: str) -> list[Movement]:
@@ -750,10 +769,11 @@ class _Tracer:
                 continue
             loading = set(accounts.values())
             entries = select(JournalLeg.entry_id).where(JournalLeg.account_id.in_(accounts))
-            rows = self.session.connection().execute(
+            rows = _plain_rows(
+                self.session,
                 self.query.where(JournalEntry.id.in_(entries)).order_by(
                     JournalEntry.block_number, JournalEntry.log_index
-                )
+                ),
             )
             lists = {holder: self.histories[(holder, token)] for holder in loading}
             for row in rows:
