@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from api import problems, web
+from api import metrics, problems, web
 from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
 from api.routes import (
@@ -27,6 +27,7 @@ from api.routes import (
 from api.schemas import HealthOut, ReadyOut, ReconciliationSummary
 from api.security import SecurityHeaders
 from wallet.bank.runtime import Services
+from wallet.settings import get_settings
 
 DESCRIPTION = """Tokenized deposit wallet API.
 
@@ -51,6 +52,7 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
     )
     app.state.services = services
     app.add_middleware(SecurityHeaders)
+    metrics.install(app, get_settings())
     problems.install(app)
     for module in (
         auth,
@@ -84,9 +86,10 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
 
     @app.get("/readyz", response_model=ReadyOut, tags=["health"], responses={503: {"model": ReadyOut}})
     def ready(services: ServicesDep) -> ReadyOut | JSONResponse:
-        """Readiness: the node and the database answer, no critical incident is open (a chain behind
-        the database, a reorg past final entries) and the newest reconciliation found the database and
-        the chain in agreement. 503 otherwise, with the problems listed."""
+        """Readiness: the node and the database answer, the ledger mirror is close to the chain head
+        (`TDW_READY_MAX_LAG_BLOCKS`), no critical incident is open (a chain behind the database, a reorg
+        past final entries) and the newest reconciliation found the database and the chain in
+        agreement. 503 otherwise, with the problems listed."""
         problems: list[str] = []
         head = mirror = reconciliation = None
         try:
@@ -95,6 +98,11 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
             problems.append("the chain node does not answer")
         try:
             mirror = services.bank.mirror_block()
+            allowed = get_settings().ready_max_lag_blocks
+            if head is not None and mirror is not None and head - mirror > allowed:
+                problems.append(
+                    f"the ledger mirror is {head - mirror} blocks behind the chain (at most {allowed})"
+                )
             problems += [
                 f"incident {i.id} ({i.kind}): {i.summary}" for i in services.incidents.open_critical()
             ]

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # Seconds between two reconciliations of the database with the chain by the workers (balances,
     # transactions, transfers, bank operations, nonces); the first runs when the workers start.
     reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    # The bearer token Prometheus sends to read `/metrics`; unset, the endpoint is open in development
+    # and closed in production.
+    metrics_token: SecretStr | None = None
+    # `/readyz` fails while the ledger mirror is more blocks than this behind the chain head.
+    ready_max_lag_blocks: int = Field(default=20, ge=0)
     # Seconds between two anchors of the audit log's head on chain (only when the log grew).
     audit_anchor_seconds: float = Field(default=300.0, gt=0)
     # Customer signers kept open in memory (0: unwrap each key only when it signs).

@@ -1,7 +1,8 @@
 """How the machinery is doing, for operators: the outbox's transactions by state and the age of the
 oldest still moving, each sending key's nonces (allocated here, mined and pending on the node), the
 ledger mirror's lag behind the chain head, transfers not yet final, webhook deliveries owed, open
-incidents, and the newest reconciliation. Read-only; one database read and three node calls per key."""
+incidents, screening hits, reorgs, and the newest reconciliation. Read-only: one database read, and
+two node calls per sending key and one for the head."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from wallet.db.models import (
     IndexerCursor,
     Reconciliation,
     RelayerNonce,
+    Reorg,
+    ScreeningHit,
     TransferRequest,
     WebhookDelivery,
 )
@@ -56,6 +59,8 @@ class Health:
     webhook_backlog: int
     open_incidents: dict[str, int]  # by severity
     reconciliation: dict[str, Any] | None
+    screening_hits: dict[str, int]  # by state
+    reorgs: int  # reorgs the indexer followed, ever
 
     @property
     def mirror_lag(self) -> int | None:
@@ -67,7 +72,12 @@ class HealthService:
         self.bank = bank
 
     def snapshot(self, principal: Principal) -> Health:
+        """`read`, for operators, compliance officers and administrators."""
         principal.require(*VIEWERS)
+        return self.read()
+
+    def read(self) -> Health:
+        """The figures now (for staff through `snapshot`, and for the metrics endpoint)."""
         bank = self.bank
         now = datetime.now(UTC)
         with bank.readers() as session:
@@ -112,6 +122,16 @@ class HealthService:
                     .group_by(Incident.severity)
                 )
             }
+            hits = {
+                str(state): int(count)
+                for state, count in session.execute(
+                    select(ScreeningHit.state, func.count()).group_by(ScreeningHit.state)
+                )
+            }
+            reorgs = int(
+                session.scalar(select(func.count()).select_from(Reorg).where(Reorg.chain_id == bank.chain_id))
+                or 0
+            )
             cursor = session.get(IndexerCursor, bank.chain_id)
             last = session.scalars(
                 select(Reconciliation)
@@ -156,6 +176,8 @@ class HealthService:
             webhook_backlog=int(backlog or 0),
             open_incidents=incidents,
             reconciliation=reconciliation,
+            screening_hits=hits,
+            reorgs=reorgs,
         )
 
 
