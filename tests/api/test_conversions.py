@@ -126,7 +126,7 @@ def test_a_conversion_moves_both_sides_in_one_transaction(
         for e in services.feed.since(alice.user_id, 0, 1000)
         if e.type == "settlement.state"
     ]
-    assert told == ["submitted", "settled"]
+    assert told == ["submitted", "settled", "final"]
     history = bank.client.get("/v1/fx/conversions", headers=alice.headers).json()
     assert [c["id"] for c in history] == [conversion["id"]]
 

@@ -71,6 +71,9 @@ class OutboxListener(Protocol):
     def failed(self, session: Session, tx: ChainTx) -> None:
         """`tx` reverted or can never be mined."""
 
+    def final(self, session: Session, tx: ChainTx) -> None:
+        """`tx` (mined successfully) became final: deep enough, and in a durable chain state."""
+
 
 class NoListener:
     """An `OutboxListener` that ignores everything."""
@@ -82,6 +85,9 @@ class NoListener:
         pass
 
     def failed(self, session: Session, tx: ChainTx) -> None:
+        pass
+
+    def final(self, session: Session, tx: ChainTx) -> None:
         pass
 
 
@@ -102,6 +108,10 @@ class Listeners:
     def failed(self, session: Session, tx: ChainTx) -> None:
         for listener in self.listeners:
             listener.failed(session, tx)
+
+    def final(self, session: Session, tx: ChainTx) -> None:
+        for listener in self.listeners:
+            listener.final(session, tx)
 
 
 class Outbox:
@@ -542,9 +552,11 @@ class Outbox:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
+            was_final = row.status == TxStatus.FINAL
             for key, value in values.items():
                 setattr(row, key, value)
             row.version += 1
+            fresh = None
             if notify is not None:
                 fresh = session.get(ChainTx, row.id)
                 assert fresh is not None
@@ -554,6 +566,8 @@ class Outbox:
                     self.listener.rolled_back(session, fresh)
                 else:
                     self.listener.included(session, fresh, notify[1])
+            if values.get("status") == TxStatus.FINAL and not was_final:
+                self.listener.final(session, fresh or session.get(ChainTx, row.id) or row)
         return True
 
     def wait_until_settled(self, *, timeout: float = 120.0, poll: float = 0.05) -> None:

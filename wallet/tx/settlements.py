@@ -208,6 +208,12 @@ class SettlementService:
             row.error_name, row.error_args = tx.error_name, tx.error_args
         self._move(session, tx, SettlementStatus.FAILED)
 
+    def final(self, session: Session, tx: ChainTx) -> None:
+        """Its transaction is final: the owners are told (state `final`, after `settled`)."""
+        for row in self._rows(session, tx):
+            if row.status == SettlementStatus.SETTLED:
+                self.notify(session, row, tx, state="final")
+
     def _rows(self, session: Session, tx: ChainTx) -> list[Settlement]:
         if tx.kind != KIND:
             return []
@@ -222,8 +228,11 @@ class SettlementService:
                 row.error_name = row.error_args = None
             self.notify(session, row, tx)
 
-    def notify(self, session: Session, row: Settlement, tx: ChainTx | None = None) -> None:
-        """Moves the quote `row` carries out with it, and tells its owner."""
+    def notify(
+        self, session: Session, row: Settlement, tx: ChainTx | None = None, *, state: str | None = None
+    ) -> None:
+        """Moves the quote `row` carries out with it, and tells its owner (`state`: the event's, when it is
+        not the settlement's own: `final`)."""
         if row.quote_id is not None and row.status in _QUOTE_STATE:
             session.execute(
                 update(FxQuote)
@@ -241,7 +250,7 @@ class SettlementService:
                 payload={
                     "settlement_id": row.id,
                     "kind": row.kind,
-                    "state": row.status.value,
+                    "state": state or row.status.value,
                     "quote_id": row.quote_id,
                     "tx_hash": tx.tx_hash if mined and tx else None,
                     "block_number": tx.block_number if mined and tx else None,

@@ -426,6 +426,9 @@ class TransferService:
             .values(status=RequestStatus.PENDING, chain_tx_id=None)
         )
 
+    def final(self, session: Session, tx: ChainTx) -> None:
+        """Nothing to do: the event pump tells customers their transfers' final state."""
+
 
 class _ContendedError(Exception):
     """Raised inside `relay`'s transaction to undo it when another relayer claimed the same requests."""
