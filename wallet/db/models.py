@@ -374,7 +374,7 @@ class JournalLeg(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id", ondelete="CASCADE"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
     amount: Mapped[int] = mapped_column(SignedAmount)
 
 
