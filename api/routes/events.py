@@ -11,8 +11,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import CurrentPrincipal, ServicesDep
 from api.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
-from wallet.bank.events import event_json
-from wallet.db.models import Webhook
+from wallet.bank.events import EventFeed, event_json
+from wallet.db.models import Event, Webhook
 
 MAX_EVENT_ID = 2**63 - 1  # event ids are BIGINT; a larger `after` could only be a mistake
 
@@ -40,13 +40,24 @@ async def events(
         after = min(int(last_event_id), MAX_EVENT_ID)
     if after is None:
         after = await anyio.to_thread.run_sync(feed.latest_id)
-    position = after
-    idle = 0.0
+    async for event in follow(request, feed, user, after):
+        if event is None:
+            yield ServerSentEvent(comment="keep-alive")
+        else:
+            yield ServerSentEvent(id=str(event.id), event=event.type, data=event_json(event))
+
+
+async def follow(
+    request: Request, feed: EventFeed, user: str | None, after: int
+) -> AsyncIterator[Event | None]:
+    """The feed's events for `user` (None: every event) after id `after`, as they come, until the client
+    leaves; None after each `KEEPALIVE_SECONDS` of quiet (a keep-alive for proxies)."""
+    position, idle = after, 0.0
     while not await request.is_disconnected():
         batch = await anyio.to_thread.run_sync(feed.since, user, position)
         for event in batch:
             position = event.id
-            yield ServerSentEvent(id=str(event.id), event=event.type, data=event_json(event))
+            yield event
         if batch:
             idle = 0.0
             continue
@@ -54,7 +65,7 @@ async def events(
         idle += POLL_SECONDS
         if idle >= KEEPALIVE_SECONDS:
             idle = 0.0
-            yield ServerSentEvent(comment="keep-alive")
+            yield None
 
 
 @router.post(

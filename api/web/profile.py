@@ -12,23 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.web.core import Page, PageDep, PostDep, signed_in
 from wallet.bank.users import Principal
-from wallet.compliance.kyc import MAX_DOCUMENT_BYTES
+from wallet.compliance.kyc import MAX_DOCUMENT_BYTES, PROFILE_FIELDS
 from wallet.errors import InvalidRequestError, WalletError
 
 router = APIRouter(include_in_schema=False)
-PROFILE_FIELDS = (
-    "kind",
-    "legal_name",
-    "birth_date",
-    "nationality",
-    "residence_country",
-    "id_type",
-    "id_number",
-    "address",
-    "expected_activity",
-    "company_name",
-    "registration_number",
-)
 OWNER_ROWS = 3  # beneficial owners a company gives on the form (the API takes up to 20)
 DOCUMENT_KINDS = ("passport", "national_id", "driving_licence", "proof_of_address", "company_register")
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from api.deps import client_address
 from api.routes.accounts import statement_download
+from api.routes.events import follow
 from api.web.core import LANGUAGE, YEAR, Page, PageDep, PostDep, safe_path, signed_in
 from api.web.i18n import LANGUAGES
 from api.web.qr import svg_data_uri
@@ -35,8 +35,6 @@ OPEN_STATES = {
     TransferState.EXECUTED,
     TransferState.CONFIRMED,
 }
-EVENT_POLL_SECONDS = 0.25
-KEEPALIVE_SECONDS = 15.0
 STATEMENT_FORMATS = {"pdf": "PDF", "csv": "CSV", "camt053": "ISO 20022 camt.053", "json": "JSON"}
 
 
@@ -303,20 +301,11 @@ def events(current: PageDep, request: Request) -> Response:
     start = int(resume) if resume.isascii() and resume.isdigit() and len(resume) < 19 else feed.latest_id()
 
     async def stream() -> AsyncIterator[str]:
-        position, idle = start, 0.0
-        while not await request.is_disconnected():
-            batch = await anyio.to_thread.run_sync(feed.since, user, position)
-            for event in batch:
-                position = event.id
-                yield f"id: {event.id}\nevent: {event.type.replace('.', '-')}\ndata: {event.id}\n\n"
-            if batch:
-                idle = 0.0
-                continue
-            await anyio.sleep(EVENT_POLL_SECONDS)
-            idle += EVENT_POLL_SECONDS
-            if idle >= KEEPALIVE_SECONDS:
-                idle = 0.0
+        async for event in follow(request, feed, user, start):
+            if event is None:
                 yield ": keep-alive\n\n"
+            else:
+                yield f"id: {event.id}\nevent: {event.type.replace('.', '-')}\ndata: {event.id}\n\n"
 
     # The page's cookies go on the stream's answer: a refreshed session must reach the browser.
     return current.apply(

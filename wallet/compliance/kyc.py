@@ -100,6 +100,22 @@ def _country(value: str | None) -> str | None:
     return None if value is None else iso_country(value)
 
 
+# A profile's own fields (beneficial owners aside), as the customer gives them and reviewers read them.
+PROFILE_FIELDS = (
+    "kind",
+    "legal_name",
+    "birth_date",
+    "nationality",
+    "residence_country",
+    "id_type",
+    "id_number",
+    "address",
+    "expected_activity",
+    "company_name",
+    "registration_number",
+)
+
+
 class OwnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -604,22 +620,7 @@ class KycService:
         ]
         data = None
         if profile is not None:
-            data = {
-                name: getattr(profile, name)
-                for name in (
-                    "kind",
-                    "legal_name",
-                    "birth_date",
-                    "nationality",
-                    "residence_country",
-                    "id_type",
-                    "id_number",
-                    "address",
-                    "expected_activity",
-                    "company_name",
-                    "registration_number",
-                )
-            }
+            data = {name: getattr(profile, name) for name in PROFILE_FIELDS}
             if isinstance(data["birth_date"], date):
                 data["birth_date"] = data["birth_date"].isoformat()
             owners = session.scalars(select(BeneficialOwner).where(BeneficialOwner.user_id == user.id))
