@@ -146,9 +146,11 @@ def test_the_inspector_shows_the_node_agreeing_the_timeline_and_the_trace(
     assert svg.headers["content-type"] == "image/svg+xml"
     assert b["address"][:10].lower() in svg.text.lower()
     assert etree.fromstring(svg.content).tag == SVG
-    # At the block before anything arrived, nothing was there; the node says the same.
+    # At block 1 nothing was there, and the node says the same; or, when the node keeps no state that
+    # old (anvil after thousands of blocks), the page says so and claims nothing.
     early = screens.client.get("/app/inspect", params={"address": a["address"], "block": "1"})
-    assert 'data-verified="yes"' in early.text
+    assert early.status_code == 200, early.text
+    assert 'data-verified="yes"' in early.text or 'data-verified="unknown"' in early.text
     wrong = screens.client.get("/app/inspect", params={"address": "0x12", "block": "x"})
     assert wrong.status_code == 400
     assert "a block is a whole number" in wrong.text

@@ -30,6 +30,7 @@ Graphviz (`dot`, SVG or PNG).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ import graphviz
 from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
+from web3.exceptions import Web3RPCError
 
 from wallet.bank.core import Bank
 from wallet.bank.users import Principal
@@ -66,6 +68,7 @@ from wallet.references import reference_text
 from wallet.vocabulary import Role
 
 ZERO = "0x0000000000000000000000000000000000000000"
+log = logging.getLogger(__name__)
 MAX_REPLAY = 20_000  # movements of one account a trace replays; beyond, the account is a hub and stops
 Rule = Literal["fifo", "proportional"]
 Direction = Literal["forward", "backward"]
@@ -216,8 +219,8 @@ class Inspector:
             }
             if verify:
                 on_chain = self._balance_of(token, holder, at)
-                row["node_balance"] = self._money(token, on_chain)
-                row["agrees"] = on_chain == units
+                row["node_balance"] = None if on_chain is None else self._money(token, on_chain)
+                row["agrees"] = None if on_chain is None else on_chain == units
             balance_rows.append(row)
         ranked = sorted(volume.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))
         return {
@@ -226,7 +229,8 @@ class Inspector:
             "name": names.get(holder),
             "customer": customer,
             "balances": balance_rows,
-            "verified": all(r["agrees"] for r in balance_rows) if verify else None,
+            # None: not asked, or the node keeps no state as old as the block (nothing is claimed then).
+            "verified": _all_agree([r["agrees"] for r in balance_rows]) if verify else None,
             "kyc": [e for e in events if e["name"] == "KycUpdated"],
             "blocks": [e for e in events if e["name"] == "BlockedUpdated"],
             "freezes": [
@@ -650,11 +654,17 @@ class Inspector:
             return None
         return {"user_id": row[0], "username": row[1], "full_name": row[2], "kyc_status": str(row[3])}
 
-    def _balance_of(self, token: str, holder: str, at: int) -> int:
+    def _balance_of(self, token: str, holder: str, at: int) -> int | None:
+        """`balanceOf` at block `at` as the node answers; None when it keeps no state that old (a node
+        that prunes history: anvil's in-memory states, a full node that is not an archive)."""
         contract = self.bank.token_at(token).contract
-        if not self.bank.w3.eth.get_code(contract.address, block_identifier=at):
-            return 0  # before the token was deployed nobody held any
-        return int(contract.functions.balanceOf(holder).call(block_identifier=at))
+        try:
+            if not self.bank.w3.eth.get_code(contract.address, block_identifier=at):
+                return 0  # before the token was deployed nobody held any
+            return int(contract.functions.balanceOf(holder).call(block_identifier=at))
+        except Web3RPCError as refused:
+            log.info("the node cannot read block %s: %s", at, refused)
+            return None
 
     def _money(self, token: str, units: int) -> str:
         decimals = self.decimals.get(token, 0)
@@ -668,6 +678,13 @@ class Inspector:
     @staticmethod
     def _stamp(stamp: tuple[int, int] | None) -> dict[str, Any] | None:
         return None if stamp is None else {"block": stamp[0], "at": _iso(stamp[1])}
+
+
+def _all_agree(agrees: list[bool | None]) -> bool | None:
+    """False if any balance disagrees; None if the node could not say for one; True otherwise."""
+    if False in agrees:
+        return False
+    return None if None in agrees else True
 
 
 def _iso(time: int | None) -> str | None:
