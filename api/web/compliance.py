@@ -126,12 +126,8 @@ def case_evidence(current: PageDep, case_id: str, item_id: int) -> Response:
     """One piece of evidence, decrypted (the reading is audited)."""
     me = signed_in(current)
     item, content = current.services.cases.evidence(me, case_id, item_id)
-    return current.apply(
-        Response(
-            content,
-            media_type=item.content_type or "application/octet-stream",
-            headers={"Content-Disposition": f'attachment; filename="{item.filename}"'},
-        )
+    return current.download(
+        content, item.content_type or "application/octet-stream", item.filename or "evidence"
     )
 
 
@@ -186,13 +182,7 @@ def case_goaml(current: PostDep, case_id: str) -> Response:
     """The case as a goAML suspicious transaction report (XML), also filed in the case."""
     me = signed_in(current)
     xml = current.services.reports.goaml(me, case_id)
-    return current.apply(
-        Response(
-            xml,
-            media_type="application/xml",
-            headers={"Content-Disposition": f'attachment; filename="goaml-str-{case_id}.xml"'},
-        )
-    )
+    return current.download(xml, "application/xml", f"goaml-str-{case_id}.xml")
 
 
 # -------------------------------------------------------------------------------- inspector ---

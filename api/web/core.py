@@ -141,6 +141,16 @@ class Page:
         )
         return self.apply(HTMLResponse(html, status_code=status))
 
+    def download(self, content: bytes, media_type: str, filename: str) -> Response:
+        """`content` as a file to save (`Content-Disposition: attachment`), with the page's cookies."""
+        return self.apply(
+            Response(
+                content,
+                media_type=media_type,
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        )
+
     def redirect(self, url: str, status: int = 303) -> Response:
         """A redirect (after a form, 303 See Other); for htmx requests, its `HX-Redirect` instead."""
         if self.request.headers.get("HX-Request") == "true":

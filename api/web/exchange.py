@@ -161,13 +161,7 @@ def abroad_document(current: PageDep, payment_id: str) -> Response:
     """The payment's ISO 20022 pacs.008, with the settlement transaction once it settled."""
     me = signed_in(current)
     xml = current.services.crossborder.document(me, payment_id)
-    return current.apply(
-        Response(
-            xml,
-            media_type="application/xml",
-            headers={"Content-Disposition": f'attachment; filename="pacs.008-{payment_id}.xml"'},
-        )
-    )
+    return current.download(xml, "application/xml", f"pacs.008-{payment_id}.xml")
 
 
 __all__ = ["router"]

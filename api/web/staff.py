@@ -151,13 +151,7 @@ def kyc_document(current: PageDep, user_id: str, document_id: str) -> Response:
     """A customer's document, decrypted (each reading is in the audit log)."""
     me = signed_in(current)
     document, content = current.services.kyc.document(me, user_id, document_id)
-    return current.apply(
-        Response(
-            content,
-            media_type=document.content_type,
-            headers={"Content-Disposition": f'attachment; filename="{document.id}"'},
-        )
-    )
+    return current.download(content, document.content_type, document.id)
 
 
 # -------------------------------------------------------------------------- screening hits ---
