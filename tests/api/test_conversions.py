@@ -9,9 +9,11 @@ import re
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from web3.logs import DISCARD
 
 from tests.support.api_bank import ApiBank, User
@@ -19,8 +21,10 @@ from tests.support.waiting import wait_for
 from tests.support.web import Browser
 from wallet.bank.users import Principal
 from wallet.chain.settlement import Leg, Terms, settlement_id
-from wallet.db.models import Settlement
+from wallet.db.models import FxQuote, Settlement
+from wallet.errors import QuoteUsedError
 from wallet.fx.conversions import Conversions
+from wallet.fx.quotes import take_quote
 from wallet.vocabulary import Role
 
 
@@ -242,6 +246,35 @@ def test_two_conversions_racing_for_one_quote_or_one_balance_settle_once(
         if r.status_code == 201:
             assert _follow(bank, alice, r.json()["id"])["state"] == "final"
     bank.wait_balance(alice, dollars, "10.00")
+
+
+@pytest.mark.usefixtures("book")
+def test_a_quote_a_settlement_carries_out_is_refused_without_locking_its_row(
+    bank: ApiBank, operator: User
+) -> None:
+    """The race above, at the moment it deadlocked on PostgreSQL: the loser got its locks after the winner
+    committed, and the relayer, moving the winner's settlement, is about to update the quote's row. The
+    loser must refuse the quote from the settlement it sees, not lock the row and then wait on the
+    relayer's settlement in the unique index while the relayer waits on that row."""
+    sessions = bank.services.bank.sessions
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: nothing to deadlock")
+    alice, _, _ = _customer(bank, operator, "50.00")
+    quote_id = _quote(bank, alice, "20.00")["id"]
+    r = _convert(bank, alice, quote_id)
+    assert r.status_code == 201, r.text
+    assert _follow(bank, alice, r.json()["id"])["state"] == "final"
+    with engine.begin() as c:  # the quote as it stood right after the winner committed
+        c.execute(text("UPDATE fx_quotes SET state = 'accepted' WHERE id = :id"), {"id": quote_id})
+    with engine.connect() as relayer, relayer.begin():
+        relayer.execute(text("SELECT id FROM fx_quotes WHERE id = :id FOR UPDATE"), {"id": quote_id})
+        with sessions.begin() as loser:
+            loser.execute(text("SET LOCAL lock_timeout = '3s'"))
+            quote = loser.get(FxQuote, quote_id)
+            assert quote is not None
+            with pytest.raises(QuoteUsedError):
+                take_quote(loser, quote, datetime.now(UTC))
 
 
 @pytest.mark.usefixtures("book")

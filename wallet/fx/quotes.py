@@ -244,7 +244,14 @@ def quote_to_carry_out(
 
 def take_quote(session: Session, quote: FxQuote, now: datetime) -> None:
     """Accepts an open quote (or keeps its owner's accepted one) for the settlement being stored in
-    `session`: one conditional update, so it is taken once."""
+    `session`: one conditional update, so it is taken once.
+
+    A settlement that carries the quote out already (committed by a racing request while this one
+    waited for its locks) refuses it first, without locking the quote's row: the relayer moving that
+    settlement updates the row next, and on PostgreSQL this session's insert would wait on the relayer
+    while the relayer waits on this session's row lock, a deadlock."""
+    if session.scalar(select(Settlement.id).where(Settlement.quote_id == quote.id)) is not None:
+        raise QuoteUsedError(f"quote {quote.id} was carried out already; ask for a new one")
     taken = session.execute(
         update(FxQuote)
         .where(
