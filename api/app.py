@@ -12,16 +12,23 @@ from api.routes import (
     accounts,
     auth,
     bank,
+    batches,
+    bills,
     cases,
     compliance,
     crossborder,
     events,
     fx,
     inspection,
+    invoices,
     kyc,
+    notifications,
     operations,
     partner,
+    points,
     proposals,
+    requests,
+    spending,
     transfers,
 )
 from api.schemas import HealthOut, ReadyOut, ReconciliationSummary
@@ -69,6 +76,13 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
         fx,
         crossborder,
         partner,
+        requests,
+        bills,
+        spending,
+        batches,
+        invoices,
+        notifications,
+        points,
     ):
         app.include_router(module.router)
     web.install(app)

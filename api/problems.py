@@ -133,6 +133,8 @@ def _extensions(exc: WalletError) -> dict[str, Any]:
         extra["as_of_block"] = exc.as_of_block
     if isinstance(exc, errors.TransferRejectedError):
         extra["rules"] = exc.rules
+    if isinstance(exc, errors.BatchInvalidError):
+        extra["errors"] = exc.errors
     return extra
 
 

@@ -491,3 +491,149 @@ def test_alice_converts_and_pays_carol_abroad_on_screen(
     _axe(page)
     assert console == [], console
     context.close()
+
+
+def test_mira_shows_a_qr_code_bob_scans_it_and_pays_and_mira_sees_it_paid(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    """Mira's café asks for 4.80; zxing-cpp reads the payment link from the pixels Chromium drew; Bob
+    opens it (signing in on the way), pays in one step, and Mira's open page turns paid without a
+    reload when the chain carries the payment. The demo's requests are there: one paid, one open."""
+    base, logins = server.url, server.logins()
+    mira = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = mira.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["mira"], codes)
+    page.get_by_role("link", name="Requests").click()
+    expect(page.locator('tr[data-request="TABLE-7"] [data-state="paid"]')).to_be_visible(timeout=25_000)
+    expect(page.locator('tr[data-request="TABLE-9"] [data-state="open"]')).to_be_visible()
+    _axe(page)
+    page.get_by_label("Amount (leave empty to let the payer choose)").fill("4.80")
+    page.get_by_label("Reference (optional)").fill("ESPRESSO-2")
+    page.get_by_label("Description (optional)").fill("Two espressos")
+    page.get_by_role("button", name="Create the request").click()
+    qr = page.get_by_role("img", name="QR code of the payment link")
+    expect(qr).to_be_visible()
+    _axe(page)
+    [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
+    link = urlparse(found.text)
+    assert link.path.startswith("/app/pay/")
+    assert found.text == page.locator("a[data-link]").inner_text()
+
+    bob = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    phone = bob.new_page()
+    phone_console = _watch_console(phone)
+    phone.goto(base + link.path)  # scanned: the link, on this server
+    expect(phone).to_have_url(re.compile(r"/app/sign-in\?next="))
+    phone.get_by_label("Username").fill("bob")
+    phone.get_by_label("Password").fill(logins["bob"]["password"])
+    phone.get_by_label("Code from your authenticator app").fill(codes.next(logins["bob"]))
+    phone.get_by_role("button", name="Sign in").click()
+    expect(phone.get_by_role("heading", name="Pay Mira's Café")).to_be_visible()
+    expect(phone.locator("dd.amount")).to_contain_text("$4.80")
+    _axe(phone)
+    phone.get_by_role("button", name="Pay", exact=True).click()
+    expect(phone.locator('#transfer-state [data-state="final"]')).to_be_visible(timeout=25_000)
+    assert phone_console == [], phone_console
+    bob.close()
+
+    # On Mira's page, without a reload: paid, with Bob's payment final.
+    expect(page.locator('#request-live [data-state="paid"]')).to_be_visible(timeout=25_000)
+    expect(page.locator("[data-received]")).to_contain_text("$4.80")
+    _axe(page)
+    assert console == [], console
+    mira.close()
+
+
+def test_alice_finds_her_electricity_bill_paid_and_schedules_it_weekly(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    """The demo's bill: paid once, and monthly on the 31st; she adds a weekly payment and skips its first."""
+    base, logins = server.url, server.logins()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["alice"], codes)
+    page.get_by_role("link", name="Bills").click()
+    bill = page.locator('article[data-bill="HP-10004417"]')
+    expect(bill).to_contain_text("Helvetia Power")
+    expect(bill.locator('tr[data-state="active"]')).to_have_count(1)  # monthly on the 31st
+    bill.get_by_text("History").click()
+    expect(bill.locator('li[data-state="sent"]')).to_have_count(1)
+    _axe(page)
+    bill.get_by_label("Amount").fill("2.00")
+    bill.get_by_label("When").select_option("weekly")
+    bill.get_by_label("Weekday").select_option(label="Friday")
+    bill.get_by_role("button", name="Pay or schedule").click()
+    rows = page.locator('article[data-bill="HP-10004417"] tr[data-state="active"]')
+    expect(rows).to_have_count(2)
+    weekly = rows.filter(has_text="Friday")
+    before = weekly.locator("td").nth(2).inner_text()
+    weekly.get_by_role("button", name="Skip the next").click()
+    after = page.locator('article[data-bill="HP-10004417"] tr[data-state="active"]').filter(has_text="Friday")
+    expect(after.locator("td").nth(2)).not_to_have_text(before)
+    _axe(page)
+    assert console == [], console
+    context.close()
+
+
+def test_alice_looks_at_her_spending_chart_and_budgets(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    """The chart (matplotlib's PNG) draws; the demo's payments are filed by category; her café budget
+    is crossed by Mira's bill."""
+    base, logins = server.url, server.logins()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["alice"], codes)
+    page.get_by_role("link", name="Spending").click()
+    chart = page.locator("img[data-chart]")
+    expect(chart).to_be_visible()
+    drawn = 0
+    for _ in range(100):  # the image arrives after the page (no wait_for_function: the CSP forbids eval)
+        drawn = page.evaluate("document.querySelector('img[data-chart]').naturalWidth")
+        if drawn:
+            break
+        page.wait_for_timeout(100)
+    assert drawn == 700
+    expect(page.locator('tr[data-category="cafes"]')).to_contain_text("$18.40")
+    expect(page.locator('li[data-budget="cafes"][data-crossed="yes"]')).to_be_visible()
+    _axe(page)
+    # Mira's café earns 10 points per dollar: her 18.40 gave 184.
+    page.get_by_role("link", name="Points").click()
+    expect(page.locator("[data-points]")).to_have_text("184", timeout=20_000)
+    expect(page.locator('tr[data-kind="earn"]')).to_contain_text("Café bonus")
+    _axe(page)
+    assert console == [], console
+    context.close()
+
+
+def test_alice_pays_mira_s_invoice_from_its_link_and_sees_it_turn_paid(
+    server: DevServer, browser: Browser, codes: Codes
+) -> None:
+    """The demo's open invoice 2026-003: its page links to the pay page; one press pays what is owed,
+    and the invoice reads paid once the chain carries the payment."""
+    base, logins = server.url, server.logins()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = _watch_console(page)
+    _sign_in(page, base, logins["alice"], codes)
+    page.get_by_role("link", name="Invoices").click()
+    row = page.locator('tr[data-invoice="2026-003"]')
+    expect(row).to_have_attribute("data-state", "open")
+    _axe(page)
+    row.get_by_role("link", name="2026-003").click()
+    expect(page.get_by_role("heading", name="Invoice 2026-003")).to_be_visible()
+    _axe(page)
+    page.locator("figcaption a").click()  # the payment link the QR code holds
+    expect(page.locator("[data-outstanding]")).to_contain_text("$84.39")
+    _axe(page)
+    page.get_by_role("button", name="Pay what is owed").click()
+    expect(page.locator('#transfer-state [data-state="final"]')).to_be_visible(timeout=25_000)
+    page.goto(base + "/app/invoices")
+    expect(page.locator('tr[data-invoice="2026-003"]')).to_have_attribute(
+        "data-state", "paid", timeout=15_000
+    )
+    assert console == [], console
+    context.close()

@@ -120,6 +120,17 @@ class TransferRejectedError(TransferError):
         self.rules = rules
 
 
+class BatchInvalidError(InvalidRequestError):
+    """A batch payment file with problems: `errors` lists every one (line, field, problem); nothing moved."""
+
+    code = "batch-invalid"
+    title = "The batch file has problems; nothing was paid."
+
+    def __init__(self, detail: str, errors: list[dict[str, object]]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
 class BlockedAddressError(InvalidRequestError):
     """The address is on a sanctions list's digital-currency addresses: nothing is sent to it or saved."""
 
@@ -370,6 +381,20 @@ class QuoteExpiredError(ConflictError):
 
     code = "quote-expired"
     title = "The FX quote has expired; ask for a new one."
+
+
+class PaymentRequestClosedError(ConflictError):
+    """The payment request takes no payment: paid already (single-use), cancelled or past its expiry."""
+
+    code = "payment-request-closed"
+    title = "The payment request takes no payment now."
+
+
+class RefundTooLargeError(ConflictError):
+    """A refund would give back more than the payment brought in, with the refunds before it."""
+
+    code = "refund-too-large"
+    title = "The refund is larger than what is left of the payment."
 
 
 class QuoteUsedError(ConflictError):

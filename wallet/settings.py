@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Where customers reach the bank's screens (payment links in QR codes): by default this API itself.
+    public_url: str | None = None
     # Serve /docs and /openapi.json: by default in development only (None), or always (true) or never.
     api_docs: bool | None = None
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
@@ -119,6 +121,10 @@ class Settings(BaseSettings):
     def serves_docs(self) -> bool:
         """Whether the API serves its interactive docs and OpenAPI document."""
         return self.api_docs if self.api_docs is not None else self.environment != "production"
+
+    def effective_public_url(self) -> str:
+        """`public_url`, or this API's own address."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def effective_database_url(self) -> str:

@@ -153,6 +153,44 @@ class QuoteState(StrEnum):
     FAILED = "failed"
 
 
+class PaymentRequestState(StrEnum):
+    """A payment request (`wallet.retail.requests`) as stored: open; taken (a single-use request whose one
+    payment was accepted); cancelled by its owner. What the owner is shown adds what the ledger
+    mirror says was received (`paid`) and the clock (`expired`)."""
+
+    OPEN = "open"
+    TAKEN = "taken"
+    CANCELLED = "cancelled"
+
+
+class ScheduleKind(StrEnum):
+    """When a bill is paid (`wallet.retail.bills`): once on a date, monthly on a day, weekly on a weekday."""
+
+    ONCE = "once"
+    MONTHLY = "monthly"
+    WEEKLY = "weekly"
+
+
+class ScheduleState(StrEnum):
+    """A bill payment schedule: active until its last payment (done) or until the customer cancels it."""
+
+    ACTIVE = "active"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class BillRunState(StrEnum):
+    """One due payment of a schedule: claimed by a scheduler (exactly once per schedule and due date),
+    sent (its transfer is stored), retrying (refused for funds; tried again later), failed (refused for
+    good: the customer was told), skipped (the customer skipped that date)."""
+
+    CLAIMED = "claimed"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
 class SettlementStatus(StrEnum):
     """An atomic settlement (`wallet.tx.settlements`): offered to another bank, which signs its legs and
     submits it (the bank watches the chain for it); signed and waiting for the relayer; in a

@@ -3,10 +3,12 @@ and seeded with demo users, accounts and balances. Development only: nothing her
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,10 @@ from wallet.chain.deploy import BankRoles, DeployedContract, Manifest, bank_cont
 from wallet.chain.node import fund_from_dev_account
 from wallet.chain.settlement import deploy_settlement
 from wallet.chain.transact import Transactor
-from wallet.db.models import User
-from wallet.errors import WalletError
+from wallet.db.models import User, WalletAccount
+from wallet.errors import ConflictError, WalletError
 from wallet.keys import PrivateKeySigner, Signer
+from wallet.retail.batches import example_pain001
 from wallet.settings import get_settings
 from wallet.vocabulary import AccountStatus, KycStatus, Role
 
@@ -37,6 +40,8 @@ DEMO_USERS = (
     ("alice", Role.CUSTOMER, "Alice Example"),
     ("bob", Role.CUSTOMER, "Bob Müller"),
     ("dave", Role.CUSTOMER, "Dave Pending"),  # submitted, not verified: the KYC queue is not empty
+    ("mira", Role.CUSTOMER, "Mira's Café"),  # a merchant: payment requests, paid and open
+    ("power", Role.CUSTOMER, "Helvetia Power AG"),  # a biller: alice and bob pay its bills
 )
 # What the demo customers submit for their verification (fictional people, real country codes).
 DEMO_IDENTITIES = {
@@ -61,6 +66,20 @@ DEMO_IDENTITIES = {
         "residence_country": "HK",
         "address": "18 Harbour Road, Wan Chai, Hong Kong",
         "id_number": "K1234567",
+    },
+    "mira": {
+        "birth_date": "1985-09-21",
+        "nationality": "AT",
+        "residence_country": "AT",
+        "address": "Kärntner Straße 21, 1010 Wien",
+        "id_number": "P7781204",
+    },
+    "power": {
+        "birth_date": "1961-01-01",
+        "nationality": "CH",
+        "residence_country": "CH",
+        "address": "Werkstrasse 1, 3000 Bern",
+        "id_number": "CHE100200300",
     },
     "dave": {
         "birth_date": "1992-07-30",
@@ -183,16 +202,16 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
     # The demo customers submit their identity and a passport, and the demo compliance officer
     # verifies Alice and Bob; Dave waits in the KYC queue with a USD account that registers nothing
     # on chain until he is verified.
-    for name in ("alice", "bob", "dave"):
+    for name in ("alice", "bob", "mira", "power", "dave"):
         _submit_identity(services, principals[name])
-    for name in ("alice", "bob"):
+    for name in ("alice", "bob", "mira", "power"):
         user = services.users.get(principals[name].user_id)
         if user.kyc_status in OPEN:
             services.onboarding.decide(principals["compliance"], user.id, verified=True)
     if "dave" in principals and not services.accounts.accounts_of(principals["dave"]):
         services.accounts.open(principals["dave"], "USD")
     accounts = []
-    for name in ("alice", "bob"):
+    for name in ("alice", "bob", "mira", "power"):
         have = {a.currency: a for a in services.accounts.accounts_of(principals[name])}
         for code in services.bank.tokens:
             accounts.append(have[code] if code in have else services.accounts.open(principals[name], code))
@@ -211,6 +230,11 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
             to_account=account.id,
         )
     _seed_payments(services, principals, accounts, deadline)
+    _seed_requests(services, principals)
+    _seed_bills(services, principals, accounts)
+    _seed_spending(services, principals, accounts)
+    _seed_payroll(services, principals, accounts, deadline)
+    _seed_invoices(services, principals, accounts)
     _seed_compliance(services, principals, accounts)
     seed_monitoring(services, principals["operator"], time.monotonic() + timeout)
     return logins
@@ -313,6 +337,172 @@ def _seed_payments(
             reference=reference,
             memo=memo,
         )
+
+
+# Mira's café asks to be paid: (reference, amount or None, single use, description, who pays and how much).
+DEMO_REQUESTS = (
+    ("TABLE-7", "18.40", True, "Table 7: two lunches", ("alice", None)),
+    ("CAFE-TIPS", None, False, "Tips for the team", ("bob", "2.00")),
+    ("TABLE-9", "23.10", True, "Table 9: brunch", None),  # open: a newcomer pays it from its QR code
+)
+
+
+def _seed_requests(services: Services, principals: dict[str, Principal]) -> None:
+    """Mira's payment requests, two of them paid through the bank (once, however often this runs)."""
+    mira = principals["mira"]
+    have = {r["reference"]: r for r in services.requests.mine(mira)}
+    for reference, amount, single_use, description, paid_by in DEMO_REQUESTS:
+        request = have.get(reference) or services.requests.create(
+            mira,
+            currency="USD",
+            amount=amount,
+            reference=reference,
+            description=description,
+            single_use=single_use,
+        )
+        if paid_by is not None:
+            payer, paid = paid_by
+            services.requests.pay(principals[payer], request["id"], amount=paid)
+
+
+def _seed_bills(services: Services, principals: dict[str, Principal], accounts: list[AccountView]) -> None:
+    """Helvetia Power as a biller; alice's bill paid once now and monthly on the 31st, bob's weekly."""
+    bills = services.bills
+    power = next(a for a in accounts if a.user_id == principals["power"].user_id and a.currency == "USD")
+    biller = next((b for b in bills.billers(principals["operator"]) if b["name"] == "Helvetia Power"), None)
+    if biller is None:
+        biller = bills.register_biller(
+            principals["operator"],
+            account_id=power.id,
+            name="Helvetia Power",
+            category="utilities",
+            reference_pattern="HP-[0-9]{8}",
+            reference_hint="HP- and the 8 digits of your customer number",
+        )
+    today = bills.clock().date()
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)  # none falls due while seeding
+    for name, reference, plans in (
+        (
+            "alice",
+            "HP-10004417",
+            (("once", "64.20", None, None, None), ("monthly", "64.20", 31, None, next_month)),
+        ),
+        ("bob", "HP-20008831", (("weekly", "15.00", None, (today.weekday() + 3) % 7, None),)),
+    ):
+        customer = principals[name]
+        if any(b["reference"] == reference for b in bills.bills(customer)):
+            continue  # seeded by an earlier start
+        bill = bills.save_bill(customer, biller_id=biller["id"], reference=reference, nickname="Electricity")
+        source = next(a for a in accounts if a.user_id == customer.user_id and a.currency == "USD")
+        for kind, amount, day, weekday, start in plans:
+            bills.schedule(
+                customer,
+                bill["id"],
+                from_account=source.id,
+                amount=amount,
+                kind=kind,
+                day=day,
+                weekday=weekday,
+                start=start,
+            )
+
+
+def _seed_spending(services: Services, principals: dict[str, Principal], accounts: list[AccountView]) -> None:
+    """Mira's café filed as `cafes` for everyone, and payments there earning 10 points per dollar; alice's
+    budgets (two of them crossed by her payments) and a rule of her own that files her electricity bill
+    as `home-energy`."""
+    spending = services.spending
+    cafe = next(a for a in accounts if a.user_id == principals["mira"].user_id and a.currency == "USD")
+    alice = principals["alice"]
+    with contextlib.suppress(ConflictError):
+        spending.add_merchant(principals["operator"], address=cafe.address, category="cafes")
+    with contextlib.suppress(ConflictError):
+        spending.add_rule(alice, match="keyword", pattern="HP-", category="home-energy")
+    for category, amount in (("dining", "10.00"), ("cafes", "15.00"), ("home-energy", "100.00")):
+        spending.set_budget(alice, category=category, currency="USD", amount=amount)
+    if not services.points.rules():
+        services.points.add_rule(
+            principals["operator"], name="Café bonus", category="cafes", points_per_unit=10, monthly_cap=500
+        )
+
+
+def _seed_payroll(
+    services: Services, principals: dict[str, Principal], accounts: list[AccountView], deadline: float
+) -> None:
+    """Helvetia Power pays its staff, alice and bob, from a pain.001 file (once: its message id)."""
+    power = principals["power"]
+    usd = {a.user_id: a for a in accounts if a.currency == "USD"}
+    source = usd[power.user_id]
+    while services.accounts.balance(power, source.id).balance == 0:
+        if time.monotonic() > deadline:
+            raise WalletError("the demo mints did not reach the ledger mirror")
+        time.sleep(0.1)
+    with services.bank.readers() as session:
+        debtor = session.get(WalletAccount, source.id)
+    assert debtor is not None
+    payroll = [
+        ("SAL-ALICE", "Alice Example", usd[principals["alice"].user_id].id, "120.00", "Salary"),
+        ("SAL-BOB", "Bob Müller", usd[principals["bob"].user_id].id, "110.00", "Salary"),
+    ]
+    if any(b["message_id"] == "PAYROLL-DEMO-1" for b in services.batches.mine(power)):
+        return  # paid at an earlier start (the file made now would differ in its creation time)
+    document = example_pain001("PAYROLL-DEMO-1", debtor, payroll, payer="Helvetia Power AG")
+    services.batches.upload_pain001(power, document)
+
+
+def _seed_invoices(services: Services, principals: dict[str, Principal], accounts: list[AccountView]) -> None:
+    """Mira's café invoices Helvetia Power for catering (one paid, one overdue) and alice for a party
+    (open: a newcomer pays it from its link and sees it turn paid)."""
+    invoices = services.invoices
+    mira = principals["mira"]
+    usd = {a.user_id: a for a in accounts if a.currency == "USD"}
+    have = {i["number"] for i in invoices.mine(mira)}
+    today = invoices.clock().date()
+    catering = [
+        {"description": "Catering, team lunch", "quantity": "3", "unit_price": "45.00", "tax_rate": "7.7"}
+    ]
+    plans = (
+        ("2026-001", "power", "Helvetia Power AG", catering, today, today + timedelta(days=30), True),
+        (
+            "2026-002",
+            "power",
+            "Helvetia Power AG",
+            catering,
+            today - timedelta(days=75),
+            today - timedelta(days=40),
+            False,
+        ),
+        (
+            "2026-003",
+            "alice",
+            "Alice Example",
+            [
+                {"description": "Birthday cake", "quantity": "1", "unit_price": "38.00", "tax_rate": "2.6"},
+                {"description": "Coffee for 12", "quantity": "12", "unit_price": "3.50", "tax_rate": "8.1"},
+            ],
+            today,
+            today + timedelta(days=14),
+            False,
+        ),
+    )
+    for number, buyer, name, lines, issued, due, pay in plans:
+        if number in have:
+            continue
+        invoice = invoices.issue(
+            mira,
+            number=number,
+            currency="USD",
+            buyer_name=name,
+            buyer_country="CH",
+            buyer_account=usd[principals[buyer].user_id].id,
+            lines=lines,
+            issue_date=issued,
+            due_date=due,
+        )
+        if pay:
+            invoices.pay(
+                principals[buyer], invoice["id"], from_account=None, idempotency_key=f"demo-{number}"
+            )
 
 
 # Outside wallets (KYC'd on chain, not customers of the API) whose transfers plant a case of several

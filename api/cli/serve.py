@@ -71,6 +71,7 @@ def dev(
     settings = get_settings()
     folder = (data_dir or settings.data_dir).resolve()
     api_port = port or settings.api_port
+    settings = settings.model_copy(update={"api_port": api_port})  # payment links name this port
     _configure_logging()
     with contextlib.ExitStack() as running:
         _dev(
@@ -298,6 +299,8 @@ def serve(
     TDW_KEK, TDW_TOKEN_SECRET, TDW_SIGNER, TDW_MANIFEST_PATH). No seeding; in production it refuses
     development secrets and a manifest whose code does not match the sources."""
     settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    settings = settings.model_copy(update={"api_host": host, "api_port": port})  # payment links name them
     _configure_logging()
     with contextlib.ExitStack() as running:
         services = deployed_services(running, settings)
@@ -305,7 +308,6 @@ def serve(
             services.bank.register_redemption_address()
             running.callback(Workers(services).start().stop)
         manifest = services.bank.manifest
-        host, port = host or settings.api_host, port or settings.api_port
         _serve_http(
             services,
             settings,

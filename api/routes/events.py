@@ -11,7 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import CurrentPrincipal, ServicesDep
 from api.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
-from wallet.bank.events import EventFeed, event_json
+from wallet.bank.events import EventFeed, event_json, on_stream
 from wallet.db.models import Event, Webhook
 
 MAX_EVENT_ID = 2**63 - 1  # event ids are BIGINT; a larger `after` could only be a mistake
@@ -57,7 +57,8 @@ async def follow(
         batch = await anyio.to_thread.run_sync(feed.since, user, position)
         for event in batch:
             position = event.id
-            yield event
+            if on_stream(event):
+                yield event
         if batch:
             idle = 0.0
             continue

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api.web import compliance, exchange, operations, profile, staff
+from api.web import compliance, exchange, operations, profile, retail, staff
 from api.web.core import ForgedFormError, Page, SignInRequiredError, page, sign_in_url
 from api.web.routes import router
 from wallet.errors import WalletError
@@ -26,6 +26,7 @@ def install(app: FastAPI) -> None:
         router,
         profile.router,
         exchange.router,
+        retail.router,
         staff.router,
         compliance.router,
         operations.router,

@@ -29,9 +29,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.web.i18n import LANGUAGES, Formats, choose, translations
+from wallet.bank.accounts import AccountView
 from wallet.bank.runtime import Services
 from wallet.bank.users import Principal, TokenPair
 from wallet.errors import AuthError, WalletError
+from wallet.vocabulary import AccountStatus
 
 TEMPLATES = Path(__file__).parent / "templates"
 ACCESS, REFRESH, CSRF, LANGUAGE = "tdw_access", "tdw_refresh", "tdw_csrf", "tdw_lang"
@@ -193,6 +195,15 @@ class SignInRequiredError(Exception):
 
     def __init__(self, current: Page) -> None:
         self.page = current
+
+
+def active_accounts(current: Page, me: Principal, currency: str | None = None) -> list[AccountView]:
+    """The customer's accounts that can pay now (in `currency`, when given), for a form's choice."""
+    return [
+        a
+        for a in current.services.accounts.accounts_of(me)
+        if a.status == AccountStatus.ACTIVE and currency in (None, a.currency)
+    ]
 
 
 def signed_in(current: Page) -> Principal:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -14,10 +14,9 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from api.deps import client_address
 from api.routes.accounts import statement_download
 from api.routes.events import follow
-from api.web.core import LANGUAGE, YEAR, Page, PageDep, PostDep, safe_path, signed_in
+from api.web.core import LANGUAGE, YEAR, Page, PageDep, PostDep, active_accounts, safe_path, signed_in
 from api.web.i18n import LANGUAGES
 from api.web.qr import svg_data_uri
-from wallet.bank.accounts import AccountView
 from wallet.errors import (
     AuthError,
     InvalidRequestError,
@@ -332,7 +331,13 @@ def transfer(current: PageDep, transfer_id: str, part: bool = False) -> Response
 # ---------------------------------------------------------------------------------- helpers ---
 
 
-def _target(kind: str, value: str) -> dict[str, str | None]:
+class _Target(TypedDict):
+    to_account: str | None
+    to_address: str | None
+    to_payee: str | None
+
+
+def _target(kind: str, value: str) -> _Target:
     if not value:
         raise InvalidRequestError("say whom to pay: an account number, an address or a saved payee")
     if kind == "address":
@@ -346,9 +351,7 @@ def _send_context(
     current: Page, me: Any, form: dict[str, str], error: WalletError | None = None
 ) -> dict[str, Any]:
     services = current.services
-    accounts: list[AccountView] = [
-        a for a in services.accounts.accounts_of(me) if a.status == AccountStatus.ACTIVE
-    ]
+    accounts = active_accounts(current, me)
     return {
         "accounts": accounts,
         "balances": {a.id: services.accounts.balance(me, a.id) for a in accounts},

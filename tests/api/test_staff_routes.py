@@ -134,6 +134,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/compliance/held-transfers/{transfer_id}/reject"): {"reason": "no"},
     ("POST", "/v1/bank/mint"): {"currency": "USD", "amount": "1.00", "to_address": "0x" + "11" * 20},
     ("POST", "/v1/bank/burn"): {"currency": "USD", "amount": "1.00"},
+    ("POST", "/v1/bank/points-rules"): {"name": "Coffee", "category": "cafes", "points_per_unit": 10},
+    ("POST", "/v1/bank/merchant-categories"): {"address": "0x" + "11" * 20, "category": "dining"},
+    ("POST", "/v1/bank/billers"): {
+        "account_id": "someone",
+        "name": "Power Co",
+        "category": "utilities",
+        "reference_pattern": "[0-9]{8}",
+        "reference_hint": "eight digits",
+    },
     ("POST", "/v1/bank/partners"): {
         "id": "someone",
         "name": "Some Bank",

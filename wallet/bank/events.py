@@ -1,4 +1,5 @@
-"""Events for customers and operators: transfer state changes and incoming funds.
+"""Events for customers and operators: transfer state changes and incoming funds (and, for a credit that
+pays a payment request, `payment_request.paid` to the request's owner).
 
 The `EventPump` turns what the outbox and the indexer wrote into `events` rows: a transfer whose state
 moved since its last event gets a `transfer.state` event (its `notified_state` moves in the same
@@ -34,6 +35,8 @@ from wallet.db.models import (
 from wallet.ledger.indexer import FUNDS_CURSOR
 from wallet.money import format_amount
 from wallet.references import reference_text
+from wallet.retail.invoices import Invoices
+from wallet.retail.requests import PaymentRequests
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,15 @@ EVENT_TYPES = (
     "funds.retracted",
     "ledger.reorg",
     "incident.opened",
+    "payment_request.paid",
+    "bill.paid",
+    "bill.failed",
+    "budget.crossed",
+    "invoice.paid",
+    "bill.due",
+    "kyc.expiring",
+    "kyc.expired",
+    "notification",
 )
 
 
@@ -62,6 +74,12 @@ def unnotified_transfers(limit: int, after: str = "") -> Select[str, str, str | 
     )
 
 
+def on_stream(event: Event) -> bool:
+    """Whether the event stream carries `event`: all but a notification its customer wants on their
+    webhooks only."""
+    return event.type != "notification" or "stream" in (event.payload or {}).get("channels", [])
+
+
 def event_json(event: Event) -> dict[str, Any]:
     """An event as it is sent to a stream or a webhook."""
     return {
@@ -75,9 +93,20 @@ def event_json(event: Event) -> dict[str, Any]:
 class EventPump:
     """Publishes transfer state changes and incoming funds as events."""
 
-    def __init__(self, bank: Bank, payments: PaymentService, *, batch: int = 500) -> None:
+    def __init__(
+        self,
+        bank: Bank,
+        payments: PaymentService,
+        requests: PaymentRequests | None = None,
+        invoices: Invoices | None = None,
+        *,
+        batch: int = 500,
+    ) -> None:
         self.bank = bank
         self.payments = payments
+        # Credits carrying a payment request's or an invoice's reference tell its owner too.
+        self.requests = requests
+        self.invoices = invoices
         self.batch = batch
         # Where the next look at open transfers starts: each pass reads the next `batch` of them, so
         # with more open than that, every one is still looked at every few passes.
@@ -198,6 +227,29 @@ class EventPump:
                 )
                 session.add(Event(user_id=account.user_id, type="funds.received", payload=payload))
                 written += 1
+                request = (
+                    self.requests.paid_by(session, account, entry.payment_reference)
+                    if self.requests
+                    else None
+                )
+                if request is not None:
+                    paid = {**payload, "request_id": request.id, "reference": request.reference}
+                    session.add(Event(user_id=request.owner_id, type="payment_request.paid", payload=paid))
+                    written += 1
+                invoice = (
+                    self.invoices.paid_by(session, account, entry.payment_reference)
+                    if self.invoices
+                    else None
+                )
+                if invoice is not None:
+                    paid = {
+                        **payload,
+                        "invoice_id": invoice.id,
+                        "number": invoice.number,
+                        "reference": invoice.reference,
+                    }
+                    session.add(Event(user_id=invoice.seller_id, type="invoice.paid", payload=paid))
+                    written += 1
             if len(rows) < self.batch:
                 # Nothing of ours up to the newest leg: skip legs of other holders next time.
                 cursor.position = max(cursor.position, last)

@@ -8,6 +8,7 @@ original result comes back whatever the code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,11 +113,16 @@ class PaymentService:
         reference: str | None = None,
         memo: str | None = None,
         totp: str | None = None,
+        also: Callable[[Session, TransferRequest], None] | None = None,
+        preauthorized: bool = False,
     ) -> tuple[TransferView, bool]:
         """Submits a transfer; returns it and whether it was created now (False: a repeated request).
 
         The transfer policy judges it before anything is signed: a rejection is refused here
-        (`TransferRejectedError`, with the audit record of the decision), a hold is stored `held`."""
+        (`TransferRejectedError`, with the audit record of the decision), a hold is stored `held`.
+        `also(session, request)` runs last in the transaction that stores a new request (what a payment
+        request or a refund records beside it); an error it raises stores nothing. `preauthorized`: the
+        customer gave a fresh TOTP code for it earlier (a scheduled bill payment), none is asked now."""
         principal.require(Role.CUSTOMER)
         key = scoped_key(principal.user_id, idempotency_key)
         order = self._order(principal, from_account, amount, currency, to_account, to_address, to_payee)
@@ -132,8 +138,9 @@ class PaymentService:
                 decision = guard.judge(session)
             if decision.outcome == PolicyOutcome.REJECT:
                 raise self._rejected(principal, order, decision)
-            if order.value > threshold:
+            if order.value > threshold and not preauthorized:
                 self.users.check_fresh_totp(principal.user_id, totp)
+            guard.also = also
         try:
             request, created = self.bank.transfers.submit_or_get(
                 idempotency_key=key,
@@ -394,6 +401,7 @@ class _Guard:
         self.funds = funds
         self.screened = screened
         self.travel = travel
+        self.also: Callable[[Session, TransferRequest], None] | None = None
 
     def judge(self, session: Session) -> Decision:
         user = session.get(User, self.principal.user_id)
@@ -449,3 +457,5 @@ class _Guard:
                 matches=list(self.screened.matches),
                 actor=self.principal.username,
             )
+        if self.also is not None:
+            self.also(session, request)

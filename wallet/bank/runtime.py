@@ -54,6 +54,13 @@ from wallet.partners.htlc import HtlcCoordinator
 from wallet.partners.payments import CrossBorder
 from wallet.partners.registry import Partners
 from wallet.partners.signatures import HttpKeys, PartnerAuthenticator
+from wallet.retail.batches import Batches
+from wallet.retail.bills import BillPay
+from wallet.retail.invoices import Invoices
+from wallet.retail.notifications import Notifications
+from wallet.retail.points import Points
+from wallet.retail.requests import PaymentRequests
+from wallet.retail.spending import Spending
 from wallet.settings import Settings
 from wallet.vocabulary import ProposalAction
 from wallet.workers import run_forever
@@ -97,6 +104,13 @@ class Services:
     partners: Partners
     partner_auth: PartnerAuthenticator
     crossborder: CrossBorder
+    requests: PaymentRequests
+    bills: BillPay
+    spending: Spending
+    batches: Batches
+    invoices: Invoices
+    notifications: Notifications
+    points: Points
     # Payments across two chains by hashed time-locks, where the bank is set up on a second chain
     # (`tdw dev --second-chain`); None otherwise.
     htlc: HtlcCoordinator | None = None
@@ -169,6 +183,12 @@ def build_services(
     audit = AuditLog(sessions, _anchor_reader(w3, manifest))
     rates = rate_source(settings)
     quotes = Quotes(sessions, policy, rates, currencies=manifest.tokens, audit=audit)
+    requests = PaymentRequests(bank, accounts, payments, public_url=settings.effective_public_url())
+    invoices = Invoices(bank, accounts, payments, public_url=settings.effective_public_url())
+    spending = Spending(bank)
+    webhooks = WebhookService(
+        bank, settings.kek, webhook_config or WebhookConfig(max_attempts=settings.webhook_max_attempts)
+    )
     partners = Partners(
         sessions,
         HttpKeys(sessions, settings.kek, f"{settings.bank_bic or 'tdw'}-partner-1"),
@@ -182,10 +202,8 @@ def build_services(
         payments=payments,
         operations=operations,
         feed=EventFeed(bank),
-        pump=EventPump(bank, payments),
-        webhooks=WebhookService(
-            bank, settings.kek, webhook_config or WebhookConfig(max_attempts=settings.webhook_max_attempts)
-        ),
+        pump=EventPump(bank, payments, requests, invoices),
+        webhooks=webhooks,
         limits=rate_limits(settings),
         onboarding=Onboarding(bank, kyc),
         incidents=incidents,
@@ -221,6 +239,13 @@ def build_services(
         partners=partners,
         partner_auth=PartnerAuthenticator(sessions),
         crossborder=CrossBorder(bank, accounts, partners, policy, rates, sanctions),
+        requests=requests,
+        bills=BillPay(bank, accounts, payments),
+        spending=spending,
+        batches=Batches(bank, accounts, payments),
+        invoices=invoices,
+        notifications=Notifications(bank, webhooks),
+        points=Points(bank, accounts, operations, spending),
     )
 
 
@@ -318,6 +343,10 @@ class Workers:
             "monitoring": (services.monitor.step, 0.2, 0.0),
             "webhooks": (services.webhooks.step, 0.2, 0.0),
             "cross-border": (services.crossborder.step, 0.5, 0.2),
+            "bills": (services.bills.step, 5.0, 0.2),
+            "budgets": (services.spending.step, 10.0, 1.0),
+            "notifications": (services.notifications.step, 0.5, 0.1),
+            "points": (services.points.step, 1.0, 0.2),
             # Set up after the workers start, or never (a bank on one chain).
             "swaps": (lambda: services.htlc.step_open() if services.htlc else 0, 1.0, 1.0),
         }

@@ -85,9 +85,15 @@ class WebhookService:
 
     # ----------------------------------------------------------------------------- registering ---
 
-    def register(self, principal: Principal, url: str, event_types: list[str] | None = None) -> Registration:
-        """Registers `url` for `event_types` (all when empty) and returns it with its new secret."""
-        principal.require(Role.OPERATOR, Role.ADMIN)
+    def register(
+        self, principal: Principal, url: str, event_types: list[str] | None = None, *, owner: bool = False
+    ) -> Registration:
+        """Registers `url` for `event_types` (all when empty) and returns it with its new secret. With
+        `owner`, a customer's own webhook: it gets their notifications on the webhook channel only."""
+        if owner:
+            principal.require(Role.CUSTOMER)
+        else:
+            principal.require(Role.OPERATOR, Role.ADMIN)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
             raise InvalidRequestError(f"a webhook URL is an http or https URL, not {url!r}")
@@ -106,6 +112,7 @@ class WebhookService:
             event_types=types,
             active=True,
             created_by=principal.user_id,
+            owner_id=principal.user_id if owner else None,
         )
         with self.bank.sessions.begin() as session:
             session.add(webhook)
@@ -114,17 +121,24 @@ class WebhookService:
         return Registration(webhook=webhook, secret=secret)
 
     def all(self, principal: Principal) -> list[Webhook]:
-        """Every webhook."""
+        """Every webhook of the bank's (customers' own are theirs to list)."""
         principal.require(Role.OPERATOR, Role.ADMIN)
         with self.bank.readers() as session:
-            return list(session.scalars(select(Webhook).order_by(Webhook.created_at)))
+            return list(
+                session.scalars(
+                    select(Webhook).where(Webhook.owner_id.is_(None)).order_by(Webhook.created_at)
+                )
+            )
 
-    def deactivate(self, principal: Principal, webhook_id: str) -> None:
-        """Stops deliveries to a webhook (pending ones are dropped)."""
-        principal.require(Role.OPERATOR, Role.ADMIN)
+    def deactivate(self, principal: Principal, webhook_id: str, *, owner: bool = False) -> None:
+        """Stops deliveries to a webhook (pending ones are dropped): the bank's (operators), or with
+        `owner` the caller's own."""
+        if not owner:
+            principal.require(Role.OPERATOR, Role.ADMIN)
         with self.bank.sessions.begin() as session:
             webhook = session.get(Webhook, webhook_id)
-            if webhook is None:
+            mine = webhook is not None and webhook.owner_id == (principal.user_id if owner else None)
+            if webhook is None or not mine:
                 raise NotFoundError("webhook", webhook_id)
             webhook.active = False
             for delivery in session.scalars(
@@ -166,13 +180,22 @@ class WebhookService:
             for webhook in session.scalars(select(Webhook).where(Webhook.active.is_(True))):
                 cursor = self._cursor(session, webhook.id)
                 events = session.execute(
-                    select(Event.id, Event.type)
+                    select(Event.id, Event.type, Event.user_id, Event.payload)
                     .where(Event.id > cursor.position)
                     .order_by(Event.id)
                     .limit(1000)
                 ).all()
-                for event_id, event_type in events:
-                    if not webhook.event_types or event_type in webhook.event_types:
+                for event_id, event_type, user_id, payload in events:
+                    if webhook.owner_id is not None:
+                        # A customer's own webhook: their notifications on the webhook channel.
+                        wanted = (
+                            user_id == webhook.owner_id
+                            and event_type == "notification"
+                            and "webhook" in (payload or {}).get("channels", [])
+                        )
+                    else:
+                        wanted = not webhook.event_types or event_type in webhook.event_types
+                    if wanted:
                         session.add(
                             WebhookDelivery(
                                 webhook_id=webhook.id, event_id=event_id, status=DeliveryStatus.PENDING

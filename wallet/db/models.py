@@ -33,6 +33,7 @@ from sqlalchemy.types import TypeEngine
 from wallet.errors import MoneyError
 from wallet.vocabulary import (
     AlertSeverity,
+    BillRunState,
     CaseState,
     DeliveryStatus,
     Disposition,
@@ -42,11 +43,14 @@ from wallet.vocabulary import (
     KycStatus,
     OperationKind,
     PaymentDirection,
+    PaymentRequestState,
     ProposalAction,
     ProposalState,
     QuoteState,
     RequestStatus,
     Role,
+    ScheduleKind,
+    ScheduleState,
     SettlementStatus,
     Severity,
     TransferState,
@@ -622,6 +626,8 @@ class Webhook(Base):
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    # A customer's own webhook (`wallet.retail.notifications`): only their notifications go to it.
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -1189,3 +1195,327 @@ class HtlcSwap(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PaymentRequest(Base):
+    """A request for a payment into the owner's account (`wallet.retail.requests`): a fixed amount or
+    the payer's, a reference the payment carries on chain (unique per account, so the ledger mirror
+    tells which request a credit pays), single-use or reusable, until an expiry if it has one."""
+
+    __tablename__ = "payment_requests"
+    __table_args__ = (
+        UniqueConstraint("account_id", "reference", name="uq_payment_requests_account_reference"),
+        CheckConstraint(f"state IN {values(PaymentRequestState)}", name="state"),
+        CheckConstraint("amount IS NULL OR amount > 0", name="amount"),
+        Index("ix_payment_requests_owner", "owner_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("wallet_accounts.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int | None] = mapped_column(BigInteger)  # None: the payer says how much
+    reference: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(String(140))
+    single_use: Mapped[bool] = mapped_column(default=True)
+    state: Mapped[PaymentRequestState] = mapped_column(
+        Term(PaymentRequestState), default=PaymentRequestState.OPEN
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PaymentRequestPayment(Base):
+    """A payer's transfer for a payment request: one per request and payer (paying again is the same
+    payment), or a refund of one (`refund_of`), sent by the request's owner with its reference."""
+
+    __tablename__ = "payment_request_payments"
+    __table_args__ = (
+        # One payment per request and payer; refunds (refund_of set) are any number, within the paid amount.
+        Index(
+            "uq_payment_request_payments_payer",
+            "request_id",
+            "payer_id",
+            unique=True,
+            sqlite_where=text("refund_of IS NULL"),
+            postgresql_where=text("refund_of IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("payment_requests.id"), index=True)
+    payer_id: Mapped[str] = mapped_column(ForeignKey("users.id"))  # of a refund: the request's owner
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("transfer_requests.id"), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    refund_of: Mapped[str | None] = mapped_column(ForeignKey("payment_request_payments.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Biller(Base):
+    """A corporate customer registered (by an operator) to be paid bills: into its account, with a
+    payment reference in the format it gives (a regular expression, and a hint for customers)."""
+
+    __tablename__ = "billers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("wallet_accounts.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    category: Mapped[str] = mapped_column(String(40))  # what spending analysis files its bills under
+    reference_pattern: Mapped[str] = mapped_column(String(200))
+    reference_hint: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Bill(Base):
+    """A bill a customer saved: a biller and the customer's reference with it (their contract number)."""
+
+    __tablename__ = "bills"
+    __table_args__ = (
+        UniqueConstraint("user_id", "biller_id", "reference", name="uq_bills_user_biller_reference"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    biller_id: Mapped[str] = mapped_column(ForeignKey("billers.id"))
+    reference: Mapped[str] = mapped_column(String(32))
+    nickname: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BillSchedule(Base):
+    """When and how much of a bill is paid, from which account: once on a date, monthly on a day (the
+    last day of a shorter month), weekly on a weekday; `next_due` is the next date not yet claimed."""
+
+    __tablename__ = "bill_schedules"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {values(ScheduleKind)}", name="kind"),
+        CheckConstraint(f"state IN {values(ScheduleState)}", name="state"),
+        CheckConstraint("amount > 0", name="amount"),
+        Index("ix_bill_schedules_due", "state", "next_due"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bill_id: Mapped[str] = mapped_column(ForeignKey("bills.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    from_account: Mapped[str] = mapped_column(ForeignKey("wallet_accounts.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[ScheduleKind] = mapped_column(Term(ScheduleKind))
+    day: Mapped[int | None] = mapped_column(Integer)  # monthly: 1 to 31
+    weekday: Mapped[int | None] = mapped_column(Integer)  # weekly: 0 (Monday) to 6
+    next_due: Mapped[date | None] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+    noticed_due: Mapped[date | None] = mapped_column(Date)  # the due date the customer was told of
+    state: Mapped[ScheduleState] = mapped_column(Term(ScheduleState), default=ScheduleState.ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BillRun(Base):
+    """One due payment of a schedule, claimed once (the unique schedule and date), with its transfer."""
+
+    __tablename__ = "bill_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "due_date", name="uq_bill_runs_schedule_due"),
+        CheckConstraint(f"state IN {values(BillRunState)}", name="state"),
+        Index("ix_bill_runs_open", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("bill_schedules.id"), index=True)
+    due_date: Mapped[date] = mapped_column(Date)
+    state: Mapped[BillRunState] = mapped_column(Term(BillRunState))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    transfer_id: Mapped[str | None] = mapped_column(ForeignKey("transfer_requests.id"))
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SpendingRule(Base):
+    """How an outgoing payment is filed for spending analysis (`wallet.retail.spending`): a customer's own
+    rule (`user_id`), or the bank's for every customer (no `user_id`: a merchant's category, by its
+    address); `match` is `address` (the payee) or `keyword` (in the payment's reference)."""
+
+    __tablename__ = "spending_rules"
+    __table_args__ = (
+        CheckConstraint("match IN ('address', 'keyword')", name="match"),
+        Index("ix_spending_rules_user", "user_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    match: Mapped[str] = mapped_column(String(16))
+    pattern: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Budget(Base):
+    """A customer's monthly budget for one category in one currency, in minor units."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        UniqueConstraint("user_id", "category", "currency", name="uq_budgets_user_category_currency"),
+        CheckConstraint("amount > 0", name="amount"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    category: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BudgetAlert(Base):
+    """A budget crossed in a month: written once (the unique budget and month), with the event."""
+
+    __tablename__ = "budget_alerts"
+    __table_args__ = (UniqueConstraint("budget_id", "month", name="uq_budget_alerts_budget_month"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    budget_id: Mapped[str] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"))
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    spent: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PaymentBatch(Base):
+    """A batch payment file a customer uploaded (`wallet.retail.batches`): once per message id."""
+
+    __tablename__ = "payment_batches"
+    __table_args__ = (UniqueConstraint("owner_id", "message_id", name="uq_payment_batches_owner_message"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    message_id: Mapped[str] = mapped_column(String(35))
+    kind: Mapped[str] = mapped_column(String(16))  # pain.001 or csv
+    file_hash: Mapped[str] = mapped_column(String(64))
+    line_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PaymentBatchLine(Base):
+    """One payment of a batch: what the file asked, and the transfer it became (or why it was refused)."""
+
+    __tablename__ = "payment_batch_lines"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount"),)
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("payment_batches.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    end_to_end_id: Mapped[str] = mapped_column(String(35))
+    payment_info_id: Mapped[str] = mapped_column(String(35))
+    creditor_name: Mapped[str | None] = mapped_column(String(140))
+    from_account: Mapped[str] = mapped_column(ForeignKey("wallet_accounts.id"))
+    to_account: Mapped[str | None] = mapped_column(String(64))
+    to_address: Mapped[str | None] = mapped_column(String(42))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    transfer_id: Mapped[str | None] = mapped_column(ForeignKey("transfer_requests.id"), unique=True)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class Invoice(Base):
+    """An invoice a corporate client issued (`wallet.retail.invoices`): parties, lines (quantity as a
+    decimal string, unit price in minor units, VAT rate), totals in minor units, and the payment
+    reference the mirror's credits are matched by."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("seller_id", "number", name="uq_invoices_seller_number"),
+        UniqueConstraint("account_id", "reference", name="uq_invoices_account_reference"),
+        CheckConstraint("total = net + tax AND net >= 0 AND tax >= 0", name="totals"),
+        Index("ix_invoices_buyer", "buyer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("wallet_accounts.id"))
+    number: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    buyer_name: Mapped[str] = mapped_column(String(140))
+    buyer_country: Mapped[str] = mapped_column(String(2))
+    buyer_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    seller_country: Mapped[str] = mapped_column(String(2))
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    net: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NotificationPreference(Base):
+    """What a customer hears about and how (`wallet.retail.notifications`): for each kind, its channels."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    channels: Mapped[dict[str, list[str]]] = mapped_column(JSON)  # kind -> ["stream", "webhook"]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Notification(Base):
+    """A notification written once per event it tells of (the unique source event)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source_event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(300))
+    channels: Mapped[list[str]] = mapped_column(JSON)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))  # the `notification` event
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PointsRule(Base):
+    """How payments to merchants of a category earn points (`wallet.retail.points`)."""
+
+    __tablename__ = "points_rules"
+    __table_args__ = (CheckConstraint("points_per_unit > 0", name="points"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(40))
+    points_per_unit: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    monthly_cap: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PointsEntry(Base):
+    """One double entry of points (currency PTS): `amount` moves from `debit` to `credit`, so each entry
+    balances by construction. Earned entries are lots: `remaining` is what redemptions and expiry have
+    not taken yet. `source` makes each earning, redemption and expiry happen once."""
+
+    __tablename__ = "points_entries"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount"),
+        CheckConstraint("debit <> credit", name="accounts"),
+        CheckConstraint("kind IN ('earn', 'redeem', 'expire')", name="kind"),
+        CheckConstraint("remaining IS NULL OR (remaining >= 0 AND remaining <= amount)", name="remaining"),
+        Index("ix_points_entries_credit", "credit", "kind"),
+        Index("ix_points_entries_debit", "debit"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    debit: Mapped[str] = mapped_column(String(64))
+    credit: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(200), unique=True)
+    rule_id: Mapped[str | None] = mapped_column(ForeignKey("points_rules.id"))
+    operation_id: Mapped[str | None] = mapped_column(ForeignKey("bank_operations.id"))
+    description: Mapped[str] = mapped_column(String(200))
+    earned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

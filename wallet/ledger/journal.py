@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
 
 from wallet.db.models import JournalEntry, JournalLeg, LedgerAccount
+from wallet.references import encode_reference
+from wallet.vocabulary import EntryState
 
 
 def movements() -> Select[*tuple[Any, ...]]:
@@ -42,4 +44,30 @@ def movements() -> Select[*tuple[Any, ...]]:
     )
 
 
-__all__ = ["movements"]
+def credited_with(
+    session: Session, chain_id: int, token: str, holder: str, reference: str
+) -> tuple[int, int]:
+    """(posted credits to `holder` in `token` carrying the payment reference `reference`, the final
+    part of them): what a payment request or an invoice received, as the chain says."""
+    found = session.execute(
+        select(
+            func.coalesce(func.sum(JournalLeg.amount), 0),
+            func.coalesce(
+                func.sum(JournalLeg.amount).filter(JournalEntry.state == EntryState.FINAL.value), 0
+            ),
+        )
+        .join(JournalEntry, JournalEntry.id == JournalLeg.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == JournalLeg.account_id)
+        .where(
+            LedgerAccount.chain_id == chain_id,
+            LedgerAccount.token == token,
+            LedgerAccount.holder == holder,
+            JournalEntry.payment_reference == "0x" + encode_reference(reference).hex(),
+            JournalEntry.posted.is_(True),
+            JournalLeg.amount > 0,
+        )
+    ).one()
+    return int(found[0]), int(found[1])
+
+
+__all__ = ["credited_with", "movements"]
