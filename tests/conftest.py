@@ -20,7 +20,7 @@ from web3 import Web3
 from tests.support.anvil import anvil_fixture
 from wallet.chain.compiler import Compilation, compile_contracts
 from wallet.chain.inprocess import eth_tester
-from wallet.chain.node import AnvilNode, fund_from_dev_account
+from wallet.chain.node import AnvilNode, fund_from_dev_account, http_web3
 from wallet.db import make_engine, upgrade
 from wallet.keys import PrivateKeySigner
 from wallet.keys.pkcs11 import Pkcs11Token
@@ -42,7 +42,7 @@ anvil = anvil_fixture("session", "The session's shared anvil: tests on it leave 
 
 @pytest.fixture(scope="session")
 def anvil_w3(anvil: AnvilNode) -> Web3:
-    return Web3(Web3.HTTPProvider(anvil.url))
+    return http_web3(anvil.url)
 
 
 @pytest.fixture(params=["eth_tester", "anvil"])

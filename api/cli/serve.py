@@ -32,7 +32,14 @@ from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.users import Principal
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import Manifest, manifest_fits, verify_manifest
-from wallet.chain.node import AnvilNode, BlockTicker, StateSaver, anvil_available, connect
+from wallet.chain.node import (
+    DEV_PERSISTED_STATES,
+    AnvilNode,
+    BlockTicker,
+    StateSaver,
+    anvil_available,
+    connect,
+)
 from wallet.db import session_factory
 from wallet.db.models import Incident, Reorg
 from wallet.errors import DeepReorgError, NodeError, WalletError
@@ -109,6 +116,7 @@ def _dev(
             state_path=folder / "anvil-state.json",
             block_time=1,
             mixed_mining=True,
+            persisted_states=DEV_PERSISTED_STATES,
         )
         running.callback(node.stop)
         try:
@@ -236,6 +244,7 @@ def _second_chain(
         state_path=folder / "partner" / "second-chain-state.json",
         block_time=1,
         mixed_mining=True,
+        persisted_states=DEV_PERSISTED_STATES,
     )
     running.callback(node.stop)
     try:

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import gzip
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from typing import IO, Any
 
 import requests
 from eth_typing import ChecksumAddress
+from requests.adapters import HTTPAdapter
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
@@ -26,12 +28,36 @@ from wallet.errors import NodeError, NodeUnreachableError
 
 ANVIL_RELATIVE_PATH = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 HARDFORK = "cancun"  # the evmVersion in contracts/compiler.json
+# Past blocks whose states anvil writes to disk once they leave its memory. Its default, 3,600 files of
+# the whole state each (megabytes on a busy chain), in ~/.foundry, never removed when the node is killed,
+# filled the disk of a machine running the test suite. A few hundred cover a test's look-backs; `tdw dev`
+# keeps half an hour of one-second blocks for the inspector.
+PERSISTED_STATES = 256
+DEV_PERSISTED_STATES = 1800
+# Connections a provider keeps open to its node, shared by all threads; more at once are opened and closed.
+NODE_POOL_SIZE = 16
 
 
 class NodeProvider(HTTPProvider):
     """web3's HTTP provider, with transport failures (refused, reset, timed out) raised as
     `NodeUnreachableError`: what `requests` raises stays inside `wallet.chain`, so every caller above
-    sees one `WalletError` for a node that is away."""
+    sees one `WalletError` for a node that is away.
+
+    All threads share one `requests.Session` and its pool of `NODE_POOL_SIZE` connections: web3's own
+    default is a session per thread, cached up to 100, each keeping its connection open, so a process
+    whose worker threads come and go held connections to its node by the hundred."""
+
+    def __init__(self, endpoint_uri: str, *, timeout: float = 30.0) -> None:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=NODE_POOL_SIZE)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        super().__init__(endpoint_uri, request_kwargs={"timeout": timeout}, session=session)
+        self.session = session
+
+    def close(self) -> None:
+        """Closes the pooled connections (a later call opens new ones)."""
+        self.session.close()
 
     def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
         try:
@@ -43,7 +69,7 @@ class NodeProvider(HTTPProvider):
 
 def http_web3(url: str, *, timeout: float = 30.0) -> Web3:
     """A `Web3` on the JSON-RPC node at `url` through `NodeProvider`; it does not call the node."""
-    return Web3(NodeProvider(url, request_kwargs={"timeout": timeout}))
+    return Web3(NodeProvider(url, timeout=timeout))
 
 
 def connect(url: str, *, timeout: float = 30.0) -> Web3:
@@ -136,6 +162,7 @@ class AnvilNode:
         chain_id: int = 31337,
         block_time: float | None = None,
         mixed_mining: bool = False,
+        persisted_states: int = PERSISTED_STATES,
         startup_timeout: float = 30.0,
     ) -> None:
         self.project_root = project_root
@@ -146,9 +173,17 @@ class AnvilNode:
         # With a block time: also mine each transaction at once (low latency), and blocks on the
         # interval (so confirmations keep coming when nothing else happens).
         self.mixed_mining = mixed_mining
+        self.persisted_states = persisted_states
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        # Where anvil keeps the past states it writes to disk: beside the state file (so a crashed run's
+        # are removed at the next start), else a temporary folder; removed when the node stops.
+        self.cache_path = (
+            state_path.with_name(state_path.name + ".cache")
+            if state_path is not None
+            else Path(tempfile.gettempdir()) / f"tdw-anvil-{os.getpid()}-{id(self):x}"
+        )
 
     @property
     def url(self) -> str:
@@ -171,6 +206,10 @@ class AnvilNode:
             "10",
             "--balance",
             "1000000",
+            "--cache-path",
+            str(self.cache_path),
+            "--max-persisted-states",
+            str(self.persisted_states),
         ]
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
@@ -190,6 +229,7 @@ class AnvilNode:
                 f"listens there. Stop it (`fuser -k {self.port}/tcp`) or choose another port; tdw does "
                 "not adopt a chain it did not start"
             )
+        shutil.rmtree(self.cache_path, ignore_errors=True)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
             self.command(),
@@ -228,6 +268,7 @@ class AnvilNode:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+        shutil.rmtree(self.cache_path, ignore_errors=True)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from web3.types import RPCEndpoint
 
 from tests.support.waiting import wait_for
 from wallet.chain.confirmations import FinalizedTag, finality_depth
-from wallet.chain.node import AnvilNode, StateSaver, free_port
+from wallet.chain.node import PERSISTED_STATES, AnvilNode, StateSaver, free_port
 from wallet.errors import NodeError
 
 pytestmark = pytest.mark.anvil
@@ -102,3 +103,37 @@ def test_finality_depth_comes_from_the_chain_unless_configured(anvil: AnvilNode)
     head = tag.w3.eth.block_number
     assert tag.supported  # anvil answers the `finalized` tag
     assert tag(head) <= head
+
+
+def test_the_past_states_on_disk_are_bounded_and_removed_with_the_node(project_root: Path) -> None:
+    """Before: every anvil wrote up to 3,600 past states of megabytes each under ~/.foundry and left them
+    there when killed; the test suite's nodes filled a machine's disk."""
+    node = AnvilNode(project_root)
+    w3 = node.start()
+    try:
+        w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(1200)])
+        files = [f for f in node.cache_path.rglob("*") if f.is_file()]
+        assert 0 < len(files) <= PERSISTED_STATES
+        # Recent history stays readable (what the inspector's look-backs need).
+        assert w3.eth.get_balance(w3.eth.accounts[0], block_identifier=w3.eth.block_number - 200) > 0
+    finally:
+        node.stop()
+    assert not node.cache_path.exists()
+
+
+def test_a_killed_nodes_past_states_are_removed_at_the_next_start(project_root: Path, tmp_path: Path) -> None:
+    path = tmp_path / "chain.json"
+    node = AnvilNode(project_root, port=free_port(), state_path=path)
+    w3 = node.start()
+    w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(1200)])
+    assert any(node.cache_path.rglob("*.json"))
+    assert node.pid is not None
+    os.kill(node.pid, signal.SIGKILL)  # no stop(): what a crash leaves
+    wait_for(lambda: not _alive(node.pid or 0), timeout=10, what="the node killed")
+    restarted = AnvilNode(project_root, port=free_port(), state_path=path)
+    restarted.start()
+    try:
+        assert not any(restarted.cache_path.rglob("*.json"))
+    finally:
+        restarted.stop()
+        node.stop()

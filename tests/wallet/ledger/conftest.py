@@ -9,7 +9,7 @@ from tests.support.anvil import anvil_fixture
 from wallet.chain.compiler import Compilation
 from wallet.chain.deploy import deploy_dev_bank, onboard
 from wallet.chain.inprocess import eth_tester
-from wallet.chain.node import AnvilNode
+from wallet.chain.node import AnvilNode, http_web3
 from wallet.chain.transact import Transactor
 from wallet.db import make_engine, session_factory, upgrade
 from wallet.ledger.indexer import Indexer, IndexerConfig
@@ -43,7 +43,7 @@ class LedgerBank:
 
 @pytest.fixture
 def bank(ledger_anvil: AnvilNode, compilation: Compilation, db_url: str) -> LedgerBank:
-    return _ledger_bank(Web3(Web3.HTTPProvider(ledger_anvil.url)), compilation, db_url)
+    return _ledger_bank(http_web3(ledger_anvil.url), compilation, db_url)
 
 
 @pytest.fixture
