@@ -214,28 +214,30 @@ def seed_cross_border(demo: Services, partner: Services, *, timeout: float = 120
         if time.monotonic() > deadline:
             raise WalletError("Carol's demo balance did not reach the ledger mirror")
         time.sleep(0.2)
-    if demo.conversions.history(alice):
-        return  # seeded before
-    quote = demo.quotes.quote(alice, sell="USD", buy="EUR", sell_amount="50.00")
-    demo.conversions.convert(alice, idempotency_key="demo-conversion", quote_id=quote["id"])
-    quote = demo.crossborder.quote(alice, partner=PARTNER_ID, sell="USD", buy="HKD", sell_amount="100.00")
-    demo.crossborder.pay(
-        alice,
-        idempotency_key="demo-to-carol",
-        quote_id=quote["id"],
-        creditor_address=carol_hkd.address,
-        creditor_name="Carol Chan",
-        reference="Tea set",
-    )
-    quote = partner.crossborder.quote(carol, partner=DEMO_ID, sell="HKD", buy="USD", sell_amount="500.00")
-    partner.crossborder.pay(
-        carol,
-        idempotency_key="demo-to-alice",
-        quote_id=quote["id"],
-        creditor_address=alice_usd.address,
-        creditor_name="Alice Example",
-        reference="Concert tickets",
-    )
+    # Each step once, however often a start was cut short between them.
+    if not demo.conversions.history(alice):
+        quote = demo.quotes.quote(alice, sell="USD", buy="EUR", sell_amount="50.00")
+        demo.conversions.convert(alice, idempotency_key="demo-conversion", quote_id=quote["id"])
+    if not any(p["direction"] == "outgoing" for p in demo.crossborder.history(alice)):
+        quote = demo.crossborder.quote(alice, partner=PARTNER_ID, sell="USD", buy="HKD", sell_amount="100.00")
+        demo.crossborder.pay(
+            alice,
+            idempotency_key="demo-to-carol",
+            quote_id=quote["id"],
+            creditor_address=carol_hkd.address,
+            creditor_name="Carol Chan",
+            reference="Tea set",
+        )
+    if not any(p["direction"] == "outgoing" for p in partner.crossborder.history(carol)):
+        quote = partner.crossborder.quote(carol, partner=DEMO_ID, sell="HKD", buy="USD", sell_amount="500.00")
+        partner.crossborder.pay(
+            carol,
+            idempotency_key="demo-to-alice",
+            quote_id=quote["id"],
+            creditor_address=alice_usd.address,
+            creditor_name="Alice Example",
+            reference="Concert tickets",
+        )
 
 
 def second_chain(
