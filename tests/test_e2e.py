@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,24 @@ def test_the_demo_has_a_proposal_waiting_and_sanctions_lists_loaded(server: DevS
     )
     hits = client.post("/v1/compliance/screening", json={"name": "Иван Соколов"}, headers=checker).json()
     assert [h["entry_id"] for h in hits] == ["90001"]
+
+
+def test_the_demo_has_months_of_history_and_its_chain_runs_on_the_wall_clock_again(server: DevServer) -> None:
+    """A new demo chain starts three months back: alice's spending shows every one of the last four
+    months, each from block times of that month, and the clock came back to now."""
+    logins = server.logins()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        alice = _login(client, "alice", logins["alice"]["password"], logins["alice"]["totp_secret"])
+        summary = client.get("/v1/spending", params={"currency": "USD", "months": 4}, headers=alice).json()
+        csv_rows = client.get("/v1/spending/payments.csv", headers=alice).text.splitlines()
+    spent = {m["month"]: Decimal(m["amount"]) for m in summary["by_month"]}
+    assert len(spent) == 4
+    assert all(amount > 0 for amount in spent.values()), spent
+    # Her electricity bill of three months ago, dated by its block in that month.
+    assert any(row.startswith(summary["months"][0]) and "HP-10004417" in row for row in csv_rows[1:])
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{server.anvil_port}"))
+    assert abs(int(w3.eth.get_block("latest")["timestamp"]) - time.time()) < 120
+    assert int(w3.eth.get_block(1)["timestamp"]) < time.time() - 60 * 24 * 3600
 
 
 def test_an_officer_works_a_planted_case_from_alert_to_goaml(server: DevServer) -> None:
@@ -349,11 +368,12 @@ def test_ctrl_c_stops_everything_and_the_next_start_resumes(server: DevServer) -
         # of 50.00 to EUR, 100.00 to Carol at Harbour Bank, and 63.90 from her (500.00 HKD, less 0.50%
         # at Harbour and converted at the development rates less the interbank spread); 18.40 to Mira's
         # café by its payment request, 64.20 for her electricity bill, and 120.00 salary from Helvetia
-        # Power's payroll file.
+        # Power's payroll file; before all that, three months of history (DEMO_HISTORY) left her 86.30
+        # more.
         wait_for(
             lambda: (
                 client.get(f"/v1/accounts/{usd['id']}/balance", headers=headers).json().get("balance")
-                == "1188.80"
+                == "1275.10"
             ),
             what="the demo's mint and payments",
         )
@@ -395,11 +415,12 @@ def test_without_node_tdw_dev_runs_on_eth_tester_from_the_prebuilt_contracts(tmp
                     client.get(f"/v1/transfers/{sent.json()['id']}", headers=alice).json()["state"] == "final"
                 )
             )
-            # 500.00 minted by the demo, 9.99 of its seeded payment from Alice, and this one's 12.34.
+            # 500.00 minted by the demo, 30.40 net from Alice in its history, 9.99 of its seeded payment
+            # from Alice, and this one's 12.34.
             _until(
                 lambda: (
                     client.get(f"/v1/accounts/{target['id']}/balance", headers=bob).json()["balance"]
-                    == "522.33"
+                    == "552.73"
                 )
             )
     finally:

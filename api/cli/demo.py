@@ -7,8 +7,8 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from wallet.errors import ConflictError, WalletError
 from wallet.keys import PrivateKeySigner, Signer
 from wallet.retail.batches import example_pain001
 from wallet.settings import get_settings
-from wallet.vocabulary import AccountStatus, KycStatus, Role
+from wallet.vocabulary import AccountStatus, KycStatus, Role, TransferState
 
 DEMO_USERS = (
     ("admin", Role.ADMIN, "Ada Admin"),
@@ -192,11 +192,21 @@ def demo_users(
     return logins, principals
 
 
-def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) -> list[dict[str, str]]:
+def seed_demo(
+    services: Services,
+    logins_path: Path,
+    *,
+    timeout: float = 120.0,
+    chain_clock: Callable[[int], object] | None = None,
+) -> list[dict[str, str]]:
     """Creates the demo users, opens the customers' accounts and mints them a balance; safe to run
     again after an interruption (each step checks what exists; mints are idempotent). The background
     workers must be running. Returns the logins, kept in `logins_path` (development only: demo
-    credentials)."""
+    credentials).
+
+    `chain_clock` sets a new development chain's clock (see `history_start`): the customers' payments
+    of the months before this one then carry those months' block times, and the clock comes back to
+    now before the rest is seeded. Without it that history lands today."""
     logins, principals = demo_users(services, DEMO_USERS, logins_path)
     _load_sample_lists(services)
     # The demo customers submit their identity and a passport, and the demo compliance officer
@@ -229,6 +239,7 @@ def seed_demo(services: Services, logins_path: Path, *, timeout: float = 120.0) 
             amount=DEMO_BALANCES.get(account.currency, "100"),
             to_account=account.id,
         )
+    _seed_history(services, principals, accounts, deadline, chain_clock)
     _seed_payments(services, principals, accounts, deadline)
     _seed_requests(services, principals)
     _seed_bills(services, principals, accounts)
@@ -308,6 +319,118 @@ def _submit_identity(services: Services, customer: Principal) -> None:
 
 
 # Payments between the demo customers, so that statements show references as written, names and totals.
+# Three months of everyday payments before this one: (day of the month, payer, payee, currency, amount,
+# reference). Salaries from Helvetia Power, café visits at Mira's, electricity bills (the reference is
+# the customer number at the biller), money between friends; the amounts change from month to month so
+# the spending trends have something to show.
+HISTORY_MONTHS = 3
+DEMO_HISTORY: tuple[tuple[tuple[int, str, str, str, str, str], ...], ...] = (
+    (  # three months ago
+        (1, "power", "alice", "USD", "120.00", "Salary {month}"),
+        (1, "power", "bob", "USD", "110.00", "Salary {month}"),
+        (6, "alice", "power", "USD", "58.90", "HP-10004417"),
+        (6, "bob", "power", "USD", "52.10", "HP-20008831"),
+        (12, "alice", "mira", "USD", "8.40", "Café Mira {month}-12"),
+        (12, "alice", "bob", "EUR", "19.90", "Books"),
+        (20, "alice", "bob", "USD", "24.00", "Dinner share"),
+        (20, "bob", "mira", "USD", "5.20", "Café Mira {month}-20"),
+    ),
+    (  # two months ago
+        (1, "power", "alice", "USD", "120.00", "Salary {month}"),
+        (1, "power", "bob", "USD", "110.00", "Salary {month}"),
+        (6, "alice", "power", "USD", "61.40", "HP-10004417"),
+        (6, "bob", "power", "USD", "55.80", "HP-20008831"),
+        (12, "alice", "mira", "USD", "14.20", "Café Mira {month}-12"),
+        (12, "bob", "mira", "USD", "7.90", "Café Mira {month}-12"),
+        (20, "alice", "mira", "USD", "9.80", "Café Mira {month}-20"),
+        (20, "bob", "alice", "EUR", "12.00", "Concert ticket"),
+    ),
+    (  # last month
+        (1, "power", "alice", "USD", "120.00", "Salary {month}"),
+        (1, "power", "bob", "USD", "110.00", "Salary {month}"),
+        (6, "alice", "power", "USD", "63.10", "HP-10004417"),
+        (6, "bob", "power", "USD", "49.70", "HP-20008831"),
+        (12, "alice", "mira", "USD", "11.30", "Café Mira {month}-12"),
+        (20, "alice", "bob", "USD", "15.00", "Cinema"),
+        (20, "alice", "mira", "USD", "7.60", "Café Mira {month}-20"),
+        (20, "alice", "bob", "EUR", "22.50", "Books"),
+    ),
+)
+
+
+def history_start(today: date) -> int:
+    """When a new demo chain's clock starts (unix seconds): the first of the month `HISTORY_MONTHS`
+    before `today`'s, 08:00 UTC."""
+    return int(datetime(*_month_back(today, HISTORY_MONTHS), 1, 8, tzinfo=UTC).timestamp())
+
+
+def _month_back(today: date, months: int) -> tuple[int, int]:
+    index = today.year * 12 + today.month - 1 - months
+    return index // 12, index % 12 + 1
+
+
+def _seed_history(
+    services: Services,
+    principals: dict[str, Principal],
+    accounts: list[AccountView],
+    deadline: float,
+    chain_clock: Callable[[int], object] | None,
+) -> None:
+    """The payments of `DEMO_HISTORY`, each day's on the chain's clock set to that day (when there is
+    a clock) and executed before the clock moves on; then the clock comes back to now. Once: the keys
+    name the month, so a second start replays the stored transfers."""
+    by_owner = {(a.user_id, a.currency): a for a in accounts}
+    today = datetime.now(UTC).date()
+    _wait_for_balances(services, principals, by_owner, ("alice", "bob", "power"), deadline)
+    for back, month_payments in zip(range(HISTORY_MONTHS, 0, -1), DEMO_HISTORY, strict=True):
+        year, month = _month_back(today, back)
+        label = f"{year}-{month:02d}"
+        for day in sorted({p[0] for p in month_payments}):
+            if chain_clock is not None:
+                chain_clock(int(datetime(year, month, day, 9, tzinfo=UTC).timestamp()))
+            sent = []
+            for _, payer, payee, currency, amount, reference in (p for p in month_payments if p[0] == day):
+                ref = reference.format(month=label)
+                transfer, _ = services.payments.submit(
+                    principals[payer],
+                    idempotency_key=f"demo-history-{label}-{day}-{payer}-{payee}-{currency}-{ref}",
+                    from_account=by_owner[(principals[payer].user_id, currency)].id,
+                    amount=amount,
+                    currency=currency,
+                    to_account=by_owner[(principals[payee].user_id, currency)].id,
+                    reference=ref,
+                )
+                sent.append((principals[payer], transfer.id))
+            for payer_principal, transfer_id in sent:
+                while services.payments.get(payer_principal, transfer_id).state not in ON_CHAIN:
+                    if time.monotonic() > deadline:
+                        raise WalletError("the demo's history payments did not reach the chain")
+                    time.sleep(0.1)
+    if chain_clock is not None:
+        chain_clock(int(time.time()))
+
+
+ON_CHAIN = (TransferState.EXECUTED, TransferState.CONFIRMED, TransferState.FINAL)
+
+
+def _wait_for_balances(
+    services: Services,
+    principals: dict[str, Principal],
+    by_owner: Mapping[tuple[str, str], AccountView],
+    names: Sequence[str],
+    deadline: float,
+) -> None:
+    """Waits until the mints to `names`' accounts are in the mirror: the door lets no money out before."""
+    for (user_id, _), account in by_owner.items():
+        owner = next((principals[n] for n in names if principals[n].user_id == user_id), None)
+        if owner is None:
+            continue
+        while services.accounts.balance(owner, account.id).balance == 0:
+            if time.monotonic() > deadline:
+                raise WalletError("the demo mints did not reach the ledger mirror")
+            time.sleep(0.1)
+
+
 DEMO_PAYMENTS = (
     ("alice", "bob", "USD", "12.50", "Café Zürich 3", "lunch"),
     ("bob", "alice", "USD", "250.00", "Rent November", None),

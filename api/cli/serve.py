@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import shutil
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from api.app import create_app
 from api.cli import network
 from api.cli.app import app, compile_project, fail, open_database, rpc_url
 from api.cli.chain import DEFAULT_MINTER_ALLOWANCE
-from api.cli.demo import deploy_dev, seed_demo
+from api.cli.demo import deploy_dev, history_start, seed_demo
 from wallet.bank.recovery import incident_view
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.users import Principal
@@ -39,6 +40,7 @@ from wallet.chain.node import (
     StateSaver,
     anvil_available,
     connect,
+    set_chain_time,
 )
 from wallet.db import session_factory
 from wallet.db.models import Incident, Reorg
@@ -109,13 +111,17 @@ def _dev(
     """`tdw dev`'s work; everything it starts is stopped by `running`, last started first."""
     durable_block = None
     on_anvil = anvil_available(settings.project_root)
+    chain_clock: Callable[[int], object] | None = None
     if on_anvil:
+        # A new chain starts a few months back, so the demo has a history to show (`seed_demo`).
+        new_chain = not (folder / "anvil-state.json").exists()
         node = AnvilNode(
             settings.project_root,
             port=anvil_port or settings.anvil_port,
             state_path=folder / "anvil-state.json",
             block_time=1,
             mixed_mining=True,
+            genesis_time=history_start(datetime.now(UTC).date()) if new_chain else None,
             persisted_states=DEV_PERSISTED_STATES,
         )
         running.callback(node.stop)
@@ -126,6 +132,8 @@ def _dev(
         # Nothing is final before a saved chain state holds it: a crash of the whole stack cannot
         # take back what the database calls final.
         durable_block = StateSaver(w3, folder / "anvil-state.json").durable_block
+        if new_chain:
+            chain_clock = functools.partial(set_chain_time, w3)
         chain_label = f"anvil JSON-RPC on {node.url} (state in {folder / 'anvil-state.json'})"
     else:
         from wallet.chain.inprocess import eth_tester  # the optional in-process chain
@@ -201,7 +209,7 @@ def _dev(
         if bank is not None:
             _catch_up(bank)
             running.callback(Workers(bank).start().stop)
-    logins = seed_demo(services, folder / "demo-logins.json")
+    logins = seed_demo(services, folder / "demo-logins.json", chain_clock=chain_clock)
     operator = services.users.by_username("operator")
     assert operator is not None
     network.fund_fx_book(services, Principal(operator.id, operator.username, operator.role))

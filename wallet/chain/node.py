@@ -108,6 +108,19 @@ class BlockTicker:
             self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
+def set_chain_time(w3: Web3, when: int) -> int:
+    """Moves a development chain's clock (anvil) to `when`, unix seconds, or to just after its latest
+    block when `when` is earlier: a chain's block times never go back (anvil would let them). Two
+    seconds past the latest, so a block mined on the interval meanwhile still comes before. Returns
+    the time set."""
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    moment = max(when, latest + 2)
+    response = w3.provider.make_request(RPCEndpoint("anvil_setTime"), [moment])
+    if "error" in response:
+        raise NodeError(f"the node did not set its clock: {response['error']}")
+    return moment
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -162,6 +175,7 @@ class AnvilNode:
         chain_id: int = 31337,
         block_time: float | None = None,
         mixed_mining: bool = False,
+        genesis_time: int | None = None,
         persisted_states: int = PERSISTED_STATES,
         startup_timeout: float = 30.0,
     ) -> None:
@@ -173,6 +187,9 @@ class AnvilNode:
         # With a block time: also mine each transaction at once (low latency), and blocks on the
         # interval (so confirmations keep coming when nothing else happens).
         self.mixed_mining = mixed_mining
+        # A new chain's clock starts here (unix seconds) and runs on from it; a chain loaded from its
+        # state file keeps its blocks and runs on the wall clock.
+        self.genesis_time = genesis_time
         self.persisted_states = persisted_states
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -219,6 +236,8 @@ class AnvilNode:
             # Loaded only: anvil's own dump (on exit, or on an interval) writes the file in place, and a
             # crash in the middle leaves half a chain; `StateSaver` writes it atomically instead.
             cmd += ["--load-state", str(self.state_path)]
+        elif self.genesis_time is not None:
+            cmd += ["--timestamp", str(self.genesis_time)]
         return cmd
 
     def start(self) -> Web3:
