@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from api import metrics, problems, web
 from api.deps import ServicesDep, limit_client
 from api.problems import problem_responses
+from api.request_ids import RequestIds
 from api.routes import (
     accounts,
     auth,
@@ -59,6 +60,7 @@ def create_app(services: Services, *, docs: bool = True) -> FastAPI:
     )
     app.state.services = services
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIds)  # outermost of ours: every response and log line has the id
     metrics.install(app, get_settings())
     problems.install(app)
     for module in (

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import web
-from wallet import errors
+from wallet import errors, logs
 from wallet.errors import WalletError
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        "request_id": {"type": "string", "description": "The request's id, as in its X-Request-ID header"},
     },
     "additionalProperties": True,
 }
@@ -106,7 +107,7 @@ def problem(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """A problem details response."""
+    """A problem details response, with the request's id (`wallet.logs`) in its body and headers."""
     body = {
         "type": type_,
         "title": title,
@@ -115,6 +116,10 @@ def problem(
         "instance": instance,
         **extensions,
     }
+    request_id = logs.request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
+        headers = {**(headers or {}), "X-Request-ID": request_id}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

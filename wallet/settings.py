@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wallet.errors import ConfigurationError
+from wallet.logs import LogFormat
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +84,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Serve /docs and /openapi.json: by default in development only (None), or always (true) or never.
     api_docs: bool | None = None
+    # Log lines as text or as JSON objects (`wallet.logs`); each carries its HTTP request's id.
+    log_format: LogFormat = "text"
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=30, ge=1)

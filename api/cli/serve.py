@@ -28,6 +28,7 @@ from api.cli import network
 from api.cli.app import app, compile_project, fail, open_database, rpc_url
 from api.cli.chain import DEFAULT_MINTER_ALLOWANCE
 from api.cli.demo import deploy_dev, history_start, seed_demo
+from wallet import logs
 from wallet.bank.recovery import incident_view
 from wallet.bank.runtime import Services, Workers, build_services
 from wallet.bank.users import Principal
@@ -455,8 +456,8 @@ def _catch_up(services: Services) -> None:
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("wallet").setLevel(logging.INFO)
+    """Text or JSON lines (`TDW_LOG_FORMAT`), each with its request id (`wallet.logs`)."""
+    logs.configure(get_settings().log_format)
 
 
 class _Server(uvicorn.Server):

@@ -230,6 +230,8 @@ class ChainTx(Base):
     error_name: Mapped[str | None] = mapped_column(String(100))
     error_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     broadcast_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The HTTP requests it serves (`wallet.logs`): the one that asked for it, or every transfer's in a batch.
+    request_ids: Mapped[list[str] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -282,6 +284,7 @@ class TransferRequest(Base):
     # Who asked (a customer's user id) and their free-text memo; None for requests made outside the API.
     owner_id: Mapped[str | None] = mapped_column(String(32), index=True)
     memo: Mapped[str | None] = mapped_column(String(140))
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the HTTP request that submitted it
     # The last state an event was published for; the event pump compares it with the current one.
     notified_state: Mapped[TransferState | None] = mapped_column(Term(TransferState))
     # The transfer policy's decision (`wallet.compliance.policy.Decision.as_json`), and a compliance

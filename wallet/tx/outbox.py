@@ -31,6 +31,7 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import TxReceipt
 
+from wallet import logs
 from wallet.chain.confirmations import mined_state
 from wallet.chain.revert import ErrorDecoder, jsonable_args
 from wallet.chain.transact import base_fee, replay_revert
@@ -158,12 +159,24 @@ class Outbox:
     # ------------------------------------------------------------------------------- enqueueing ---
 
     def enqueue(
-        self, session: Session, *, kind: str, to: str, data: bytes, gas_limit: int, value: int = 0
+        self,
+        session: Session,
+        *,
+        kind: str,
+        to: str,
+        data: bytes,
+        gas_limit: int,
+        value: int = 0,
+        request_ids: list[str] | None = None,
     ) -> ChainTx:
-        """Allocates the next nonce and writes an intent, inside the caller's database transaction."""
+        """Allocates the next nonce and writes an intent, inside the caller's database transaction.
+        `request_ids`: the HTTP requests it serves; by default the one being served, if any."""
         tx = self._intent(
             self._allocate_nonce(session), kind=kind, to=to, data=data, gas_limit=gas_limit, value=value
         )
+        if request_ids is None and (current := logs.request_id()) is not None:
+            request_ids = [current]
+        tx.request_ids = request_ids or None
         session.add(tx)
         session.flush()
         return tx
@@ -264,6 +277,13 @@ class Outbox:
             self._broadcast(row.raw_tx)
             if not self._move(row, status=TxStatus.BROADCAST, broadcast_at=self.clock()):
                 return 0
+            log.info(
+                "broadcast %s %s nonce %d",
+                row.kind,
+                row.tx_hash,
+                row.nonce,
+                extra={"chain_tx": row.id, "tx_hash": row.tx_hash, "request_ids": row.request_ids or []},
+            )
         if row.status == TxStatus.BROADCAST:
             return self._check_broadcast(row, head, chain_nonce)
         return self._check_included(row, head)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.types import TxReceipt
 
+from wallet import logs
 from wallet.chain.addresses import checksum
 from wallet.chain.eip3009 import ZERO_REFERENCE, TokenDomain, nonce_from_key, sign_transfer_authorization
 from wallet.chain.revert import ErrorDecoder, jsonable_args
@@ -179,6 +180,7 @@ class TransferService:
             status=RequestStatus.PENDING,
             owner_id=owner_id,
             memo=memo or None,
+            request_id=logs.request_id(),
         )
 
         # The key was used before (or by a concurrent submit): the stored request is the answer.
@@ -294,6 +296,7 @@ class TransferService:
                 to=oldest,
                 data=data,
                 gas_limit=BATCH_BASE_GAS + BATCH_GAS_PER_AUTHORIZATION * len(requests),
+                request_ids=sorted({r.request_id for r in requests if r.request_id}),
             )
             claimed = session.execute(
                 update(TransferRequest)
