@@ -513,13 +513,21 @@ def _serve_a_production_bank(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env={**env, "TDW_LOG_FORMAT": "json"},
     )
+    output: list[str] = []
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+
     try:
         assert process.stdout is not None
-        banner = process.stdout.readline()
+        # Log lines are JSON objects; the first other line is the banner.
+        banner = next(line for line in process.stdout if not line.startswith("{"))
         assert banner.startswith(f"serving Demo Bank on http://127.0.0.1:{port}"), banner
-        threading.Thread(target=process.stdout.read, daemon=True).start()
+        threading.Thread(target=drain, daemon=True).start()
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             admin = _login(client, "root", admin_password, admin_secret)
             operator = client.post(
@@ -544,11 +552,21 @@ def _serve_a_production_bank(
             mint = client.post(
                 "/v1/bank/mint",
                 json={"currency": "USD", "amount": "25.00", "to_account": account["id"]},
-                headers={**ops, "Idempotency-Key": uuid.uuid4().hex},
+                headers={**ops, "Idempotency-Key": uuid.uuid4().hex, "X-Request-ID": "mint-frank-1"},
             )
             assert mint.status_code == 202, mint.text
+            assert mint.headers["x-request-id"] == "mint-frank-1"
             balance = f"/v1/accounts/{account['id']}/balance"
             _until(lambda: client.get(balance, headers=frank).json()["balance"] == "25.00")
+            # The relayer's JSON line about the mint's broadcast names the HTTP request that asked for it.
+            records = [json.loads(line) for line in list(output) if line.startswith("{")]
+            [sent] = [
+                r
+                for r in records
+                if r["logger"] == "wallet.tx.outbox" and "mint-frank-1" in r.get("request_ids", [])
+            ]
+            assert sent["tx_hash"].startswith("0x")
+            assert {"time", "level", "message", "request_id"} <= sent.keys()
             # Serving registered the redemption address, so customers can redeem.
             redemption = client.get("/v1/bank", headers=frank).json()["redemption_address"]
             assert redemption == roles["burner"]

@@ -178,9 +178,9 @@ class EventPump:
             # One statement each for all rows: per-row ORM updates held the write lock for most of a pass.
             session.execute(
                 update(table)
-                .where(table.c.id == bindparam("request_id"))
+                .where(table.c.id == bindparam("row_id"))
                 .values(notified_state=bindparam("state"), updated_at=table.c.updated_at),
-                [{"request_id": request.id, "state": state} for request, state, _ in fresh],
+                [{"row_id": request.id, "state": state} for request, state, _ in fresh],
             )
             events = [
                 {"user_id": request.owner_id, "type": "transfer.state", "payload": payload}
