@@ -47,7 +47,9 @@ def _pay(bank: ApiBank, payer: User, request_id: str, **body: Any) -> Any:
 
 
 def _decoded(png: bytes) -> str:
-    [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
+    [found] = zxingcpp.read_barcodes(
+        Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     assert found.format == zxingcpp.BarcodeFormat.QRCode
     return str(found.text)
 

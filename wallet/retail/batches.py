@@ -18,8 +18,8 @@ customer payment status report (pain.002.001.11).
   debtor's key; the relayer sends waiting authorizations in batches), keyed `batch:<id>:<line>`, so
   submitting again after a crash stores each once. A line the bank refuses at that moment (its policy)
   is that line's own state, `RJCT` in the status report.
-- **pain.002.** Group status `ACCP` (all accepted), `PART` or `RJCT`; per transaction `ACSP` (accepted,
-  on its way), `ACSC` (final on chain) or `RJCT` with the reason.
+- **pain.002.** Group status `ACSC` (all final), `ACCP` (all accepted), `PART` or `RJCT`; per
+  transaction `ACSP` (accepted, on its way), `ACSC` (final on chain) or `RJCT` with the reason.
 """
 
 from __future__ import annotations
