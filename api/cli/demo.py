@@ -318,7 +318,6 @@ def _submit_identity(services: Services, customer: Principal) -> None:
     services.kyc.submit(customer)
 
 
-# Payments between the demo customers, so that statements show references as written, names and totals.
 # Three months of everyday payments before this one: (day of the month, payer, payee, currency, amount,
 # reference). Salaries from Helvetia Power, café visits at Mira's, electricity bills (the reference is
 # the customer number at the biller), money between friends; the amounts change from month to month so
@@ -431,6 +430,7 @@ def _wait_for_balances(
             time.sleep(0.1)
 
 
+# Payments between the demo customers, so that statements show references as written, names and totals.
 DEMO_PAYMENTS = (
     ("alice", "bob", "USD", "12.50", "Café Zürich 3", "lunch"),
     ("bob", "alice", "USD", "250.00", "Rent November", None),
