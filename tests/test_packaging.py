@@ -24,6 +24,7 @@ DISTRIBUTION_OF = {
     "multipart": "python-multipart",
     "pydantic_settings": "pydantic-settings",
     "eth_tester": "eth-tester",
+    "pythonjsonlogger": "python-json-logger",
 }
 
 

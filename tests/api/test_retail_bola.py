@@ -128,6 +128,8 @@ def _owned(bank: ApiBank, operator: User) -> tuple[User, dict[str, Any], dict[st
             headers=headers,
         )
     )
+    for line in batch["lines"]:  # settled before the owner's balance is read
+        bank.follow(owner, line["transfer_id"])
     rule = _created(
         client.post(
             "/v1/spending/rules",
